@@ -1,0 +1,116 @@
+"""What the CEMM (or the admin app) receives, and what comes back about it.
+
+For an admitted request this addon:
+- points it at the upstream for its listener (the CEMM's web or ws port, or the admin app)
+  and sends the CEMM its own address as ``Host`` (``keep_host_header`` is on, so the host
+  the browser used is still known here and kept for the later checks);
+- removes every forwarding header the client sent and sets ``X-Forwarded-For``,
+  ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` from what the gateway itself knows;
+- on the admin listener, adds the secret that proves the request came through this door.
+
+On the way back, a ``Location`` header that points at the CEMM's own address is rewritten
+to the address the browser used, so redirects keep the browser on the gateway.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from mitmproxy import http
+from mitmproxy.net.http import url
+
+from addons.base import DENIED, fail_closed, listener_of
+from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
+from gateway.proxy.state import ProxyState
+
+ORIGINAL_HOST = "cemm_gateway.original_host"
+ORIGINAL_SCHEME = "cemm_gateway.original_scheme"
+INTERNAL_HEADER = "X-Cemm-Gateway-Internal"
+
+_CLIENT_FORWARDING_HEADERS = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-real-ip",
+    "x-original-forwarded-for",
+    INTERNAL_HEADER,
+)
+
+
+class Forwarding:
+    def __init__(self, state: ProxyState) -> None:
+        self.state = state
+
+    @fail_closed
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        request = flow.request
+        # Never let a client-supplied internal header reach anything, denied or not.
+        request.headers.pop(INTERNAL_HEADER, None)
+        if flow.metadata.get(DENIED):
+            return
+        listener = listener_of(self.state, flow.client_conn)
+        assert listener is not None  # ClientAddress denied the request otherwise
+        scheme = flow.metadata.get(FORWARDED_PROTO) or (
+            "https" if flow.client_conn.tls_established else "http"
+        )
+        original_host = flow.metadata.get(FORWARDED_HOST) or request.host_header or ""
+        flow.metadata[ORIGINAL_HOST] = original_host
+        flow.metadata[ORIGINAL_SCHEME] = scheme
+
+        host, port = self.state.upstream.address_for(listener.name)
+        request.scheme = "http"
+        request.host = host
+        request.port = port
+        request.host_header = url.hostport("http", host, port)
+
+        for name in _CLIENT_FORWARDING_HEADERS:
+            request.headers.pop(name, None)
+        request.headers["X-Forwarded-For"] = flow.metadata.get(
+            CLIENT_ADDRESS, flow.client_conn.peername[0]
+        )
+        request.headers["X-Forwarded-Proto"] = scheme
+        if original_host:
+            request.headers["X-Forwarded-Host"] = original_host
+        if listener.name == "admin":
+            request.headers[INTERNAL_HEADER] = self.state.internal_secret
+
+    @fail_closed
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if response is None or flow.metadata.get(DENIED):
+            return
+        location = response.headers.get("location")
+        if location:
+            rewritten = rewrite_location(
+                location,
+                upstream=(flow.request.host, flow.request.port),
+                original_host=flow.metadata.get(ORIGINAL_HOST, ""),
+                original_scheme=flow.metadata.get(ORIGINAL_SCHEME, "http"),
+            )
+            if rewritten != location:
+                response.headers["location"] = rewritten
+
+
+def rewrite_location(
+    location: str, *, upstream: tuple[str, int], original_host: str, original_scheme: str
+) -> str:
+    """Point an absolute ``Location`` at the gateway when it names the upstream itself."""
+    try:
+        parts = urlsplit(location)
+        port = parts.port
+    except ValueError:
+        return location
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        return location
+    default_port = 443 if parts.scheme in ("https", "wss") else 80
+    if (parts.hostname.lower(), port or default_port) != (upstream[0].lower(), upstream[1]):
+        return location
+    if not original_host:
+        return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    scheme = original_scheme
+    if parts.scheme in ("ws", "wss"):
+        scheme = "wss" if original_scheme == "https" else "ws"
+    return urlunsplit((scheme, original_host, parts.path or "/", parts.query, parts.fragment))

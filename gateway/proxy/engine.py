@@ -1,0 +1,149 @@
+"""mitmproxy, embedded: a plain ``Master`` with only the addons the gateway needs.
+
+Embedding ``Master`` is not a supported mitmproxy API, so everything that depends on its
+internals stays in this module (and :mod:`gateway.proxy.errorpages`), pinned to the
+version in ``pyproject.toml`` and covered by the integration tests:
+
+- ``DumpMaster`` is not used: its ``ErrorCheck`` addon calls ``sys.exit(1)`` when anything
+  is logged as an error at start-up, which would take the admin app down with it. The
+  listeners' state is checked here instead, and a busy port becomes :class:`EngineError`.
+- Only ``Core``, ``Proxyserver``, ``NextLayer`` and ``TlsConfig`` of mitmproxy's addons are
+  loaded; every default addon added back costs throughput. ``Block`` is not loaded, so
+  nothing is filtered silently: the gateway's own guard decides who may connect.
+- Options: lazy upstream connections (an unauthenticated client opens none), HTTP/1.1 only
+  towards clients, no HTTP/3, ``keep_host_header`` (the forwarding addon sets ``Host``),
+  and ``confdir`` inside the data directory.
+- Stopping: listeners are closed first (``server=False``), then open connections, then
+  the master.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import options
+from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
+from mitmproxy.master import Master
+
+from gateway.proxy import errorpages
+
+logger = logging.getLogger("cemm_gateway.proxy")
+
+
+class EngineError(Exception):
+    """The proxy could not start; the message says which listener and why."""
+
+
+class ProxyEngine:
+    def __init__(
+        self,
+        *,
+        modes: Sequence[str],
+        listen_host: str,
+        confdir: Path,
+        addons: Sequence[Any],
+    ) -> None:
+        self._modes = list(modes)
+        self._listen_host = listen_host
+        self._confdir = confdir
+        self._addons = list(addons)
+        self.master: Master | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Start the listeners; returns once all of them accept connections."""
+        errorpages.install()
+        self._confdir.mkdir(parents=True, exist_ok=True)
+        opts = options.Options()
+        master = Master(opts)
+        master.addons.add(
+            core.Core(),
+            proxyserver.Proxyserver(),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            *self._addons,
+        )
+        opts.update(
+            mode=self._modes,
+            listen_host=self._listen_host,
+            confdir=str(self._confdir),
+            connection_strategy="lazy",
+            http2=False,
+            http3=False,
+            keep_host_header=True,
+            validate_inbound_headers=True,
+        )
+        self.master = master
+        self._task = asyncio.create_task(master.run(), name="mitmproxy master")
+        await self._wait_running(timeout)
+
+    def _proxyserver(self) -> proxyserver.Proxyserver:
+        assert self.master is not None
+        return self.master.addons.get("proxyserver")
+
+    async def _wait_running(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        server = self._proxyserver()
+        while True:
+            if self._task is not None and self._task.done():
+                error = self._task.exception()
+                raise EngineError(f"the proxy stopped during start-up: {error}")
+            instances = list(server.servers)
+            failed = [i for i in instances if i.last_exception is not None]
+            if failed:
+                details = "; ".join(
+                    f"{i.mode.listen_port(0) or i.mode.full_spec}: {i.last_exception}"
+                    for i in failed
+                )
+                await self.stop()
+                raise EngineError(f"cannot listen on port {details}")
+            if len(instances) == len(self._modes) and all(i.is_running for i in instances):
+                return
+            if loop.time() > deadline:
+                await self.stop()
+                raise EngineError("the proxy listeners did not start within the time limit")
+            await asyncio.sleep(0.02)
+
+    @property
+    def listen_addrs(self) -> list[tuple[str, int]]:
+        return [(addr[0], addr[1]) for addr in self._proxyserver().listen_addrs()]
+
+    @property
+    def connections(self) -> dict[Any, Any]:
+        return self._proxyserver().connections
+
+    async def stop(self) -> None:
+        """Close the listeners, then every open connection, then the master."""
+        master = self.master
+        if master is None:
+            return
+        self.master = None
+        server = master.addons.get("proxyserver")
+        try:
+            master.options.update(server=False)
+            for _ in range(100):
+                if not list(server.servers) and not server.servers.is_updating:
+                    break
+                await asyncio.sleep(0.01)
+        except Exception:  # pragma: no cover - shutting down regardless
+            logger.exception("closing the proxy listeners failed")
+        for handler in list(server.connections.values()):
+            try:
+                handler.close_connection(handler.client)
+            except (KeyError, AssertionError):
+                pass
+        for _ in range(100):
+            if not server.connections:
+                break
+            await asyncio.sleep(0.01)
+        master.shutdown()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=2.0)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()

@@ -1,0 +1,61 @@
+"""Compiling the access policy the proxy enforces, from configuration and database.
+
+The proxy never reads the database per connection. :class:`PolicyLoader` builds an
+immutable :class:`PolicySnapshot` - the allowlist (configured ``default_networks`` plus the
+entries in the database that have not expired), the admin allowlist and the trusted
+proxies - and says when it is due for a rebuild: another process committed a change, or
+an entry reached its expiry time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.clock import Clock
+from gateway.policy.allowlist import AllowlistEntry, CompiledAllowlist, parse_network
+from gateway.proxy.state import PolicySnapshot
+from gateway.services import allowlist as allowlist_service
+from gateway.settings import Settings
+from gateway.store.db import ChangeWatcher
+
+EntryKey = int | str
+
+
+class PolicyLoader:
+    def __init__(self, conn: sqlite3.Connection, settings: Settings, clock: Clock) -> None:
+        self._conn = conn
+        self._clock = clock
+        self._watcher = ChangeWatcher(conn)
+        self.default_networks = list(settings.allowlist.default_networks)
+        self._defaults = [
+            AllowlistEntry[EntryKey](f"default:{network}", parse_network(network))
+            for network in self.default_networks
+        ]
+        self._admin = CompiledAllowlist.from_networks(settings.allowlist.admin_networks)
+        self._trusted = CompiledAllowlist.from_networks(settings.allowlist.trusted_proxies)
+        self._generation = 0
+        self._current: PolicySnapshot | None = None
+
+    def due(self) -> bool:
+        """Whether :meth:`load` would give a different snapshot than the current one."""
+        changed = self._watcher.changed()
+        current = self._current
+        return changed or current is None or current.allowlist.is_stale(self._clock.now())
+
+    def load(self) -> PolicySnapshot:
+        now = self._clock.now()
+        entries: list[AllowlistEntry[EntryKey]] = list(self._defaults)
+        for entry in allowlist_service.list_entries(self._conn):
+            entries.append(
+                AllowlistEntry[EntryKey](
+                    entry.id, parse_network(entry.network), expires_at=entry.expires_at
+                )
+            )
+        self._generation += 1
+        self._current = PolicySnapshot(
+            allowlist=CompiledAllowlist(entries, now=now),
+            admin_allowlist=self._admin,
+            trusted_proxies=self._trusted,
+            generation=self._generation,
+        )
+        return self._current

@@ -1,0 +1,236 @@
+"""The gateway's static settings: one TOML file, overridden by environment variables.
+
+Precedence, lowest first: built-in defaults, the TOML file given with ``--config`` (or named
+by ``CEMM_GATEWAY_CONFIG``), then environment variables. An environment variable names a
+key with the ``CEMM_GATEWAY_`` prefix and ``__`` between section and key, for example
+``CEMM_GATEWAY_LISTEN__HTTP_PORT=8080``; list values are JSON, for example
+``CEMM_GATEWAY_ALLOWLIST__TRUSTED_PROXIES='["192.168.1.2"]'``. That is how container users
+configure the gateway.
+
+Unknown keys are errors, not silently ignored: a mistyped ``[allowlist]`` key on a security
+appliance must not leave the operator believing a rule is active. Every error names the
+key and shows a valid example (:class:`SettingsError`).
+
+``config/gateway.toml`` documents every setting with its default; a test keeps that file
+and this module in step.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.policy.allowlist import AllowlistEntryError, parse_network
+
+ENV_PREFIX = "CEMM_GATEWAY_"
+CONFIG_ENV = "CEMM_GATEWAY_CONFIG"
+
+PRIVATE_NETWORKS: tuple[str, ...] = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+    "127.0.0.0/8",
+    "::1/128",
+)
+
+# Examples shown next to a settings error, by key (the last part of the dotted name).
+_EXAMPLES: dict[str, str] = {
+    "host": '"192.168.2.34"',
+    "http_port": "8080",
+    "ws_port": "8090",
+    "admin_port": "8443",
+    "connect_timeout": "5.0",
+    "data_dir": '"/data"',
+    "default_networks": '["192.168.0.0/16", "fd00::/8"]',
+    "admin_networks": '["192.168.1.0/24"]',
+    "trusted_proxies": '["192.168.1.2"]',
+    "max_header_bytes": "16384",
+    "max_request_body_bytes": "16777216",
+    "log_level": '"info"',
+    "log_format": '"text"',
+    "reload_interval": "0.25",
+}
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message says which key and how to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _port(value: int, *, allow_zero: bool) -> int:
+    low = 0 if allow_zero else 1
+    if not low <= value <= 65535:
+        raise ValueError(f"must be a TCP port from {low} to 65535")
+    return value
+
+
+def _networks(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            parse_network(value)
+        except AllowlistEntryError as error:
+            raise ValueError(str(error)) from None
+    return values
+
+
+class UpstreamSettings(_Section):
+    """Where the CEMM is."""
+
+    host: str = ""
+    http_port: int = 80
+    ws_port: int = 8090
+    connect_timeout: float = Field(default=5.0, gt=0, le=120)
+
+    @field_validator("http_port", "ws_port")
+    @classmethod
+    def _check_port(cls, value: int) -> int:
+        return _port(value, allow_zero=False)
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        if any(c.isspace() for c in value) or "/" in value or "@" in value:
+            raise ValueError("must be a host name or an IP address, without scheme or port")
+        return value
+
+
+class ListenSettings(_Section):
+    """Where the gateway listens. ``host = ""`` means every address, IPv4 and IPv6."""
+
+    host: str = ""
+    http_port: int = 80
+    ws_port: int = 8090
+    admin_port: int = 8443
+
+    @field_validator("http_port", "admin_port")
+    @classmethod
+    def _check_port(cls, value: int) -> int:
+        return _port(value, allow_zero=False)
+
+    @field_validator("ws_port")
+    @classmethod
+    def _check_ws_port(cls, value: int) -> int:
+        return _port(value, allow_zero=True)
+
+
+class AllowlistSettings(_Section):
+    """The networks that may connect at all (entries added at run time come on top)."""
+
+    default_networks: list[str] = Field(default_factory=lambda: list(PRIVATE_NETWORKS))
+    admin_networks: list[str] = Field(default_factory=lambda: list(PRIVATE_NETWORKS))
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    _check_networks = field_validator("default_networks", "admin_networks", "trusted_proxies")(
+        classmethod(lambda cls, values: _networks(values))
+    )
+
+
+class LimitsSettings(_Section):
+    """Bounds on what one request may make the gateway hold."""
+
+    max_header_bytes: int = Field(default=16384, ge=1024, le=1048576)
+    max_request_body_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class Settings(BaseSettings):
+    """Every static setting of the gateway. Built by :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("/data")
+    reload_interval: float = Field(default=0.25, gt=0, le=5)
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    listen: ListenSettings = Field(default_factory=ListenSettings)
+    allowlist: AllowlistSettings = Field(default_factory=AllowlistSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init arguments; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "gateway.db"
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"] if not isinstance(part, int))
+        key = location.rsplit(".", 1)[-1]
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "is not a known setting (see config/gateway.toml for every key)"
+        line = f"  {location or '(top level)'}: {message}"
+        if key in _EXAMPLES and item["type"] != "extra_forbidden":
+            section, _, name = location.rpartition(".")
+            where = f"[{section}] " if section else ""
+            line += f"; example: {where}{name} = {_EXAMPLES[key]}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read the TOML file (if any), apply environment overrides, validate.
+
+    Raises :class:`SettingsError` with an actionable message.
+    """
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = os.environ[CONFIG_ENV]
+    data: dict[str, Any] = {}
+    source = "defaults and environment"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            with path.open("rb") as file:
+                data = tomllib.load(file)
+        except FileNotFoundError:
+            raise SettingsError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"configuration file {path} is not valid TOML: {error}") from None
+        except OSError as error:
+            raise SettingsError(f"cannot read configuration file {path}: {error}") from None
+    try:
+        settings = Settings(**data)
+    except ValidationError as error:
+        raise SettingsError(_format_error(error, source)) from None
+    return settings
+
+
+def require_upstream(settings: Settings) -> None:
+    """Refuse to run a gateway that does not know where the CEMM is."""
+    if not settings.upstream.host:
+        raise SettingsError(
+            "invalid configuration: upstream.host is not set; the gateway needs the CEMM's "
+            'address. example: [upstream] host = "192.168.2.34" '
+            "(or CEMM_GATEWAY_UPSTREAM__HOST=192.168.2.34)"
+        )

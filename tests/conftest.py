@@ -1,0 +1,31 @@
+"""Fixtures shared by the integration tests: a simulated CEMM and a gateway in front of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorThread]:
+    sim = SimulatorThread()
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def gateway_config(tmp_path: Path, simulator: SimulatorThread) -> GatewayConfig:
+    return GatewayConfig(
+        tmp_path / "gw", upstream_http_port=simulator.http_port, upstream_ws_port=simulator.ws_port
+    )
+
+
+@pytest.fixture
+def gateway(gateway_config: GatewayConfig) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(gateway_config)
+    yield process
+    process.close()
