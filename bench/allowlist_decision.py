@@ -1,7 +1,7 @@
 """Benchmark: time per allowlist accept decision, against the 10 microsecond target.
 
 Run: `python bench/allowlist_decision.py` (from the repository root or anywhere; about
-30 s). It builds snapshots with 10, 1,000 and 10,000 random entries (half IPv4 /16-/32,
+10-15 s). It builds snapshots with 10, 1,000 and 10,000 random entries (half IPv4 /16-/32,
 half IPv6 /32-/128, fixed seed) and measures `decide_connection(address_text, snapshot)`
 for IPv4/IPv6 hits and misses:
 

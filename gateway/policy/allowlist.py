@@ -157,7 +157,9 @@ class AllowlistNetwork:
         if bits is None:
             raise ValueError(f"IP version must be 4 or 6, not {self.version!r}")
         if not 0 <= self.prefix_length <= bits:
-            raise ValueError(f"prefix length {self.prefix_length} out of range for IPv{bits}")
+            raise ValueError(
+                f"prefix length {self.prefix_length} out of range for IPv{self.version}"
+            )
         if not 0 <= self.first < 1 << bits or self.first & ((1 << (bits - self.prefix_length)) - 1):
             raise ValueError(f"{self.first:#x} is not an IPv{self.version} network address")
 
@@ -165,10 +167,6 @@ class AllowlistNetwork:
     def last(self) -> int:
         """The highest address in the network, as an integer."""
         return self.first | ((1 << (_BITS[self.version] - self.prefix_length)) - 1)
-
-    def contains_value(self, version: int, value: int) -> bool:
-        """Whether the address (already normalised: mapped IPv6 as IPv4) is in the network."""
-        return version == self.version and self.first <= value <= self.last
 
     def __str__(self) -> str:
         network: ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -149,21 +149,17 @@ def resolve_client(
     Each header argument takes all values of that header (one per header line); a single
     string is taken as one value. Never raises.
     """
-    headers = [_values(forwarded), _values(x_forwarded_for)]
+    forwarded_values, for_values = _values(forwarded), _values(x_forwarded_for)
     proto_values, host_values = _values(x_forwarded_proto), _values(x_forwarded_host)
-    peer_text = peer if isinstance(peer, str) else repr(peer)
+    any_sent = bool(forwarded_values or for_values or proto_values or host_values)
     try:
         peer_version, peer_value = parse_address(peer)
     except AddressError:
-        return ForwardedResult(
-            client=peer_text, headers_ignored=any(headers) or bool(proto_values or host_values)
-        )
+        peer_text = peer if isinstance(peer, str) else repr(peer)
+        return ForwardedResult(client=peer_text, headers_ignored=any_sent)
     client_peer = _canonical(peer_version, peer_value)
     if trusted_proxies.match_value(peer_version, peer_value) is None:
-        return ForwardedResult(
-            client=client_peer, headers_ignored=any(headers) or bool(proto_values or host_values)
-        )
-    forwarded_values, for_values = headers
+        return ForwardedResult(client=client_peer, headers_ignored=any_sent)
     if not forwarded_values and not for_values:
         return ForwardedResult(client=client_peer)
     try:
@@ -365,6 +361,8 @@ def _values(values: Iterable[str] | str) -> list[str]:
     """Header values as a list; a lone string is one value, not a sequence of characters."""
     if isinstance(values, str):
         return [values]
+    if values is None:
+        return []
     try:
         return list(values)
     except TypeError:

@@ -16,7 +16,7 @@ Per connection (:func:`run_live_session`):
   a malformed or unknown command is answered with ``{"type": "error", "error": ...}``.
 
 The same session runs behind two front ends: the ``websockets`` server on the WebSocket port
-(:func:`start_ws_server`, any path accepted, like an undocumented device would) and the web
+(:class:`LiveServer`, any path accepted, like an undocumented device would) and the web
 port's same-origin route (``gateway.simulator.web``). Each connection runs in its own task,
 so a slow or broken client only ever stalls itself.
 """
@@ -243,10 +243,42 @@ def _format_address(address: Any) -> str | None:
     return None
 
 
-async def start_ws_server(device: Device, sock: socket.socket) -> Server:
-    """Serve the live-data WebSocket on the already bound, listening ``sock``."""
+class LiveServer:
+    """The WebSocket port: a ``websockets`` server running :func:`run_live_session`."""
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    def __init__(self, device: Device) -> None:
+        self._device = device
+        self._server: Server | None = None
+        # Kept so stop() can drop clients that stopped reading: websockets' own close
+        # waits for their send buffer to drain, which they would never let happen.
+        self._connections: set[ServerConnection] = set()
+
+    async def start(self, sock: socket.socket) -> None:
+        """Serve on the already bound, listening ``sock``."""
+        self._server = await serve(
+            self._handle,
+            sock=sock,
+            process_request=self._process_request,
+            max_size=MAX_MESSAGE_BYTES,
+            close_timeout=CLOSE_TIMEOUT,
+            server_header="CEMM-simulator",
+        )
+
+    async def stop(self) -> None:
+        """Close the port and every connection (code 1001), within about CLOSE_TIMEOUT."""
+        if self._server is None:
+            return
+        self._server.close()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT + 0.2):
+                await self._server.wait_closed()
+        except TimeoutError:
+            for connection in list(self._connections):
+                connection.transport.abort()
+            await self._server.wait_closed()
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        device = self._device
         target = urlsplit(request.path)
         upgrade = request.headers.get("Upgrade", "")
         wants_websocket = "websocket" in upgrade.lower()
@@ -273,14 +305,9 @@ async def start_ws_server(device: Device, sock: socket.socket) -> Server:
         response.headers["Upgrade"] = "websocket"
         return response
 
-    async def handler(connection: ServerConnection) -> None:
-        await run_live_session(_WebsocketsChannel(connection), device)
-
-    return await serve(
-        handler,
-        sock=sock,
-        process_request=process_request,
-        max_size=MAX_MESSAGE_BYTES,
-        close_timeout=CLOSE_TIMEOUT,
-        server_header="CEMM-simulator",
-    )
+    async def _handle(self, connection: ServerConnection) -> None:
+        self._connections.add(connection)
+        try:
+            await run_live_session(_WebsocketsChannel(connection), self._device)
+        finally:
+            self._connections.discard(connection)

@@ -16,11 +16,10 @@ from types import TracebackType
 from typing import Final
 
 import uvicorn
-from websockets.asyncio.server import Server as WsServer
 
 from gateway.simulator.config import SimulatorConfig, check_clock_skew, normalize_mac
 from gateway.simulator.device import Device
-from gateway.simulator.live import MAX_MESSAGE_BYTES, start_ws_server
+from gateway.simulator.live import MAX_MESSAGE_BYTES, LiveServer
 from gateway.simulator.traffic import RecordedRequest, Traffic
 from gateway.simulator.web import create_http_app
 
@@ -76,12 +75,12 @@ class Simulator:
         device: Device,
         web: _EmbeddedUvicorn,
         web_task: asyncio.Task[None],
-        ws_server: WsServer,
+        live: LiveServer,
     ) -> None:
         self._device = device
         self._web = web
         self._web_task = web_task
-        self._ws_server = ws_server
+        self._live = live
         self._stopped = False
 
     @property
@@ -174,9 +173,8 @@ class Simulator:
             return
         self._stopped = True
         self._device.stopping.set()
-        self._ws_server.close()
         self._web.should_exit = True
-        await asyncio.gather(self._ws_server.wait_closed(), self._stop_web())
+        await asyncio.gather(self._live.stop(), self._stop_web())
 
     async def _stop_web(self) -> None:
         done, _ = await asyncio.wait([self._web_task], timeout=WEB_GRACE)
@@ -219,8 +217,9 @@ async def start_simulator(config: SimulatorConfig | None = None) -> Simulator:
         http_port=http_sock.getsockname()[1],
         ws_port=ws_sock.getsockname()[1],
     )
+    live = LiveServer(device)
     try:
-        ws_server = await start_ws_server(device, ws_sock)
+        await live.start(ws_sock)
     except BaseException:
         http_sock.close()
         ws_sock.close()
@@ -244,9 +243,8 @@ async def start_simulator(config: SimulatorConfig | None = None) -> Simulator:
     await asyncio.wait([ready, web_task], return_when=asyncio.FIRST_COMPLETED)
     if not web.ready.is_set():
         ready.cancel()
-        ws_server.close()
-        await ws_server.wait_closed()
+        await live.stop()
         http_sock.close()
         web_task.result()  # raises uvicorn's startup error
         raise SimulatorStartError("the web port stopped while starting")
-    return Simulator(device, web, web_task, ws_server)
+    return Simulator(device, web, web_task, live)

@@ -3,6 +3,7 @@ gateway, nothing forwarded when a hook fails, clean shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -247,11 +248,13 @@ def test_a_failing_hook_answers_500_and_forwards_nothing(
 
 
 def test_sigterm_with_open_sockets_exits_cleanly(gateway: GatewayProcess) -> None:
-    sockets = [connect(gateway.config.ws_url(), open_timeout=5) for _ in range(5)]
-    try:
+    with contextlib.ExitStack() as stack:
+        sockets = [
+            stack.enter_context(connect(gateway.config.ws_url(), open_timeout=5)) for _ in range(5)
+        ]
         for ws in sockets:
             ws.recv(timeout=2)
-        keepalive = httpx.Client()
+        keepalive = stack.enter_context(httpx.Client())
         keepalive.get(gateway.config.url("/"), timeout=5)
         code, seconds = gateway.terminate()
         assert code == 0
@@ -260,7 +263,3 @@ def test_sigterm_with_open_sockets_exits_cleanly(gateway: GatewayProcess) -> Non
             with pytest.raises(ConnectionClosed):
                 while True:
                     ws.recv(timeout=2)
-        keepalive.close()
-    finally:
-        for ws in sockets:
-            ws.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -70,7 +71,7 @@ async def test_first_reading_at_once_then_one_a_second() -> None:
         started = time.monotonic()
         async with connect(ws_url(sim)) as ws:
             first = json.loads(await ws.recv())
-            first_at = time.monotonic()
+            first_at, first_wall = time.monotonic(), time.time()
             second = json.loads(await ws.recv())
             second_at = time.monotonic()
     assert first_at - started < 0.5
@@ -79,7 +80,7 @@ async def test_first_reading_at_once_then_one_a_second() -> None:
     assert isinstance(first["time"], int)
     assert isinstance(first["power_w"], float)
     assert "electric_power_import" in first["channels"]
-    assert abs(first["time"] - time.time()) <= 2
+    assert first_wall - 2 <= first["time"] <= first_wall
 
 
 @async_test()
@@ -87,10 +88,12 @@ async def test_readings_carry_the_skewed_device_time() -> None:
     async with await start_simulator(config(clock_skew=-7200)) as sim:
         async with connect(ws_url(sim)) as ws:
             before = json.loads(await ws.recv())["time"]
+            before_wall = time.time()
             sim.clock_skew = 7200
             after = (await next_of_type(ws, "reading"))["time"]
-    assert abs(before - (time.time() - 7200)) <= 2
-    assert abs(after - (time.time() + 7200)) <= 2
+            after_wall = time.time()
+    assert before_wall - 7200 - 2 <= before <= before_wall - 7200
+    assert after_wall + 7200 - 2 <= after <= after_wall + 7200
 
 
 @async_test()
@@ -138,7 +141,7 @@ async def test_text_and_binary_messages_come_back_exactly() -> None:
     messages: list[str | bytes] = [
         "hello",
         "",
-        "Vermogen ⚡ 1.234 W – ünïcødé",
+        "Vermogen \u26a1 1.234 W \u2013 \u00fcn\u00efc\u00f8d\u00e9",
         '{"type":"reading","seq":-1}',
         '{"not a command": 1}',
         bytes(range(256)),
@@ -294,20 +297,22 @@ async def test_counters_follow_connections_and_messages() -> None:
 async def test_a_stalled_client_does_not_hold_up_others() -> None:
     async with await start_simulator(config(interval=0.1)) as sim:
         # max_queue=1: the client stops reading from its socket almost at once.
-        async with connect(ws_url(sim), max_queue=1, compression=None) as stalled:
-            await stalled.send(json.dumps({"cmd": "burst", "count": 50_000, "pad": 2000}))
-            await asyncio.sleep(0.3)
-            async with connect(ws_url(sim)) as healthy:
-                arrivals = []
-                for _ in range(10):
-                    await next_of_type(healthy, "reading")
-                    arrivals.append(time.monotonic())
-                started = time.monotonic()
-                await healthy.send("ping?")
-                while await healthy.recv() != "ping?":
-                    pass
-                round_trip = time.monotonic() - started
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+        stalled = await connect(ws_url(sim), max_queue=1, compression=None)
+        await stalled.send(json.dumps({"cmd": "burst", "count": 50_000, "pad": 2000}))
+        await asyncio.sleep(0.3)
+        async with connect(ws_url(sim)) as healthy:
+            arrivals = []
+            for _ in range(10):
+                await next_of_type(healthy, "reading")
+                arrivals.append(time.monotonic())
+            started = time.monotonic()
+            await healthy.send("ping?")
+            while await healthy.recv() != "ping?":
+                pass
+            round_trip = time.monotonic() - started
+        # A graceful close would wait for the server's close frame behind the unread burst.
+        stalled.transport.abort()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert max(gaps) < 0.5
     assert round_trip < 0.5
 

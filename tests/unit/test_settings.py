@@ -55,7 +55,8 @@ def test_config_file_named_by_environment(tmp_path: Path, monkeypatch: pytest.Mo
     [
         (
             "[listen]\nhttp_port = 70000\n",
-            "listen.http_port: must be a TCP port from 1 to 65535; example: [listen] http_port = 8080",
+            "listen.http_port: must be a TCP port from 1 to 65535; "
+            "example: [listen] http_port = 8080",
         ),
         ("[allowlist]\nspelled_wrong = []\n", "allowlist.spelled_wrong: is not a known setting"),
         (

@@ -46,6 +46,7 @@
     const power = $("power");
     power.textContent = Math.round(reading.power_w).toLocaleString("nl-NL");
     power.dataset.seq = String(reading.seq);
+    power.dataset.watts = String(reading.power_w);
     const rows = Object.entries(reading.channels || {}).map(([key, value]) => {
       const row = document.createElement("tr");
       const name = document.createElement("td");

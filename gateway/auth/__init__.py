@@ -1,0 +1,1 @@
+"""Authentication: passwords, second factor, tokens, brute-force policy, OIDC."""

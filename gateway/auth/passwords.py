@@ -1,0 +1,195 @@
+"""Password hashing and the password policy for local accounts.
+
+Hashing
+-------
+Passwords are hashed with argon2id (the variant RFC 9106 recommends) through
+``argon2.PasswordHasher`` with parameters pinned here rather than taken from the library's
+defaults, so an upgrade of argon2-cffi cannot silently change the cost of a login:
+
+* ``time_cost=2`` passes over ``memory_cost=64 MiB`` with ``parallelism=1``, 16-byte salt,
+  32-byte tag. This is RFC 9106's second recommended option (t=3, m=64 MiB) trimmed to
+  t=2 to stay inside the latency budget, and well above OWASP's minimum for argon2id
+  (m=19 MiB t=2, or m=46 MiB t=1). Parallelism 1 because the gateway runs on small boxes
+  where a login must not take every core.
+* Measured on the 2-core development box (Python 3.13, argon2-cffi 25, other work
+  running): one verify took a median 121 ms (119-126 ms over 15 runs). For comparison
+  t=3/64 MiB took 173 ms, t=1/64 MiB 80 ms, t=2/46 MiB 88 ms. The target was 50-150 ms:
+  slow enough to make offline guessing of a stolen database expensive, fast enough that
+  a login on a phone feels instant.
+* Each verify holds 64 MiB while it runs; the service layer should not run many verifies
+  at once (brute-force delays help here too).
+
+``needs_rehash`` reports hashes made with other parameters so the service layer can
+re-hash on the next successful login when these parameters change.
+
+Unknown users
+-------------
+``verify_unknown_user`` runs a real verify against a dummy hash so that a login for a
+name that does not exist costs the same time as a wrong password for one that does; the
+answer's timing must not tell an attacker which user names exist. The dummy hash is
+computed on first use; call ``warm_up()`` at start-up so the first unknown-user login is
+not slower than the rest.
+
+Normalisation
+-------------
+Passwords are normalised to Unicode NFKC before hashing, checking and verifying (NIST SP
+800-63B section 5.1.1.2), so the same password typed on a phone and on a desktop keyboard,
+which may produce differently composed characters, matches.
+
+Policy
+------
+NIST SP 800-63B style: length over composition rules. At least 10 and at most 1024
+characters (after normalisation), not the user name and not containing it (ignoring
+case; containment only checked for names of 3 characters or more, so a user called "al"
+may still use "totally"), and not one character repeated. No "must contain a digit"
+rules: they make passwords harder to remember without making them harder to guess.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import unicodedata
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+__all__ = [
+    "ARGON2_MEMORY_COST_KIB",
+    "ARGON2_PARALLELISM",
+    "ARGON2_TIME_COST",
+    "GENERATED_PASSWORD_ALPHABET",
+    "GENERATED_PASSWORD_LENGTH",
+    "MAX_PASSWORD_LENGTH",
+    "MIN_PASSWORD_LENGTH",
+    "PasswordPolicyError",
+    "check_password_policy",
+    "generate_password",
+    "hash_password",
+    "needs_rehash",
+    "verify_password",
+    "verify_unknown_user",
+    "warm_up",
+]
+
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_COST_KIB = 64 * 1024  # 64 MiB
+ARGON2_PARALLELISM = 1
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+# The user name is only searched for inside the password when it is at least this long;
+# shorter names occur by chance in ordinary words.
+_MIN_NAME_LENGTH_FOR_CONTAINS = 3
+
+# No 0/O/o, 1/l/I: the first admin's password is printed once and typed in by a person.
+GENERATED_PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+GENERATED_PASSWORD_LENGTH = 20  # 20 * log2(56) = 116 bits
+
+_HASHER = PasswordHasher(
+    time_cost=ARGON2_TIME_COST,
+    memory_cost=ARGON2_MEMORY_COST_KIB,
+    parallelism=ARGON2_PARALLELISM,
+    hash_len=32,
+    salt_len=16,
+    type=Type.ID,
+)
+
+_dummy_hash: str | None = None
+_dummy_lock = threading.Lock()
+
+
+class PasswordPolicyError(ValueError):
+    """The password does not meet the policy; the message says what to change."""
+
+
+def _normalise(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id; the result is an encoded ``$argon2id$...`` string."""
+    return _HASHER.hash(_normalise(password))
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash``.
+
+    Never raises for a bad hash: a malformed, truncated or foreign hash is simply no match
+    (the account cannot log in with a password until it is set again).
+    """
+    try:
+        return _HASHER.verify(password_hash, _normalise(password))
+    except (VerificationError, InvalidHashError, ValueError, TypeError):
+        # VerifyMismatchError is a VerificationError; InvalidHashError covers malformed
+        # hashes; ValueError/TypeError cover inputs argon2-cffi rejects before parsing.
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with other parameters than the current ones.
+
+    A malformed hash needs a rehash too (True); it can never verify, so the service layer
+    will not get to rehash it, but it will not be kept by mistake either.
+    """
+    try:
+        return _HASHER.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError, TypeError):
+        return True
+
+
+def _get_dummy_hash() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        with _dummy_lock:
+            if _dummy_hash is None:
+                _dummy_hash = _HASHER.hash(secrets.token_urlsafe(32))
+    return _dummy_hash
+
+
+def warm_up() -> None:
+    """Compute the dummy hash now, so the first unknown-user login is not slower."""
+    _get_dummy_hash()
+
+
+def verify_unknown_user(password: str) -> bool:
+    """Spend the time of a real verify and return False (login for a non-existent user)."""
+    # The dummy hash is of a random secret nobody knows, so this cannot match; the verify
+    # still runs in full to keep the work identical to a wrong password for a real user.
+    verify_password(_get_dummy_hash(), password)
+    return False
+
+
+def check_password_policy(password: str, *, username: str) -> None:
+    """Raise ``PasswordPolicyError`` if ``password`` may not be used by ``username``."""
+    normalised = _normalise(password)
+    length = len(normalised)
+    if length < MIN_PASSWORD_LENGTH:
+        raise PasswordPolicyError(
+            f"password is too short: {length} characters, at least {MIN_PASSWORD_LENGTH} are"
+            " needed; a few unrelated words make a long password that is easy to remember"
+        )
+    if length > MAX_PASSWORD_LENGTH:
+        raise PasswordPolicyError(
+            f"password is too long: {length} characters, at most {MAX_PASSWORD_LENGTH} are"
+            " allowed"
+        )
+    if len(set(normalised)) == 1:
+        raise PasswordPolicyError(
+            "password is one character repeated; choose a password that is hard to guess"
+        )
+    folded_password = normalised.casefold()
+    folded_name = _normalise(username).casefold()
+    if folded_name and folded_password == folded_name:
+        raise PasswordPolicyError("password must not be the user name; choose another one")
+    if len(folded_name) >= _MIN_NAME_LENGTH_FOR_CONTAINS and folded_name in folded_password:
+        raise PasswordPolicyError(
+            "password must not contain the user name; choose one without it"
+        )
+
+
+def generate_password() -> str:
+    """A random password (about 116 bits) for the first admin, easy to read and type."""
+    return "".join(
+        secrets.choice(GENERATED_PASSWORD_ALPHABET) for _ in range(GENERATED_PASSWORD_LENGTH)
+    )
