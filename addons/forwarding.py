@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from mitmproxy import http
 from mitmproxy.net.http import url
 
+from addons.authentication import TO_APP
 from addons.base import DENIED, fail_closed, listener_of
 from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
 from gateway.proxy.state import ProxyState
@@ -60,7 +61,8 @@ class Forwarding:
         flow.metadata[ORIGINAL_HOST] = original_host
         flow.metadata[ORIGINAL_SCHEME] = scheme
 
-        host, port = self.state.upstream.address_for(listener.name)
+        to_app = listener.name == "admin" or bool(flow.metadata.get(TO_APP))
+        host, port = self.state.upstream.address_for("admin" if to_app else listener.name)
         request.scheme = "http"
         request.host = host
         request.port = port
@@ -74,8 +76,10 @@ class Forwarding:
         request.headers["X-Forwarded-Proto"] = scheme
         if original_host:
             request.headers["X-Forwarded-Host"] = original_host
-        if listener.name == "admin":
+        if to_app:
             request.headers[INTERNAL_HEADER] = self.state.internal_secret
+        else:
+            _strip_gateway_credentials(request, self.state.session_cookie)
 
     @fail_closed
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -92,6 +96,16 @@ class Forwarding:
             )
             if rewritten != location:
                 response.headers["location"] = rewritten
+
+
+def _strip_gateway_credentials(request: http.Request, cookie_name: str) -> None:
+    """The CEMM never sees the gateway's session cookie or API tokens (it might log them)."""
+    if cookie_name in request.cookies:
+        del request.cookies[cookie_name]
+        if not request.headers.get("cookie"):
+            request.headers.pop("cookie", None)
+    if request.headers.get("authorization", "").lower().startswith("bearer cgw_"):
+        request.headers.pop("authorization")
 
 
 def rewrite_location(

@@ -20,29 +20,41 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from addons.authentication import Authentication
 from addons.client_address import ClientAddress
 from addons.connection_guard import ConnectionGuard
 from addons.connection_registry import ConnectionRegistry
 from addons.forwarding import Forwarding
 from addons.request_limits import RequestLimits
 from addons.upstream import Upstream
-from gateway.admin.app import create_admin_app
+from gateway.auth import passwords
+from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.policy.access import AccessConfig, session_cookie_name
+from gateway.policy.allowlist import CompiledAllowlist
+from gateway.policy.credentials import session_usable
 from gateway.proxy import errorpages
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.state import Limits, Listener, ProxyState, UpstreamTarget
 from gateway.services import allowlist as allowlist_service
+from gateway.services import api_tokens, audit, bans, sessions, users
 from gateway.services.policy import PolicyLoader
-from gateway.settings import Settings, require_upstream
+from gateway.settings import Settings, SettingsError, check_oidc, require_upstream
 from gateway.store import db
+from gateway.store.worker import DbWorker
+from gateway.web.app import create_web_app
+from gateway.web.context import WebContext
 
 logger = logging.getLogger("cemm_gateway")
 
 HITS_FLUSH_INTERVAL = 5.0
+ACTIVITY_FLUSH_INTERVAL = 10.0
+PURGE_INTERVAL = 3600.0
 
 
 def _hostport(host: str, port: int) -> str:
@@ -66,6 +78,7 @@ class Gateway:
         extra_addons: Sequence[Any] = (),
     ) -> None:
         require_upstream(settings)
+        check_oidc(settings)
         self.settings = settings
         self.clock = clock
         self._extra_addons = list(extra_addons)
@@ -76,6 +89,9 @@ class Gateway:
         self.guard: ConnectionGuard | None = None
         self._admin_server: _AdminServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._worker: DbWorker | None = None
+        self._oidc: Any = None
+        self._auth_generation = 0
         self.started = asyncio.Event()
         self._stopping = False
 
@@ -83,6 +99,9 @@ class Gateway:
     async def start(self) -> None:
         settings = self.settings
         self.conn = db.connect(settings.database_path)
+        self._watcher = db.ChangeWatcher(self.conn)
+        self._create_initial_admin()
+        await asyncio.to_thread(passwords.warm_up)
         self.policy_loader = PolicyLoader(self.conn, settings, self.clock)
         policy = self.policy_loader.load()
 
@@ -128,12 +147,37 @@ class Gateway:
                 max_header_bytes=settings.limits.max_header_bytes,
                 max_request_body_bytes=settings.limits.max_request_body_bytes,
             ),
+            access=AccessConfig(
+                trusted_networks=CompiledAllowlist.from_networks(settings.auth.trusted_networks),
+                public_hostnames=frozenset(settings.auth.public_hostnames),
+                web_port=listen.http_port,
+            ),
+            session_cookie=session_cookie_name(tls=False),
         )
+        self._reload_auth()
         errorpages.upstream_describer = state.status.describe
 
-        admin_app = create_admin_app(internal_secret=state.internal_secret, status=self.status)
+        self._worker = DbWorker(settings.database_path)
+        bruteforce = settings.auth.bruteforce
+        context = WebContext(
+            settings=settings,
+            db=self._worker,
+            state=state,
+            auth_changed=self._auth_changed,
+            status=self.status,
+            bruteforce=BruteForcePolicy(
+                window=bruteforce.window,
+                free_attempts=bruteforce.free_attempts,
+                max_delay=bruteforce.max_delay,
+                ban_after=bruteforce.ban_after,
+                ban_duration=bruteforce.ban_duration,
+            ),
+            never_ban=CompiledAllowlist.from_networks(bruteforce.never_ban),
+            oidc=self._oidc_client(),
+        )
+        web_app = create_web_app(context)
         config = uvicorn.Config(
-            admin_app, log_config=None, access_log=False, lifespan="off", server_header=False
+            web_app, log_config=None, access_log=False, lifespan="off", server_header=False
         )
         self._admin_server = _AdminServer(config)
         self._tasks.append(
@@ -147,6 +191,7 @@ class Gateway:
             self.guard,
             RequestLimits(state),
             ClientAddress(state, self.registry),
+            Authentication(state, self.registry),
             *self._extra_addons,
             Forwarding(state),
             Upstream(state),
@@ -162,7 +207,7 @@ class Gateway:
         except Exception:
             await self.stop()
             raise
-        self._tasks.append(asyncio.create_task(self._watch_policy(), name="policy reload"))
+        self._tasks.append(asyncio.create_task(self._watch_state(), name="state reload"))
         self._log_start(listeners)
         self.started.set()
 
@@ -184,15 +229,118 @@ class Gateway:
         if settings.allowlist.trusted_proxies:
             logger.info("trusted proxies: %s", ", ".join(settings.allowlist.trusted_proxies))
 
+    # -- first start ------------------------------------------------------------------
+    def _create_initial_admin(self) -> None:
+        auth = self.settings.auth
+        password = auth.initial_admin_password or None
+        if auth.initial_admin_password_file:
+            try:
+                password = Path(auth.initial_admin_password_file).read_text().strip() or None
+            except OSError as error:
+                raise SettingsError(
+                    f"auth.initial_admin_password_file: cannot read "
+                    f"{auth.initial_admin_password_file}: {error.strerror}"
+                ) from None
+        assert self.conn is not None
+        try:
+            generated = users.ensure_initial_admin(
+                self.conn, auth.initial_admin, password, clock=self.clock
+            )
+        except users.UserError as error:
+            raise SettingsError(f"cannot create the first admin: {error}") from None
+        if generated:
+            # Shown once, on the console only: it is not stored anywhere in clear text.
+            print(
+                "\n"
+                "  ================================================================\n"
+                f"  First start: created the admin user '{auth.initial_admin}'.\n"
+                f"  Password: {generated}\n"
+                "  It is shown only this once. Change it on the account page.\n"
+                "  ================================================================\n",
+                flush=True,
+            )
+
+    def _oidc_client(self) -> Any:
+        oidc = self.settings.oidc
+        if not oidc.enabled:
+            return None
+        from gateway.auth.oidc import OidcClient, OidcConfig
+
+        secret = oidc.client_secret
+        if oidc.client_secret_file:
+            try:
+                secret = Path(oidc.client_secret_file).read_text().strip()
+            except OSError as error:
+                raise SettingsError(
+                    f"oidc.client_secret_file: cannot read {oidc.client_secret_file}: "
+                    f"{error.strerror}"
+                ) from None
+        try:
+            config = OidcConfig(
+                discovery_url=oidc.discovery_url,
+                client_id=oidc.client_id,
+                client_secret=secret,
+                redirect_uri=oidc.redirect_uri,
+                allowed_emails=tuple(oidc.allowed_emails),
+                allowed_groups=tuple(oidc.allowed_groups),
+                groups_claim=oidc.groups_claim,
+                trust_unverified_email=oidc.trust_unverified_email,
+            )
+        except ValueError as error:
+            raise SettingsError(f"invalid [oidc] configuration: {error}") from None
+        self._oidc = OidcClient(config, clock=self.clock)
+        return self._oidc
+
+    # -- logins -----------------------------------------------------------------------
+    def _reload_auth(self) -> None:
+        assert self.state is not None and self.conn is not None
+        self._auth_generation += 1
+        self.state.auth = sessions.load_snapshot(
+            self.conn,
+            now=self.clock.now(),
+            idle_timeout=self.settings.auth.session_idle_timeout,
+            generation=self._auth_generation,
+        )
+
+    def _auth_changed(self) -> None:
+        """A login, logout or revoke in this process: apply it before the next request."""
+        self._reload_auth()
+        self._enforce_credentials()
+
+    def _enforce_credentials(self) -> int:
+        state, registry = self.state, self.registry
+        if state is None or registry is None:
+            return 0
+        now = self.clock.now()
+        by_id = {info.id: info for info in state.auth.sessions.values()}
+        idle = state.auth.idle_timeout
+
+        def session_ok(session_id: str) -> bool:
+            info = by_id.get(session_id)
+            return info is not None and session_usable(
+                info,
+                now=now,
+                last_seen=state.session_activity.get(session_id, 0.0),
+                idle_timeout=idle,
+            )
+
+        def token_ok(token_id: str) -> bool:
+            info = state.auth.api_tokens.get(token_id)
+            return info is not None and (info.expires_at is None or info.expires_at > now)
+
+        return registry.enforce_credentials(session_ok, token_ok)
+
     # -- background work --------------------------------------------------------------
-    async def _watch_policy(self) -> None:
+    async def _watch_state(self) -> None:
         assert self.state is not None and self.registry is not None and self.guard is not None
         interval = self.settings.reload_interval
-        last_flush = time.monotonic()
+        last_hits = last_activity = time.monotonic()
+        last_purge = 0.0
         while True:
             await asyncio.sleep(interval)
             try:
-                if self.policy_loader.due():
+                changed = self._watcher.changed()
+                if changed or self.policy_loader.stale():
                     policy = self.policy_loader.load()
                     self.state.policy = policy
                     closed = self.registry.enforce(policy)
@@ -201,12 +349,49 @@ class Gateway:
                         policy.generation,
                         f"; closed {closed} connection(s)" if closed else "",
                     )
-                if time.monotonic() - last_flush >= HITS_FLUSH_INTERVAL:
-                    last_flush = time.monotonic()
+                if changed:
+                    self._reload_auth()
+                # An open WebSocket is activity: its session does not go idle.
+                now = self.clock.now()
+                for session_id in self.registry.websocket_sessions():
+                    self.state.session_activity[session_id] = now
+                self._enforce_credentials()
+                if time.monotonic() - last_hits >= HITS_FLUSH_INTERVAL:
+                    last_hits = time.monotonic()
                     self._flush_hits()
+                if time.monotonic() - last_activity >= ACTIVITY_FLUSH_INTERVAL:
+                    last_activity = time.monotonic()
+                    self._flush_activity()
+                if time.monotonic() - last_purge >= PURGE_INTERVAL:
+                    last_purge = time.monotonic()
+                    self._purge()
             except Exception:
-                # Keep the last good policy in force; a broken reload must not open anything.
-                logger.exception("reloading the policy failed; the previous policy stays")
+                # Keep the last good state in force; a broken reload must not open anything.
+                logger.exception("reloading the gateway's state failed; the previous one stays")
+
+    def _flush_activity(self) -> None:
+        assert self.state is not None and self.conn is not None
+        activity, self.state.session_activity = self.state.session_activity, {}
+        used, self.state.token_activity = self.state.token_activity, {}
+        try:
+            sessions.record_activity(self.conn, activity)
+            api_tokens.record_use(self.conn, used)
+        except sqlite3.Error as error:
+            # Keep the times in memory and try again next round.
+            self.state.session_activity = {**activity, **self.state.session_activity}
+            logger.warning("could not record session activity: %s", error)
+
+    def _purge(self) -> None:
+        assert self.conn is not None
+        now = self.clock.now()
+        auth = self.settings.auth
+        try:
+            self._flush_activity()
+            sessions.purge(self.conn, now=now, idle_timeout=auth.session_idle_timeout)
+            bans.purge(self.conn, now=now, policy=BruteForcePolicy(window=auth.bruteforce.window))
+            audit.purge(self.conn, before=now - auth.audit_retention_days * 86400.0)
+        except sqlite3.Error as error:
+            logger.warning("could not purge expired records: %s", error)
 
     def _flush_hits(self) -> None:
         assert self.guard is not None and self.conn is not None
@@ -250,6 +435,12 @@ class Gateway:
         if self.guard is not None and self.conn is not None:
             with contextlib.suppress(Exception):
                 self._flush_hits()
+                self._flush_activity()
+        if self._worker is not None:
+            self._worker.close()
+        if self._oidc is not None:
+            with contextlib.suppress(Exception):
+                await self._oidc.aclose()
         if self.conn is not None:
             self.conn.close()
             self.conn = None

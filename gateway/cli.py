@@ -18,9 +18,12 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from gateway.auth import passwords
 from gateway.logs import setup_logging
 from gateway.services import allowlist as allowlist_service
+from gateway.services import api_tokens, bans, sessions, users
 from gateway.services import audit as audit_service
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.store import db
@@ -150,6 +153,244 @@ def cmd_allow_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- users ------------------------------------------------------------------------------
+def _read_password(args: argparse.Namespace, name: str) -> tuple[str, bool]:
+    """(password, generated): from stdin, a prompt on a terminal, or generated."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise CommandError("no password on standard input")
+        return password, False
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"New password for {name}: ")
+        if first != getpass.getpass("Again: "):
+            raise CommandError("the two passwords differ; nothing was changed")
+        return first, False
+    return passwords.generate_password(), True
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    users.check_name(args.name)
+    users.check_role(args.role)
+    password, generated = _read_password(args, args.name)
+    with _open(_settings(args)) as conn:
+        user = users.add_user(
+            conn, args.name, role=args.role, password=password, actor=_actor(), email=args.email
+        )
+    print(f"added {user.role} {user.name}")
+    if generated:
+        print(f"password: {password}  (shown once)")
+    return EXIT_OK
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        users.require_user(conn, args.name)
+        password, generated = _read_password(args, args.name)
+        users.set_password(conn, args.name, password, actor=_actor())
+    print(f"password of {args.name} changed; its sessions were ended")
+    if generated:
+        print(f"password: {password}  (shown once)")
+    return EXIT_OK
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        users.set_disabled(conn, args.name, True, actor=_actor())
+    print(f"disabled {args.name}; its sessions were ended")
+    return EXIT_OK
+
+
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        users.set_disabled(conn, args.name, False, actor=_actor())
+    print(f"enabled {args.name}")
+    return EXIT_OK
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        users.remove_user(conn, args.name, actor=_actor())
+    print(f"removed {args.name}")
+    return EXIT_OK
+
+
+def cmd_user_role(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        user = users.set_role(conn, args.name, args.role, actor=_actor())
+    print(f"{user.name} is now {user.role}")
+    return EXIT_OK
+
+
+def cmd_user_reset_2fa(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        users.disable_totp(conn, args.name, actor=_actor())
+    print(f"two-step verification of {args.name} is off; they can set it up again")
+    return EXIT_OK
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        found = users.list_users(conn)
+    if args.json:
+        print(json.dumps([user.__dict__ for user in found], indent=2))
+        return EXIT_OK
+    rows = [("NAME", "ROLE", "STATE", "2FA", "SIGN-IN", "EMAIL")]
+    for user in found:
+        rows.append(
+            (
+                user.name,
+                user.role,
+                "disabled" if user.disabled else "enabled",
+                "on" if user.totp_enabled else "off",
+                "oidc" if user.oidc_managed else "password",
+                user.email or "-",
+            )
+        )
+    _table(rows)
+    return EXIT_OK
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+# -- sessions -----------------------------------------------------------------------------
+def cmd_session_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with _open(settings) as conn:
+        user_id = users.require_user(conn, args.user).id if args.user else None
+        found = sessions.list_sessions(
+            conn,
+            now=dt.datetime.now().timestamp(),
+            idle_timeout=settings.auth.session_idle_timeout,
+            user_id=user_id,
+        )
+    if args.json:
+        print(
+            json.dumps(
+                [{k: v for k, v in info.__dict__.items() if k != "csrf_token"} for info in found],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    if not found:
+        print("No active sessions.")
+        return EXIT_OK
+    rows = [("ID", "USER", "ADDRESS", "LAST SEEN", "EXPIRES", "DEVICE")]
+    for info in found:
+        rows.append(
+            (
+                info.id,
+                info.user_name,
+                info.client_address or "-",
+                _when(info.last_seen_at),
+                _when(info.expires_at),
+                (info.user_agent or "-")[:40],
+            )
+        )
+    _table(rows)
+    return EXIT_OK
+
+
+def cmd_session_revoke(args: argparse.Namespace) -> int:
+    if bool(args.id) == bool(args.user):
+        raise CommandError("give a session ID or --user NAME (one of the two)")
+    with _open(_settings(args)) as conn:
+        if args.user:
+            ended = sessions.revoke_user_sessions(
+                conn, users.require_user(conn, args.user), actor=_actor()
+            )
+            print(f"ended {ended} session(s) of {args.user}")
+        else:
+            sessions.revoke_session(conn, args.id, actor=_actor(), reason="revoked")
+            print(f"ended session {args.id}")
+    return EXIT_OK
+
+
+# -- API tokens ---------------------------------------------------------------------------
+def cmd_token_add(args: argparse.Namespace) -> int:
+    expires_in = allowlist_service.parse_duration(args.expires) if args.expires else None
+    with _open(_settings(args)) as conn:
+        token, record = api_tokens.create_token(
+            conn,
+            args.user,
+            name=args.name,
+            read_only=args.read_only,
+            expires_in=expires_in,
+            actor=_actor(),
+        )
+    print(token)
+    kind = "read-only " if record.read_only else ""
+    print(
+        f"{kind}token {record.id} for {record.user_name}; shown once. Use it as the header "
+        "'Authorization: Bearer <token>'.",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        found = api_tokens.list_tokens(conn, user_name=args.user)
+    now = dt.datetime.now().timestamp()
+    if args.json:
+        print(json.dumps([{**t.__dict__, "active": t.active(now)} for t in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("No API tokens. Create one with: cemm-gateway token add USER --name 'home assistant'")
+        return EXIT_OK
+    rows = [("ID", "USER", "NAME", "ACCESS", "EXPIRES", "LAST USED", "STATE")]
+    for token in found:
+        rows.append(
+            (
+                token.id,
+                token.user_name,
+                token.name,
+                "read-only" if token.read_only else "full",
+                _when(token.expires_at),
+                _when(token.last_used_at),
+                "active" if token.active(now) else ("revoked" if token.revoked_at else "expired"),
+            )
+        )
+    _table(rows)
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        api_tokens.revoke_token(conn, args.id, actor=_actor())
+    print(f"revoked token {args.id}")
+    return EXIT_OK
+
+
+# -- bans ---------------------------------------------------------------------------------
+def cmd_bans_list(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        found = bans.list_bans(conn, now=dt.datetime.now().timestamp())
+    if args.json:
+        print(json.dumps([ban.__dict__ for ban in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("No active bans.")
+        return EXIT_OK
+    rows = [("ID", "SUBJECT", "SINCE", "UNTIL", "REASON")]
+    for ban in found:
+        rows.append((str(ban.id), ban.subject, _when(ban.created_at), _when(ban.until), ban.reason))
+    _table(rows)
+    return EXIT_OK
+
+
+def cmd_bans_lift(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        lifted = bans.lift(conn, args.which, actor=_actor())
+    for ban in lifted:
+        print(f"lifted the ban on {ban.subject}")
+    return EXIT_OK
+
+
 # -- audit ------------------------------------------------------------------------------
 def _parse_since(text: str) -> float:
     try:
@@ -241,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(listing)
     listing.set_defaults(handler=cmd_allow_list)
 
+    _add_user_commands(commands)
+    _add_session_commands(commands)
+    _add_token_commands(commands)
+    _add_ban_commands(commands)
+
     audit = commands.add_parser("audit", help="show the audit log, newest first")
     audit.add_argument("--since", help="a duration (7d) or a date (2026-11-01)")
     audit.add_argument("--limit", type=int, default=1000)
@@ -250,13 +496,131 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _action(
+    group: argparse._SubParsersAction,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help_text: str,
+    *arguments: Argument,
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
+    for names, options in arguments:
+        parser.add_argument(*names, **options)
+    _config_option(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+Argument = tuple[tuple[str, ...], dict[str, Any]]
+_NAME: Argument = (("name",), {"help": "user name"})
+_JSON: Argument = (("--json",), {"action": "store_true", "help": "machine-readable output"})
+_STDIN: Argument = (
+    ("--password-stdin",),
+    {"action": "store_true", "help": "read the password from standard input (for scripts)"},
+)
+
+
+def _add_user_commands(commands: argparse._SubParsersAction) -> None:
+    user = commands.add_parser("user", help="manage user accounts")
+    group = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    _action(
+        group,
+        "add",
+        cmd_user_add,
+        "add a user (without --password-stdin: prompt, or a generated password printed once)",
+        _NAME,
+        (("--role",), {"choices": ["admin", "user"], "required": True}),
+        (("--email",), {"help": "e-mail address, links a single sign-on account"}),
+        _STDIN,
+    )
+    _action(group, "passwd", cmd_user_passwd, "set a new password", _NAME, _STDIN)
+    _action(group, "disable", cmd_user_disable, "disable an account and end its sessions", _NAME)
+    _action(group, "enable", cmd_user_enable, "enable an account", _NAME)
+    _action(group, "remove", cmd_user_remove, "remove an account", _NAME)
+    _action(
+        group,
+        "role",
+        cmd_user_role,
+        "change a user's role",
+        _NAME,
+        (("role",), {"choices": ["admin", "user"]}),
+    )
+    _action(group, "list", cmd_user_list, "list users", _JSON)
+    _action(group, "reset-2fa", cmd_user_reset_2fa, "turn off a user's second factor", _NAME)
+
+
+def _add_session_commands(commands: argparse._SubParsersAction) -> None:
+    session = commands.add_parser("session", help="list and end login sessions")
+    group = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")
+    _action(
+        group,
+        "list",
+        cmd_session_list,
+        "list active sessions",
+        (("--user",), {"help": "only this user's"}),
+        _JSON,
+    )
+    _action(
+        group,
+        "revoke",
+        cmd_session_revoke,
+        "end a session (its WebSockets close too)",
+        (("id",), {"nargs": "?", "help": "session ID from 'session list'"}),
+        (("--user",), {"help": "end every session of this user"}),
+    )
+
+
+def _add_token_commands(commands: argparse._SubParsersAction) -> None:
+    token = commands.add_parser("token", help="API tokens for scripts and Home Assistant")
+    group = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    _action(
+        group,
+        "add",
+        cmd_token_add,
+        "create a token (printed once)",
+        (("user",), {"help": "the user the token acts as"}),
+        (("--name",), {"required": True, "help": "what it is for, e.g. 'home assistant'"}),
+        (("--read-only",), {"action": "store_true", "help": "allow only GET and HEAD"}),
+        (("--expires",), {"metavar": "DURATION", "help": "e.g. 90d (default: never)"}),
+    )
+    _action(
+        group,
+        "list",
+        cmd_token_list,
+        "list tokens",
+        (("--user",), {"help": "only this user's"}),
+        _JSON,
+    )
+    _action(group, "revoke", cmd_token_revoke, "revoke a token", (("id",), {"help": "token ID"}))
+
+
+def _add_ban_commands(commands: argparse._SubParsersAction) -> None:
+    ban = commands.add_parser("bans", help="bans after failed logins")
+    group = ban.add_subparsers(dest="bans_command", required=True, metavar="ACTION")
+    _action(group, "list", cmd_bans_list, "list active bans", _JSON)
+    _action(
+        group,
+        "lift",
+        cmd_bans_lift,
+        "lift a ban",
+        (("which",), {"help": "ban ID, address or user name"}),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (SettingsError, CommandError, allowlist_service.AllowlistError) as error:
+    except (
+        SettingsError,
+        CommandError,
+        allowlist_service.AllowlistError,
+        users.UserError,
+        api_tokens.TokenError,
+        bans.BanError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except db.StoreError as error:

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from gateway.app import Gateway
+from gateway.auth.passwords import generate_password
 from gateway.netutil import free_port
 from gateway.settings import load_settings
 from gateway.simulator import SimulatorConfig, start_simulator
@@ -23,7 +24,13 @@ logger = logging.getLogger("cemm_gateway.demo")
 
 
 def _write_config(
-    path: Path, data_dir: Path, sim_http: int, sim_ws: int, ports: dict[str, int], listen_host: str
+    path: Path,
+    data_dir: Path,
+    sim_http: int,
+    sim_ws: int,
+    ports: dict[str, int],
+    listen_host: str,
+    password: str,
 ) -> None:
     path.write_text(
         "# Written by 'cemm-gateway demo'; a real configuration is config/gateway.toml.\n"
@@ -36,7 +43,10 @@ def _write_config(
         f'host = "{listen_host}"\n'
         f"http_port = {ports['http']}\n"
         f"ws_port = {ports['ws']}\n"
-        f"admin_port = {ports['admin']}\n"
+        f"admin_port = {ports['admin']}\n\n"
+        "[auth]\n"
+        'initial_admin = "admin"\n'
+        f'initial_admin_password = "{password}"\n'
     )
 
 
@@ -50,8 +60,15 @@ async def run_demo(*, listen_host: str = "127.0.0.1") -> int:
         SimulatorConfig(host="127.0.0.1", http_port=0, ws_port=0, page_ws_port=ports["ws"])
     )
     config_path = workdir / "gateway.toml"
+    password = generate_password()
     _write_config(
-        config_path, workdir / "data", simulator.http_port, simulator.ws_port, ports, listen_host
+        config_path,
+        workdir / "data",
+        simulator.http_port,
+        simulator.ws_port,
+        ports,
+        listen_host,
+        password,
     )
     gateway = Gateway(load_settings(config_path))
     stop = asyncio.Event()
@@ -65,6 +82,7 @@ async def run_demo(*, listen_host: str = "127.0.0.1") -> int:
             "\n"
             f"  CEMM simulator (the device):  http://127.0.0.1:{simulator.http_port}/\n"
             f"  Gateway - open this:          http://{shown}:{ports['http']}/\n"
+            f"  Log in as:                    admin / {password}\n"
             f"  Live data through the gateway: ws://{shown}:{ports['ws']}/\n"
             f"  Admin health check:           http://{shown}:{ports['admin']}/healthz\n"
             f"  Configuration used:           {config_path}\n"

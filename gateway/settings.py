@@ -55,6 +55,12 @@ _EXAMPLES: dict[str, str] = {
     "log_level": '"info"',
     "log_format": '"text"',
     "reload_interval": "0.25",
+    "session_idle_timeout": "86400",
+    "session_lifetime": "2592000",
+    "trusted_networks": '["192.168.1.0/24"]',
+    "public_hostnames": '["cemm.example.org"]',
+    "never_ban": '["192.168.1.10"]',
+    "discovery_url": '"https://sso.example.org/.well-known/openid-configuration"',
 }
 
 
@@ -141,6 +147,66 @@ class LimitsSettings(_Section):
     max_request_body_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
 
 
+class BruteForceSettings(_Section):
+    """Failed logins: a growing delay, then a temporary ban, per account and per address."""
+
+    window: float = Field(default=900.0, gt=0)
+    free_attempts: int = Field(default=3, ge=0)
+    max_delay: float = Field(default=8.0, ge=0, le=60)
+    ban_after: int = Field(default=10, ge=1)
+    ban_duration: float = Field(default=900.0, gt=0)
+    never_ban: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+    _check_networks = field_validator("never_ban")(
+        classmethod(lambda cls, values: _networks(values))
+    )
+
+
+class AuthSettings(_Section):
+    """Who may use the CEMM through the gateway, and for how long a login lasts."""
+
+    session_idle_timeout: float = Field(default=86400.0, ge=60)
+    session_lifetime: float = Field(default=30 * 86400.0, ge=300)
+    trusted_networks: list[str] = Field(default_factory=list)
+    public_hostnames: list[str] = Field(default_factory=list)
+    initial_admin: str = "admin"
+    initial_admin_password: str = Field(default="", repr=False)
+    initial_admin_password_file: str = ""
+    audit_retention_days: int = Field(default=365, ge=1)
+    bruteforce: BruteForceSettings = Field(default_factory=BruteForceSettings)
+
+    _check_networks = field_validator("trusted_networks")(
+        classmethod(lambda cls, values: _networks(values))
+    )
+
+    @field_validator("public_hostnames")
+    @classmethod
+    def _check_hostnames(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value or any(c in value for c in " /@\\\t") or "://" in value:
+                raise ValueError(
+                    f"'{value}' is not a host name; give the name (and port if not 80/443) "
+                    "people type in the browser, without scheme or path"
+                )
+        return [value.lower() for value in values]
+
+
+class OidcSettings(_Section):
+    """Optional single sign-on with an OpenID Connect provider."""
+
+    enabled: bool = False
+    discovery_url: str = ""
+    client_id: str = ""
+    client_secret: str = Field(default="", repr=False)
+    client_secret_file: str = ""
+    redirect_uri: str = ""
+    allowed_emails: list[str] = Field(default_factory=list)
+    allowed_groups: list[str] = Field(default_factory=list)
+    groups_claim: str = "groups"
+    trust_unverified_email: bool = False
+    label: str = "Sign in with single sign-on"
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -162,6 +228,8 @@ class Settings(BaseSettings):
     listen: ListenSettings = Field(default_factory=ListenSettings)
     allowlist: AllowlistSettings = Field(default_factory=AllowlistSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -224,6 +292,28 @@ def load_settings(path: Path | str | None = None) -> Settings:
     except ValidationError as error:
         raise SettingsError(_format_error(error, source)) from None
     return settings
+
+
+def check_oidc(settings: Settings) -> None:
+    """OIDC, when enabled, needs its provider and client; say which key is missing."""
+    oidc = settings.oidc
+    if not oidc.enabled:
+        return
+    missing = [
+        key
+        for key, value in (
+            ("discovery_url", oidc.discovery_url),
+            ("client_id", oidc.client_id),
+            ("client_secret or client_secret_file", oidc.client_secret or oidc.client_secret_file),
+            ("redirect_uri", oidc.redirect_uri),
+        )
+        if not value
+    ]
+    if missing:
+        raise SettingsError(
+            f"invalid configuration: [oidc] enabled = true needs {', '.join(missing)}; example: "
+            '[oidc] discovery_url = "https://sso.example.org/.well-known/openid-configuration"'
+        )
 
 
 def require_upstream(settings: Settings) -> None:

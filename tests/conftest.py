@@ -17,10 +17,18 @@ def simulator() -> Iterator[SimulatorThread]:
     sim.close()
 
 
+# The proxy-core tests are about proxying, not logins: loopback needs none there. The login
+# tests (tests/integration/test_auth_*.py) use configurations without it.
+TRUSTED_LOOPBACK = '[auth]\ntrusted_networks = ["127.0.0.0/8", "::1/128"]\n'
+
+
 @pytest.fixture
 def gateway_config(tmp_path: Path, simulator: SimulatorThread) -> GatewayConfig:
     return GatewayConfig(
-        tmp_path / "gw", upstream_http_port=simulator.http_port, upstream_ws_port=simulator.ws_port
+        tmp_path / "gw",
+        upstream_http_port=simulator.http_port,
+        upstream_ws_port=simulator.ws_port,
+        extra=TRUSTED_LOOPBACK,
     )
 
 

@@ -12,7 +12,8 @@ defaults, so an upgrade of argon2-cffi cannot silently change the cost of a logi
   (m=19 MiB t=2, or m=46 MiB t=1). Parallelism 1 because the gateway runs on small boxes
   where a login must not take every core.
 * Measured on the 2-core development box (Python 3.13, argon2-cffi 25, other work
-  running): one verify took a median 121 ms (119-126 ms over 15 runs). For comparison
+  running): one verify took a median 121 ms (119-126 ms over 15 runs; 135 ms median in a
+  later run through this module, unknown-user verify 133 ms). For comparison
   t=3/64 MiB took 173 ms, t=1/64 MiB 80 ms, t=2/46 MiB 88 ms. The target was 50-150 ms:
   slow enough to make offline guessing of a stolen database expensive, fast enough that
   a login on a phone feels instant.
@@ -48,6 +49,7 @@ rules: they make passwords harder to remember without making them harder to gues
 from __future__ import annotations
 
 import secrets
+import string
 import threading
 import unicodedata
 
@@ -82,8 +84,11 @@ MAX_PASSWORD_LENGTH = 1024
 # shorter names occur by chance in ordinary words.
 _MIN_NAME_LENGTH_FOR_CONTAINS = 3
 
-# No 0/O/o, 1/l/I: the first admin's password is printed once and typed in by a person.
-GENERATED_PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# Without characters that look alike (0/O/o, 1/l/I): the first admin's password is printed
+# once and typed in by a person.
+GENERATED_PASSWORD_ALPHABET = "".join(
+    char for char in string.ascii_letters + string.digits if char not in "0Oo1lI"
+)
 GENERATED_PASSWORD_LENGTH = 20  # 20 * log2(56) = 116 bits
 
 _HASHER = PasswordHasher(
@@ -118,11 +123,13 @@ def verify_password(password_hash: str, password: str) -> bool:
     Never raises for a bad hash: a malformed, truncated or foreign hash is simply no match
     (the account cannot log in with a password until it is set again).
     """
+    if not isinstance(password_hash, str) or not isinstance(password, str):
+        return False
     try:
         return _HASHER.verify(password_hash, _normalise(password))
-    except (VerificationError, InvalidHashError, ValueError, TypeError):
+    except (VerificationError, InvalidHashError, ValueError):
         # VerifyMismatchError is a VerificationError; InvalidHashError covers malformed
-        # hashes; ValueError/TypeError cover inputs argon2-cffi rejects before parsing.
+        # hashes; ValueError covers non-ASCII text argon2-cffi cannot even encode.
         return False
 
 
@@ -132,9 +139,11 @@ def needs_rehash(password_hash: str) -> bool:
     A malformed hash needs a rehash too (True); it can never verify, so the service layer
     will not get to rehash it, but it will not be kept by mistake either.
     """
+    if not isinstance(password_hash, str):
+        return True
     try:
         return _HASHER.check_needs_rehash(password_hash)
-    except (InvalidHashError, ValueError, TypeError):
+    except (InvalidHashError, ValueError):
         return True
 
 
@@ -171,8 +180,7 @@ def check_password_policy(password: str, *, username: str) -> None:
         )
     if length > MAX_PASSWORD_LENGTH:
         raise PasswordPolicyError(
-            f"password is too long: {length} characters, at most {MAX_PASSWORD_LENGTH} are"
-            " allowed"
+            f"password is too long: {length} characters, at most {MAX_PASSWORD_LENGTH} are allowed"
         )
     if len(set(normalised)) == 1:
         raise PasswordPolicyError(
@@ -183,9 +191,7 @@ def check_password_policy(password: str, *, username: str) -> None:
     if folded_name and folded_password == folded_name:
         raise PasswordPolicyError("password must not be the user name; choose another one")
     if len(folded_name) >= _MIN_NAME_LENGTH_FOR_CONTAINS and folded_name in folded_password:
-        raise PasswordPolicyError(
-            "password must not contain the user name; choose one without it"
-        )
+        raise PasswordPolicyError("password must not contain the user name; choose one without it")
 
 
 def generate_password() -> str:

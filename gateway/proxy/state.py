@@ -13,7 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gateway.policy.access import AccessConfig
 from gateway.policy.allowlist import CompiledAllowlist
+from gateway.policy.credentials import AuthSnapshot
 
 ListenerName = Literal["web", "ws", "admin"]
 
@@ -105,6 +107,12 @@ class ProxyState:
     policy: PolicySnapshot
     upstream: UpstreamTarget
     limits: Limits
+    access: AccessConfig
+    session_cookie: str
+    auth: AuthSnapshot = field(default_factory=AuthSnapshot)
+    # When each session / API token was last used, kept here and written in batches.
+    session_activity: dict[str, float] = field(default_factory=dict)
+    token_activity: dict[str, float] = field(default_factory=dict)
     status: UpstreamStatus = field(default_factory=UpstreamStatus)
     # Proves to the admin app that a request came through the proxy's front door.
     internal_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))

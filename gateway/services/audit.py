@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.store.db import transaction
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,9 @@ def entries(
         )
         for row in rows
     ]
+
+
+def purge(conn: sqlite3.Connection, *, before: float) -> int:
+    """Delete entries older than the retention period."""
+    with transaction(conn):
+        return conn.execute("DELETE FROM audit_log WHERE at < ?", (before,)).rowcount

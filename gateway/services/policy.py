@@ -4,7 +4,7 @@ The proxy never reads the database per connection. :class:`PolicyLoader` builds 
 immutable :class:`PolicySnapshot` - the allowlist (configured ``default_networks`` plus the
 entries in the database that have not expired), the admin allowlist and the trusted
 proxies - and says when it is due for a rebuild: another process committed a change, or
-an entry reached its expiry time.
+an entry reached its expiry time (the caller polls the database for the former).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from gateway.policy.allowlist import AllowlistEntry, CompiledAllowlist, parse_ne
 from gateway.proxy.state import PolicySnapshot
 from gateway.services import allowlist as allowlist_service
 from gateway.settings import Settings
-from gateway.store.db import ChangeWatcher
 
 EntryKey = int | str
 
@@ -25,7 +24,6 @@ class PolicyLoader:
     def __init__(self, conn: sqlite3.Connection, settings: Settings, clock: Clock) -> None:
         self._conn = conn
         self._clock = clock
-        self._watcher = ChangeWatcher(conn)
         self.default_networks = list(settings.allowlist.default_networks)
         self._defaults = [
             AllowlistEntry[EntryKey](f"default:{network}", parse_network(network))
@@ -36,11 +34,14 @@ class PolicyLoader:
         self._generation = 0
         self._current: PolicySnapshot | None = None
 
-    def due(self) -> bool:
-        """Whether :meth:`load` would give a different snapshot than the current one."""
-        changed = self._watcher.changed()
+    def stale(self) -> bool:
+        """Whether an entry expired (or nothing was loaded yet): time for :meth:`load`.
+
+        Changes written by other processes are the caller's to notice (one
+        :class:`gateway.store.db.ChangeWatcher` serves every snapshot).
+        """
         current = self._current
-        return changed or current is None or current.allowlist.is_stale(self._clock.now())
+        return current is None or current.allowlist.is_stale(self._clock.now())
 
     def load(self) -> PolicySnapshot:
         now = self._clock.now()

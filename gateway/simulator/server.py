@@ -239,12 +239,24 @@ async def start_simulator(config: SimulatorConfig | None = None) -> Simulator:
         )
     )
     web_task = asyncio.create_task(web.serve(sockets=[http_sock]), name="cemm-simulator-web")
+    simulator = Simulator(device, web, web_task, live)
     ready = asyncio.create_task(web.ready.wait())
-    await asyncio.wait([ready, web_task], return_when=asyncio.FIRST_COMPLETED)
-    if not web.ready.is_set():
+    try:
+        await asyncio.wait([ready, web_task], return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        # Cancelled while starting (perhaps just as uvicorn got ready): leave nothing behind.
+        await _abandon(simulator, http_sock)
+        raise
+    finally:
         ready.cancel()
-        await live.stop()
-        http_sock.close()
-        web_task.result()  # raises uvicorn's startup error
-        raise SimulatorStartError("the web port stopped while starting")
-    return Simulator(device, web, web_task, live)
+    if not web.ready.is_set():
+        await _abandon(simulator, http_sock)  # re-raises uvicorn's error, if it had one
+        raise SimulatorStartError("the web port stopped while starting; see the log")
+    return simulator
+
+
+async def _abandon(simulator: Simulator, http_sock: socket.socket) -> None:
+    try:
+        await simulator.stop()
+    finally:
+        http_sock.close()  # uvicorn closes it only if it got as far as listening

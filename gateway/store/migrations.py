@@ -27,4 +27,72 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_log_at ON audit_log (at);
     CREATE INDEX audit_log_event ON audit_log (event, at)
     """,
+    # 2: users, sessions, second factor, API tokens, login failures, bans.
+    """
+    CREATE TABLE user (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+        password_hash TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        email TEXT COLLATE NOCASE,
+        oidc_issuer TEXT,
+        oidc_subject TEXT,
+        totp_secret TEXT,
+        totp_enabled INTEGER NOT NULL DEFAULT 0,
+        totp_last_step INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (oidc_issuer, oidc_subject)
+    );
+    CREATE TABLE recovery_code (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+        code_hash TEXT NOT NULL,
+        used_at REAL
+    );
+    CREATE INDEX recovery_code_user ON recovery_code (user_id);
+    CREATE TABLE session (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        client_address TEXT,
+        user_agent TEXT,
+        revoked_at REAL,
+        revoked_reason TEXT
+    );
+    CREATE INDEX session_user ON session (user_id);
+    CREATE TABLE api_token (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        read_only INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        last_used_at REAL,
+        revoked_at REAL
+    );
+    CREATE INDEX api_token_user ON api_token (user_id);
+    CREATE TABLE login_failure (
+        id INTEGER PRIMARY KEY,
+        subject TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX login_failure_subject ON login_failure (subject, at);
+    CREATE TABLE ban (
+        id INTEGER PRIMARY KEY,
+        subject TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        until REAL NOT NULL,
+        lifted_at REAL,
+        lifted_by TEXT
+    );
+    CREATE INDEX ban_subject ON ban (subject, until)
+    """,
 )

@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from addons.base import fail_closed
 from gateway.proxy.state import ProxyState
+from tests.conftest import TRUSTED_LOOPBACK
 from tests.support.gateway import GatewayConfig, GatewayProcess, InProcessGateway, SimulatorThread
 
 
@@ -196,6 +197,7 @@ def test_upstream_connect_timeout(tmp_path, simulator: SimulatorThread) -> None:
             tmp_path / "gw",
             upstream_http_port=black_hole.getsockname()[1],
             upstream_ws_port=simulator.ws_port,
+            extra=TRUSTED_LOOPBACK,
         )
         process = GatewayProcess(config)
         try:

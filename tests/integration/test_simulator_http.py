@@ -423,3 +423,19 @@ async def test_a_busy_port_is_reported_with_the_option_to_change(busy: str, opti
         with pytest.raises(SimulatorStartError, match=re.escape(option)) as failure:
             await start_simulator(config(**{busy: port}))
     assert str(port) in str(failure.value)
+
+
+@async_test()
+@pytest.mark.parametrize("steps", range(12))
+async def test_cancelling_a_start_leaves_nothing_running(steps: int) -> None:
+    starting = asyncio.create_task(start_simulator(config()))
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    starting.cancel()
+    try:
+        simulator = await starting
+    except asyncio.CancelledError:
+        pass
+    else:  # it was ready before the cancel arrived
+        await simulator.stop()
+    assert asyncio.all_tasks() == {asyncio.current_task()}

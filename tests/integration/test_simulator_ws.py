@@ -53,6 +53,14 @@ async def quiet(ws: ClientConnection) -> None:
         pass
 
 
+async def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Poll ``condition``: the server's side of a close finishes a little after the client's."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 async def next_of_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
     while True:
         message = await ws.recv()
@@ -202,8 +210,7 @@ async def test_close_command_passes_code_and_reason(code: int, reason: str) -> N
                 while True:
                     await ws.recv()
         assert (ws.close_code, ws.close_reason) == (code, reason)
-        await asyncio.sleep(0.05)
-        assert sim.ws_open_connections == 0
+        await wait_until(lambda: sim.ws_open_connections == 0)
 
 
 @async_test()
@@ -263,7 +270,7 @@ async def test_garbage_on_the_port_does_not_hurt() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", sim.ws_port)
         writer.write(b"\x16\x03\x01\x02\x00not http at all\r\n\r\n")
         await writer.drain()
-        assert await asyncio.wait_for(reader.read(), 2) in (b"",) or True
+        await asyncio.wait_for(reader.read(), 2)  # the server answers or hangs up, promptly
         writer.close()
         await writer.wait_closed()
         async with connect(ws_url(sim)) as ws:
@@ -284,7 +291,7 @@ async def test_counters_follow_connections_and_messages() -> None:
             while await one.recv() != b"b":
                 pass
             during = (sim.ws_connection_count, sim.ws_open_connections, sim.ws_messages_received)
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: sim.ws_open_connections == 0)
         after = (sim.ws_connection_count, sim.ws_open_connections)
     assert during == (2, 2, 3)
     assert after == (2, 0)
@@ -324,11 +331,7 @@ async def test_a_client_vanishing_mid_burst_is_harmless() -> None:
         await ws.send(json.dumps({"cmd": "burst", "count": 100_000}))
         await ws.recv()
         ws.transport.abort()
-        for _ in range(100):
-            if sim.ws_open_connections == 0:
-                break
-            await asyncio.sleep(0.02)
-        assert sim.ws_open_connections == 0
+        await wait_until(lambda: sim.ws_open_connections == 0)
         async with connect(ws_url(sim)) as other:
             assert json.loads(await other.recv())["seq"] == 0
 

@@ -132,6 +132,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 f"default_networks = [{loopback}]\n"
                 f'admin_networks = [{loopback}, "{a.v4}"]\n'
                 f'trusted_proxies = ["{p.v4}"]\n'
+                # Logins are not the subject here: the lab's hosts need none.
+                "[auth]\n"
+                f'trusted_networks = ["{lab.subnet_v4}", "{lab.subnet_v6}"]\n'
             ),
         )
         config.write()

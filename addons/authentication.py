@@ -1,0 +1,102 @@
+"""Every request on the CEMM's ports must belong to a logged-in person (or a trusted
+network, or an API token).
+
+Translates each request into :class:`gateway.policy.access.RequestFacts`, asks
+:func:`gateway.policy.access.decide_request`, and acts: admit (remembering the session for
+the WebSocket registry and the idle timer), hand over to the gateway's web app
+(``/.gateway/`` and the admin port), redirect a page navigation to the login page, or
+refuse with 401/403. Runs in ``requestheaders``, before any body is read or anything is
+sent upstream.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+from mitmproxy import http
+
+from addons.base import DENIED, deny, fail_closed, listener_of
+from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
+from addons.connection_registry import ConnectionRegistry
+from gateway.policy.access import RequestFacts, decide_request
+from gateway.proxy.state import ProxyState
+
+TO_APP = "cemm_gateway.to_app"
+SESSION_ID = "cemm_gateway.session"
+LOGIN_PATH = "/.gateway/login"
+
+
+def is_websocket_upgrade(request: http.Request) -> bool:
+    return request.headers.get("upgrade", "").lower() == "websocket"
+
+
+def is_navigation(request: http.Request) -> bool:
+    mode = request.headers.get("sec-fetch-mode")
+    if mode is not None:
+        return mode == "navigate"
+    return request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
+
+
+class Authentication:
+    def __init__(self, state: ProxyState, registry: ConnectionRegistry) -> None:
+        self.state = state
+        self.registry = registry
+
+    @fail_closed
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(DENIED):
+            return
+        state = self.state
+        request = flow.request
+        listener = listener_of(state, flow.client_conn)
+        assert listener is not None  # ClientAddress denied the request otherwise
+        websocket = is_websocket_upgrade(request)
+        scheme = flow.metadata.get(FORWARDED_PROTO) or (
+            "https" if flow.client_conn.tls_established else "http"
+        )
+        facts = RequestFacts(
+            listener=listener.name,
+            method=request.method,
+            path=request.path,
+            client_address=flow.metadata.get(CLIENT_ADDRESS, ""),
+            scheme=scheme,
+            host=flow.metadata.get(FORWARDED_HOST) or request.host_header or "",
+            origin=request.headers.get("origin"),
+            websocket=websocket,
+            navigation=is_navigation(request),
+            session_token=request.cookies.get(state.session_cookie),
+            authorization=request.headers.get("authorization"),
+        )
+        now = time.time()
+        verdict = decide_request(facts, state.access, state.auth, state.session_activity, now=now)
+        if verdict.kind == "admit":
+            if verdict.session_id is not None:
+                state.session_activity[verdict.session_id] = now
+                flow.metadata[SESSION_ID] = verdict.session_id
+            if verdict.token_id is not None:
+                state.token_activity[verdict.token_id] = now
+            if websocket:
+                self.registry.note_credential(
+                    flow.client_conn, session=verdict.session_id, token=verdict.token_id
+                )
+            state.requests[f"admitted_{verdict.reason}"] += 1
+        elif verdict.kind == "portal":
+            flow.metadata[TO_APP] = True
+        elif verdict.kind == "login":
+            state.denials[f"login_required_{verdict.reason}"] += 1
+            flow.metadata[DENIED] = "login_required"
+            flow.response = http.Response.make(
+                302,
+                b"",
+                {
+                    "Location": f"{LOGIN_PATH}?next={quote(request.path, safe='')}",
+                    "Cache-Control": "no-store",
+                },
+            )
+        elif verdict.kind == "unauthorized":
+            deny(state, flow, 401, verdict.reason)
+            if flow.response is not None and verdict.reason == "invalid_token":
+                flow.response.headers["WWW-Authenticate"] = 'Bearer realm="cemm-gateway"'
+        else:
+            deny(state, flow, 403, verdict.reason)

@@ -1,0 +1,694 @@
+"""Login through an OpenID Connect provider: the relying-party side of the code flow.
+
+This module talks to the provider and decides whom to admit; it knows nothing of the web
+framework, the database or sessions. The caller (the login routes) keeps the pending login
+between the two halves of the flow and looks up or creates the local user.
+
+The flow
+--------
+1. ``url, pending = await client.begin(next_url)``. On first use the client fetches the
+   provider's discovery document (``OidcConfig.discovery_url``). It draws a fresh ``state``
+   (~256 bits), ``nonce`` (~256 bits) and PKCE ``code_verifier`` (64 characters, ~380 bits),
+   and builds the authorization URL: ``response_type=code``, ``client_id``, ``redirect_uri``,
+   ``scope``, ``state``, ``nonce``, ``code_challenge`` (S256 of the verifier, RFC 7636) and
+   ``code_challenge_method=S256``. The caller stores ``pending`` server-side, keyed by
+   ``pending.state`` (never in a cookie the browser could edit), and redirects the browser to
+   ``url``. ``pending.next_url`` is kept verbatim: the caller validates it (no open redirect).
+2. The person logs in at the provider, which redirects the browser to ``redirect_uri`` with
+   ``code`` and ``state`` (or ``error`` and ``state``).
+3. The caller finds the pending login by the ``state`` of the callback, removes it (a pending
+   login is good for one attempt) and calls ``identity = await client.complete(pending,
+   query)``. ``complete`` raises :class:`OidcError` unless every check below passes.
+4. ``admission(identity, linked_user_exists=..., config=...)`` says what to do: ``"linked"``
+   (log in the local user with that e-mail), ``"create"`` (create a local user with role
+   ``user``, marked OIDC-managed, then log in) or ``"refuse"``.
+
+The checks in ``complete``, in order
+------------------------------------
+- **Age**: a pending login older than ``PENDING_LOGIN_MAX_AGE`` (10 minutes, by the injected
+  clock) is refused ("start again").
+- **State**: the callback's ``state`` must equal ``pending.state`` (``hmac.compare_digest``).
+  This ties the callback to the browser that started the login (login CSRF).
+- **Provider error**: an ``error`` parameter (the person pressed "deny", the provider refused
+  the client, ...) becomes ``OidcError("the provider refused the login: access_denied")``.
+  Only an error code made of ``[A-Za-z0-9_.-]`` is echoed; ``error_description`` is free text
+  from the URL and goes to ``OidcError.detail`` (for the log), never into the message.
+- **Issuer parameter** (RFC 9207): if the callback carries ``iss``, it must be the issuer of
+  the discovery document (mix-up defence; providers that don't send it are fine).
+- **Code exchange**: ``POST token_endpoint`` with ``grant_type=authorization_code``, the
+  ``code``, the same ``redirect_uri`` and the PKCE ``code_verifier``, authenticated with the
+  client secret (``client_secret_basic``; ``client_secret_post`` only if the provider does
+  not offer basic). A code that was already used, expired, or a wrong verifier or secret is
+  refused by the provider (``invalid_grant`` / ``invalid_client``) -> ``OidcError``.
+- **ID token** (a JWS; encrypted ID tokens are not supported):
+
+  - signature against the provider's JWKS, with an algorithm the provider announces in
+    ``id_token_signing_alg_values_supported`` (default RS256) *and* that is asymmetric
+    (RS*, PS*, ES*, EdDSA/Ed25519). ``none`` and HMAC algorithms are never accepted, so a
+    token cannot be "signed" with the client secret or not at all;
+  - ``iss`` equals the discovery document's ``issuer``;
+  - ``aud`` contains ``client_id``; if ``aud`` has other audiences, ``azp`` must be present,
+    and if ``azp`` is present it must equal ``client_id``;
+  - ``exp`` is in the future and ``iat`` not in the future, both with a leeway of
+    ``CLOCK_SKEW_LEEWAY`` (60 s) for clock drift between gateway and provider;
+  - ``nonce`` equals ``pending.nonce`` (the token was minted for this login, not replayed);
+  - ``sub`` is present; ``at_hash``, if present, matches the access token.
+
+  The JWKS is fetched lazily and cached; a token whose ``kid`` is not in the cached set makes
+  the client fetch the JWKS once more (the provider rotated its keys) before refusing.
+- **Userinfo**: if the ID token carries no ``email`` (or no groups claim while
+  ``allowed_groups`` is configured), the client asks the ``userinfo_endpoint`` with the access
+  token. Its ``sub`` must equal the ID token's ``sub``. ID token claims win; userinfo fills the
+  gaps. ``email`` and ``email_verified`` are always taken together from the same source.
+
+E-mail verification
+-------------------
+Local accounts are linked by e-mail, so an e-mail address is only trusted when the provider
+says it verified it: ``email_verified`` is ``true`` (a JSON boolean, or the string ``"true"``
+that some providers send). A missing ``email_verified`` counts as *not* verified: otherwise
+anyone who can register at the provider with someone else's address would log in as that
+person here. ``trusted_email`` returns the address only if it is trusted, and ``admission``
+refuses every identity without a trusted e-mail - also a member of an allowed group, because
+the local user that login creates is identified by that address.
+
+Some providers never send ``email_verified`` (Microsoft Entra ID) or send ``false`` for
+addresses an administrator typed in (recent Authentik). For a provider where *only the
+administrator* sets e-mail addresses, ``OidcConfig.trust_unverified_email=True`` trusts the
+``email`` claim as is. Never set it for a provider with self-registration.
+
+Trust in the provider
+---------------------
+Whoever controls the provider (or its signing key) can log in as any local user that has an
+e-mail address, including admins, and as any allowed e-mail or group member. Link only
+accounts whose e-mail the provider is authoritative for.
+
+Transport
+---------
+Every URL the client fetches or sends the browser to - the discovery URL, the issuer, the
+authorization, token, JWKS and userinfo endpoints - must be ``https``, or ``http`` to a
+loopback host (``localhost``, ``127.0.0.0/8``, ``::1``: a provider on the same machine, and
+the provider in the tests). Plain http to any other host is refused: the client secret, the
+code and the signing keys would cross the network in clear text. Certificates are always
+verified (httpx defaults; ``SSL_CERT_FILE`` adds a private CA). The ``redirect_uri`` is the
+gateway's own URL and is not restricted here (a gateway without TLS in the home LAN is
+allowed; the provider decides whether it accepts such a redirect URI).
+
+One ``OidcClient`` lives as long as the application and is used from one event loop. It owns
+its ``httpx.AsyncClient`` unless one is passed in (then the caller closes that one).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oidc.core import CodeIDToken
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    InvalidKeyIdError,
+    JoseError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+
+from gateway.clock import SYSTEM_CLOCK, Clock
+
+__all__ = [
+    "ACCEPTED_SIGNING_ALGORITHMS",
+    "CLOCK_SKEW_LEEWAY",
+    "PENDING_LOGIN_MAX_AGE",
+    "WELL_KNOWN_SUFFIX",
+    "Admission",
+    "OidcClient",
+    "OidcConfig",
+    "OidcError",
+    "OidcIdentity",
+    "PendingLogin",
+    "admission",
+    "is_secure_url",
+    "trusted_email",
+]
+
+WELL_KNOWN_SUFFIX = "/.well-known/openid-configuration"
+PENDING_LOGIN_MAX_AGE = 600.0
+"""Seconds between ``begin`` and ``complete`` after which the login must start again."""
+CLOCK_SKEW_LEEWAY = 60
+"""Seconds of clock difference tolerated in the ID token's ``exp`` and ``iat``."""
+ACCEPTED_SIGNING_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+    "Ed25519",
+)
+"""Asymmetric JWS algorithms only: never ``none``, never HMAC with the client secret."""
+
+_STATE_LENGTH = 43  # characters of [A-Za-z0-9]: ~256 bits
+_NONCE_LENGTH = 43
+_CODE_VERIFIER_LENGTH = 64  # RFC 7636 allows 43..128 unreserved characters
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_CLAIM_NAMES = re.compile(r"[A-Za-z0-9_.,\-]{1,100}")
+_JSON = {"Accept": "application/json"}
+
+type Admission = Literal["linked", "create", "refuse"]
+
+
+class OidcError(Exception):
+    """A login through the provider failed.
+
+    ``str(error)`` is safe to show to the person logging in (no secrets, no text copied from
+    the URL except a sanitised error code). ``detail`` has more for the log.
+    """
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def is_secure_url(url: str) -> bool:
+    """``https``, or ``http`` to a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if not parts.hostname:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """How to reach one provider and whom it may log in. Checked when constructed."""
+
+    discovery_url: str
+    """``https://issuer/.well-known/openid-configuration``."""
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    """The gateway's callback, registered at the provider exactly like this."""
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    allowed_emails: tuple[str, ...] = ()
+    """Verified addresses that may log in without a local user (one is created); any case."""
+    allowed_groups: tuple[str, ...] = ()
+    """Members of any of these groups (exact, case-sensitive) may log in likewise."""
+    groups_claim: str = "groups"
+    trust_unverified_email: bool = False
+    """Trust ``email`` without ``email_verified: true``; only for admin-managed providers."""
+    timeout: float = 10.0
+    """Seconds for each request to the provider."""
+
+    def __post_init__(self) -> None:
+        example = "https://auth.example.com/realms/home/.well-known/openid-configuration"
+        if not self.discovery_url.endswith(WELL_KNOWN_SUFFIX):
+            raise ValueError(
+                f"OIDC discovery URL {self.discovery_url!r} does not end with "
+                f"{WELL_KNOWN_SUFFIX}; example: {example}"
+            )
+        if not is_secure_url(self.discovery_url):
+            raise ValueError(
+                f"OIDC discovery URL {self.discovery_url!r} must use https (plain http only "
+                f"to localhost or 127.0.0.1); example: {example}"
+            )
+        if not self.client_id or not self.client_secret:
+            raise ValueError(
+                "OIDC needs the client id and the client secret of a confidential client "
+                "registered at the provider"
+            )
+        redirect = urlsplit(self.redirect_uri)
+        if redirect.scheme not in ("https", "http") or not redirect.netloc or redirect.fragment:
+            raise ValueError(
+                f"OIDC redirect URI {self.redirect_uri!r} must be an absolute http(s) URL "
+                "without a fragment; example: https://gateway.example.com/.gateway/oidc/callback"
+            )
+        if "openid" not in self.scopes:
+            raise ValueError(f"OIDC scopes {list(self.scopes)} must include 'openid'")
+        if not self.timeout > 0:
+            raise ValueError(
+                f"OIDC timeout must be a positive number of seconds, not {self.timeout}"
+            )
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """What the caller keeps server-side, keyed by ``state``, between begin and complete."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    next_url: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class OidcIdentity:
+    """The person the provider vouched for, from the validated ID token (and userinfo)."""
+
+    issuer: str
+    subject: str
+    email: str | None
+    email_verified: bool
+    name: str | None
+    groups: tuple[str, ...]
+    preferred_username: str | None = None
+
+
+def trusted_email(identity: OidcIdentity, config: OidcConfig) -> str | None:
+    """The identity's e-mail if it may be used to find or create a local user, else None.
+
+    Look the local user up by this address case-insensitively.
+    """
+    if identity.email is None:
+        return None
+    if identity.email_verified or config.trust_unverified_email:
+        return identity.email
+    return None
+
+
+def admission(identity: OidcIdentity, *, linked_user_exists: bool, config: OidcConfig) -> Admission:
+    """Decide whether the provider's user may log in, and how.
+
+    ``linked_user_exists``: a local user has the address ``trusted_email(identity, config)``
+    (compared case-insensitively). Whether that user is disabled is the caller's business.
+    """
+    email = trusted_email(identity, config)
+    if email is None:
+        return "refuse"
+    if linked_user_exists:
+        return "linked"
+    allowed = {address.strip().casefold() for address in config.allowed_emails}
+    if email.strip().casefold() in allowed:
+        return "create"
+    if set(identity.groups) & set(config.allowed_groups):
+        return "create"
+    return "refuse"
+
+
+@dataclass(frozen=True)
+class _ProviderMetadata:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None
+    signing_algorithms: tuple[str, ...]
+    token_endpoint_auth_method: str
+
+
+class OidcClient:
+    """The relying party for one provider. See the module docstring for the flow."""
+
+    def __init__(
+        self,
+        config: OidcConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=config.timeout, follow_redirects=False)
+        self._metadata: _ProviderMetadata | None = None
+        self._keys: KeySet | None = None
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def begin(self, next_url: str) -> tuple[str, PendingLogin]:
+        """Start a login: the URL to send the browser to, and what to keep until the callback."""
+        metadata = await self._provider_metadata()
+        pending = PendingLogin(
+            state=generate_token(_STATE_LENGTH),
+            nonce=generate_token(_NONCE_LENGTH),
+            code_verifier=generate_token(_CODE_VERIFIER_LENGTH),
+            next_url=next_url,
+            created_at=self._clock.now(),
+        )
+        url = prepare_grant_uri(
+            metadata.authorization_endpoint,
+            client_id=self.config.client_id,
+            response_type="code",
+            redirect_uri=self.config.redirect_uri,
+            scope=list(self.config.scopes),
+            state=pending.state,
+            nonce=pending.nonce,
+            code_challenge=create_s256_code_challenge(pending.code_verifier),
+            code_challenge_method="S256",
+        )
+        return url, pending
+
+    async def complete(
+        self, pending: PendingLogin, callback_query: Mapping[str, str]
+    ) -> OidcIdentity:
+        """Finish a login from the callback's query parameters; raises ``OidcError``."""
+        if self._clock.now() - pending.created_at > PENDING_LOGIN_MAX_AGE:
+            raise OidcError(
+                "the login took longer than 10 minutes; please start again",
+                detail=f"pending login created at {pending.created_at}",
+            )
+        state = callback_query.get("state", "")
+        if not hmac.compare_digest(state.encode(), pending.state.encode()):
+            raise OidcError(
+                "this login response does not belong to the login you started "
+                "(state mismatch); please start again"
+            )
+        if "error" in callback_query:
+            error_code = _error_code(callback_query["error"])
+            raise OidcError(
+                f"the provider refused the login: {error_code}",
+                detail=f"error_description={callback_query.get('error_description', '')[:300]!r}",
+            )
+
+        metadata = await self._provider_metadata()
+        returned_issuer = callback_query.get("iss")
+        if returned_issuer is not None and returned_issuer != metadata.issuer:
+            raise OidcError(
+                "this login response comes from a different provider (iss mismatch); "
+                "please start again",
+                detail=f"iss={returned_issuer[:300]!r}, expected {metadata.issuer!r}",
+            )
+        code = callback_query.get("code")
+        if not code:
+            raise OidcError("the provider's response carries no authorization code")
+
+        access_token, id_token = await self._exchange_code(metadata, code, pending)
+        claims = await self._validate_id_token(metadata, id_token, access_token, pending.nonce)
+        userinfo: Mapping[str, Any] = {}
+        if "email" not in claims or (
+            self.config.allowed_groups and self.config.groups_claim not in claims
+        ):
+            userinfo = await self._userinfo(metadata, access_token, claims["sub"])
+        return _identity(metadata.issuer, claims, userinfo, self.config.groups_claim)
+
+    # --- provider requests ---------------------------------------------------------------
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, timeout=self.config.timeout, **kwargs)
+        except httpx.HTTPError as error:
+            raise OidcError(
+                "could not reach the identity provider; please try again later",
+                detail=f"{method} {url}: {error!r}",
+            ) from error
+
+    async def _provider_metadata(self) -> _ProviderMetadata:
+        if self._metadata is None:
+            response = await self._request("GET", self.config.discovery_url, headers=_JSON)
+            document = _json_object(response, "discovery document")
+            self._metadata = _parse_discovery(document, self.config)
+        return self._metadata
+
+    async def _signing_keys(self, metadata: _ProviderMetadata, *, refresh: bool) -> KeySet:
+        if self._keys is None or refresh:
+            response = await self._request("GET", metadata.jwks_uri, headers=_JSON)
+            document = _json_object(response, "signing keys (JWKS)")
+            try:
+                self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+            except (JoseError, ValueError, KeyError, TypeError) as error:
+                raise OidcError(
+                    "the identity provider publishes no usable signing keys (JWKS)",
+                    detail=repr(error),
+                ) from error
+        return self._keys
+
+    async def _exchange_code(
+        self, metadata: _ProviderMetadata, code: str, pending: PendingLogin
+    ) -> tuple[str, str]:
+        body = prepare_token_request(
+            "authorization_code",
+            code=code,
+            redirect_uri=self.config.redirect_uri,
+            code_verifier=pending.code_verifier,
+        )
+        headers = {**_JSON, "Content-Type": "application/x-www-form-urlencoded"}
+        client_auth = ClientAuth(
+            self.config.client_id, self.config.client_secret, metadata.token_endpoint_auth_method
+        )
+        url, headers, body = client_auth.prepare("POST", metadata.token_endpoint, headers, body)
+        response = await self._request("POST", url, headers=headers, content=body)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise OidcError(
+                "the identity provider's token endpoint did not answer with JSON",
+                detail=f"HTTP {response.status_code}",
+            )
+        if response.status_code != 200 or "error" in payload:
+            error = _error_code(payload.get("error"))
+            raise OidcError(
+                f"the provider did not accept the login ({error}); please start again",
+                detail=f"HTTP {response.status_code}, "
+                f"error_description={str(payload.get('error_description', ''))[:300]!r}",
+            )
+        access_token = payload.get("access_token")
+        id_token = payload.get("id_token")
+        token_type = payload.get("token_type")
+        if not isinstance(id_token, str) or not isinstance(access_token, str):
+            raise OidcError(
+                "the identity provider sent no ID token; is 'openid' among the client's scopes?"
+            )
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise OidcError(f"the identity provider sent an unsupported token type {token_type!r}")
+        return access_token, id_token
+
+    async def _validate_id_token(
+        self, metadata: _ProviderMetadata, id_token: str, access_token: str, nonce: str
+    ) -> dict[str, Any]:
+        registry = JWSRegistry(
+            algorithms=list(metadata.signing_algorithms), strict_check_header=False
+        )
+        options: dict[str, Any] = {
+            "iss": {"essential": True, "value": metadata.issuer},
+            "aud": {"essential": True, "value": self.config.client_id},
+            "sub": {"essential": True},
+            "nonce": {"essential": True, "value": nonce},
+        }
+        params = {"nonce": nonce, "client_id": self.config.client_id, "access_token": access_token}
+        try:
+            try:
+                keys = await self._signing_keys(metadata, refresh=False)
+                token = jwt.decode(id_token, keys, registry=registry)
+            except InvalidKeyIdError:
+                # Unknown kid: the provider may have rotated its keys since we cached them.
+                keys = await self._signing_keys(metadata, refresh=True)
+                token = jwt.decode(id_token, keys, registry=registry)
+            claims = CodeIDToken(token.claims, token.header, options, params)
+            claims.validate(now=int(self._clock.now()), leeway=CLOCK_SKEW_LEEWAY)
+        except ExpiredTokenError as error:
+            raise _id_token_error(
+                "it has expired (are the clocks of gateway and provider right?)", error
+            ) from error
+        except ClaimError as error:
+            raise _id_token_error(_claim_problem(error.claim), error) from error
+        except BadSignatureError as error:
+            raise _id_token_error("its signature is invalid", error) from error
+        except InvalidKeyIdError as error:
+            raise _id_token_error(
+                "it is signed with a key the provider does not publish", error
+            ) from error
+        except UnsupportedAlgorithmError as error:
+            raise _id_token_error(
+                "it is signed with an algorithm the gateway does not accept", error
+            ) from error
+        except (JoseError, ValueError) as error:
+            raise _id_token_error("it is malformed", error) from error
+        return dict(claims)
+
+    async def _userinfo(
+        self, metadata: _ProviderMetadata, access_token: str, subject: str
+    ) -> Mapping[str, Any]:
+        if metadata.userinfo_endpoint is None:
+            return {}
+        response = await self._request(
+            "GET",
+            metadata.userinfo_endpoint,
+            headers={**_JSON, "Authorization": f"Bearer {access_token}"},
+        )
+        userinfo = _json_object(response, "userinfo answer")
+        if userinfo.get("sub") != subject:
+            raise OidcError(
+                "the identity provider's userinfo answer is about a different user (sub mismatch)"
+            )
+        return userinfo
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _parse_discovery(document: Mapping[str, Any], config: OidcConfig) -> _ProviderMetadata:
+    def problem(text: str) -> OidcError:
+        return OidcError(
+            f"the identity provider's discovery document is not usable: {text}; "
+            "ask the administrator to check the OIDC settings"
+        )
+
+    def optional_endpoint(name: str) -> str | None:
+        value = document.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise problem(f"'{name}' is not a URL")
+        if not is_secure_url(value):
+            raise problem(f"'{name}' {value!r} is not https")
+        return value
+
+    def endpoint(name: str) -> str:
+        value = optional_endpoint(name)
+        if value is None:
+            raise problem(f"'{name}' is missing")
+        return value
+
+    issuer = endpoint("issuer")
+    # OpenID Connect Discovery 1.0 section 4.3: the issuer must be the discovery URL's prefix.
+    if issuer.rstrip("/") + WELL_KNOWN_SUFFIX != config.discovery_url:
+        raise problem(f"issuer {issuer!r} does not match the discovery URL")
+    announced = document.get("id_token_signing_alg_values_supported") or ["RS256"]
+    algorithms = tuple(alg for alg in ACCEPTED_SIGNING_ALGORITHMS if alg in announced)
+    if not algorithms:
+        raise problem(
+            f"ID tokens are signed with {announced}, the gateway accepts "
+            f"{list(ACCEPTED_SIGNING_ALGORITHMS)}"
+        )
+    auth_methods = document.get("token_endpoint_auth_methods_supported") or []
+    auth_method = (
+        "client_secret_post"
+        if "client_secret_basic" not in auth_methods and "client_secret_post" in auth_methods
+        else "client_secret_basic"
+    )
+    return _ProviderMetadata(
+        issuer=issuer,
+        authorization_endpoint=endpoint("authorization_endpoint"),
+        token_endpoint=endpoint("token_endpoint"),
+        jwks_uri=endpoint("jwks_uri"),
+        userinfo_endpoint=optional_endpoint("userinfo_endpoint"),
+        signing_algorithms=algorithms,
+        token_endpoint_auth_method=auth_method,
+    )
+
+
+def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise OidcError(
+            f"the identity provider answered HTTP {response.status_code} for its {what}",
+            detail=f"{response.request.method} {response.request.url}",
+        )
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise OidcError(
+            f"the identity provider's {what} is not a JSON object",
+            detail=f"{response.request.method} {response.request.url}: "
+            f"{response.headers.get('content-type')}",
+        )
+    return document
+
+
+def _error_code(value: object) -> str:
+    """An OAuth error code from the provider, or a placeholder if it looks like anything else."""
+    if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
+        return value
+    return "unknown_error"
+
+
+def _claim_problem(claim: str) -> str:
+    if claim == "nonce":
+        return "its nonce does not match this login (a replayed or foreign token)"
+    if claim == "aud" or claim == "azp":
+        return f"it was issued for another client ({claim})"
+    if claim == "iss":
+        return "it was issued by another provider (iss)"
+    if claim in ("iat", "nbf"):
+        return f"it is not valid yet ({claim}; are the clocks of gateway and provider right?)"
+    names = claim if _CLAIM_NAMES.fullmatch(claim) else "?"
+    return f"claim {names} is missing or invalid"
+
+
+def _id_token_error(problem: str, error: Exception) -> OidcError:
+    return OidcError(
+        f"the provider's ID token was refused: {problem}; please start again", detail=repr(error)
+    )
+
+
+def _string_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _is_true(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _groups(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(group for group in value if isinstance(group, str))
+    return ()
+
+
+def _identity(
+    issuer: str, claims: Mapping[str, Any], userinfo: Mapping[str, Any], groups_claim: str
+) -> OidcIdentity:
+    # ID token claims win; userinfo fills in. email and email_verified come as a pair.
+    email_source = claims if "email" in claims else userinfo
+    groups_source = claims if groups_claim in claims else userinfo
+    return OidcIdentity(
+        issuer=issuer,
+        subject=claims["sub"],
+        email=_string_claim(email_source, "email"),
+        email_verified=_is_true(email_source.get("email_verified")),
+        name=_string_claim(claims, "name") or _string_claim(userinfo, "name"),
+        groups=_groups(groups_source.get(groups_claim)),
+        preferred_username=(
+            _string_claim(claims, "preferred_username")
+            or _string_claim(userinfo, "preferred_username")
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The login portal under /.gateway/: log in, log out, the account page."""

@@ -1,0 +1,138 @@
+"""API tokens for clients that are not browsers (Home Assistant, scripts).
+
+A token is ``cgw_<id>_<secret>``: the id finds the row, the secret's SHA-256 is what is
+stored (a 256-bit random secret needs no slow hash), and the full token is shown once. A
+read-only token may only GET and HEAD. Tokens belong to a user: disabling or removing the
+user ends them too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.auth import tokens
+from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.services import audit, users
+from gateway.store.db import transaction
+
+
+class TokenError(ValueError):
+    """A token change that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: str
+    user_name: str
+    name: str
+    read_only: bool
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+    revoked_at: float | None
+
+    def active(self, now: float) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+def create_token(
+    conn: sqlite3.Connection,
+    user_name: str,
+    *,
+    name: str,
+    read_only: bool,
+    expires_in: float | None,
+    actor: str,
+    clock: Clock = SYSTEM_CLOCK,
+) -> tuple[str, ApiToken]:
+    """Returns (the token, shown once; its record)."""
+    user = users.require_user(conn, user_name)
+    if not name or len(name) > 100:
+        raise TokenError("give the token a name of 1-100 characters, e.g. 'home assistant'")
+    token, token_id = tokens.new_api_token()
+    parsed = tokens.parse_api_token(token)
+    assert parsed is not None
+    now = clock.now()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO api_token (id, user_id, name, secret_hash, read_only, created_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                token_id,
+                user.id,
+                name,
+                tokens.token_hash(parsed[1]),
+                int(read_only),
+                now,
+                now + expires_in if expires_in else None,
+            ),
+        )
+        audit.record(
+            conn,
+            actor,
+            "token.add",
+            clock=clock,
+            token=token_id,
+            user=user.name,
+            read_only=read_only,
+        )
+    return token, get_token(conn, token_id)
+
+
+def get_token(conn: sqlite3.Connection, token_id: str) -> ApiToken:
+    row = conn.execute(
+        "SELECT api_token.*, user.name AS user_name FROM api_token"
+        " JOIN user ON user.id = api_token.user_id WHERE api_token.id = ?",
+        (token_id,),
+    ).fetchone()
+    if row is None:
+        raise TokenError(f"there is no token '{token_id}'; 'cemm-gateway token list' shows them")
+    return _token(row)
+
+
+def _token(row: sqlite3.Row) -> ApiToken:
+    return ApiToken(
+        id=row["id"],
+        user_name=row["user_name"],
+        name=row["name"],
+        read_only=bool(row["read_only"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def list_tokens(conn: sqlite3.Connection, *, user_name: str | None = None) -> list[ApiToken]:
+    query = (
+        "SELECT api_token.*, user.name AS user_name FROM api_token"
+        " JOIN user ON user.id = api_token.user_id"
+    )
+    args: tuple[str, ...] = ()
+    if user_name:
+        query += " WHERE user.name = ?"
+        args = (user_name,)
+    return [_token(row) for row in conn.execute(query + " ORDER BY api_token.created_at", args)]
+
+
+def revoke_token(
+    conn: sqlite3.Connection, token_id: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    with transaction(conn):
+        token = get_token(conn, token_id)
+        if token.revoked_at is not None:
+            raise TokenError(f"token '{token_id}' is already revoked")
+        conn.execute("UPDATE api_token SET revoked_at = ? WHERE id = ?", (clock.now(), token_id))
+        audit.record(conn, actor, "token.revoke", clock=clock, token=token_id, user=token.user_name)
+
+
+def record_use(conn: sqlite3.Connection, last_used: Mapping[str, float]) -> None:
+    if not last_used:
+        return
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE api_token SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+            [(when, token_id) for token_id, when in last_used.items()],
+        )

@@ -1,0 +1,440 @@
+"""Local accounts: the one place that creates, changes and checks them.
+
+Rules that live here, for the CLI and the web app alike:
+- names are short and plain (letters, digits, ``.``, ``_``, ``-``, ``@``), unique ignoring case;
+- passwords follow :func:`gateway.auth.passwords.check_password_policy` and are stored as
+  argon2id hashes;
+- the last enabled admin can be neither disabled, removed nor demoted (no lock-out);
+- disabling an account, changing its password or removing it ends its sessions (the
+  running gateway closes their WebSockets within a second);
+- every change writes its audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Literal
+
+from gateway.auth import passwords, totp
+from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.services import audit
+from gateway.store.db import transaction
+
+Role = Literal["admin", "user"]
+ROLES: tuple[Role, ...] = ("admin", "user")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+class UserError(ValueError):
+    """A change to an account that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: Role
+    disabled: bool
+    email: str | None
+    oidc_managed: bool
+    totp_enabled: bool
+    has_password: bool
+    created_at: float
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        disabled=bool(row["disabled"]),
+        email=row["email"],
+        oidc_managed=row["oidc_issuer"] is not None,
+        totp_enabled=bool(row["totp_enabled"]),
+        has_password=row["password_hash"] is not None,
+        created_at=row["created_at"],
+    )
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UserError(
+            f"user name '{name}' is not allowed; use 1-64 letters, digits, '.', '_', '-' or '@', "
+            "starting with a letter or digit, for example anna"
+        )
+    return name
+
+
+def check_role(role: str) -> Role:
+    if role == "admin":
+        return "admin"
+    if role == "user":
+        return "user"
+    raise UserError(f"role '{role}' is unknown; choose admin or user")
+
+
+def get_user(conn: sqlite3.Connection, name: str) -> User | None:
+    row = conn.execute("SELECT * FROM user WHERE name = ?", (name,)).fetchone()
+    return _user(row) if row else None
+
+
+def get_user_by_id(conn: sqlite3.Connection, user_id: int) -> User | None:
+    row = conn.execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
+    return _user(row) if row else None
+
+
+def require_user(conn: sqlite3.Connection, name: str) -> User:
+    user = get_user(conn, name)
+    if user is None:
+        raise UserError(f"there is no user '{name}'; 'cemm-gateway user list' shows them")
+    return user
+
+
+def get_user_by_email(conn: sqlite3.Connection, email: str) -> User | None:
+    row = conn.execute(
+        "SELECT * FROM user WHERE email = ? ORDER BY id LIMIT 1", (email,)
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def get_user_by_oidc(conn: sqlite3.Connection, issuer: str, subject: str) -> User | None:
+    row = conn.execute(
+        "SELECT * FROM user WHERE oidc_issuer = ? AND oidc_subject = ?", (issuer, subject)
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def list_users(conn: sqlite3.Connection) -> list[User]:
+    return [_user(row) for row in conn.execute("SELECT * FROM user ORDER BY name")]
+
+
+def _enabled_admins(conn: sqlite3.Connection) -> int:
+    return int(
+        conn.execute("SELECT count(*) FROM user WHERE role = 'admin' AND disabled = 0").fetchone()[
+            0
+        ]
+    )
+
+
+def _end_sessions(
+    conn: sqlite3.Connection, user_id: int, reason: str, now: float, keep: str | None = None
+) -> int:
+    return conn.execute(
+        "UPDATE session SET revoked_at = ?, revoked_reason = ?"
+        " WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
+        (now, reason, user_id, keep),
+    ).rowcount
+
+
+def add_user(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    role: str,
+    password: str | None,
+    actor: str,
+    email: str | None = None,
+    oidc: tuple[str, str] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> User:
+    """Create an account. Local accounts need a password; OIDC-managed ones have none."""
+    check_name(name)
+    check_role(role)
+    if password is None and oidc is None:
+        raise UserError("a local user needs a password")
+    password_hash = None
+    if password is not None:
+        try:
+            passwords.check_password_policy(password, username=name)
+        except passwords.PasswordPolicyError as error:
+            raise UserError(str(error)) from None
+        password_hash = passwords.hash_password(password)
+    now = clock.now()
+    with transaction(conn):
+        if get_user(conn, name) is not None:
+            raise UserError(f"there is already a user '{name}'")
+        cursor = conn.execute(
+            "INSERT INTO user (name, role, password_hash, email, oidc_issuer, oidc_subject,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, role, password_hash, email, *(oidc or (None, None)), now, now),
+        )
+        audit.record(
+            conn,
+            actor,
+            "user.add",
+            clock=clock,
+            user=name,
+            role=role,
+            oidc=oidc is not None,
+        )
+    user = get_user_by_id(conn, int(cursor.lastrowid or 0))
+    assert user is not None
+    return user
+
+
+def set_password(
+    conn: sqlite3.Connection,
+    name: str,
+    password: str,
+    *,
+    actor: str,
+    keep_session: str | None = None,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """Set a new password and end every session but ``keep_session``."""
+    user = require_user(conn, name)
+    if user.oidc_managed:
+        raise UserError(f"'{name}' signs in through OIDC; its password is the provider's")
+    try:
+        passwords.check_password_policy(password, username=user.name)
+    except passwords.PasswordPolicyError as error:
+        raise UserError(str(error)) from None
+    password_hash = passwords.hash_password(password)
+    now = clock.now()
+    with transaction(conn):
+        conn.execute(
+            "UPDATE user SET password_hash = ?, updated_at = ? WHERE id = ?",
+            (password_hash, now, user.id),
+        )
+        ended = _end_sessions(conn, user.id, "password changed", now, keep_session)
+        audit.record(
+            conn,
+            actor,
+            "user.password",
+            client_address=client_address,
+            clock=clock,
+            user=user.name,
+            sessions_ended=ended,
+        )
+
+
+def set_disabled(
+    conn: sqlite3.Connection,
+    name: str,
+    disabled: bool,
+    *,
+    actor: str,
+    clock: Clock = SYSTEM_CLOCK,
+) -> User:
+    user = require_user(conn, name)
+    now = clock.now()
+    with transaction(conn):
+        if disabled and user.role == "admin" and not user.disabled and _enabled_admins(conn) <= 1:
+            raise UserError(
+                f"'{name}' is the last enabled admin; add or enable another admin first"
+            )
+        conn.execute(
+            "UPDATE user SET disabled = ?, updated_at = ? WHERE id = ?",
+            (int(disabled), now, user.id),
+        )
+        ended = _end_sessions(conn, user.id, "account disabled", now) if disabled else 0
+        audit.record(
+            conn,
+            actor,
+            "user.disable" if disabled else "user.enable",
+            clock=clock,
+            user=user.name,
+            sessions_ended=ended,
+        )
+    return require_user(conn, name)
+
+
+def set_role(
+    conn: sqlite3.Connection, name: str, role: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> User:
+    user = require_user(conn, name)
+    check_role(role)
+    with transaction(conn):
+        if (
+            user.role == "admin"
+            and role != "admin"
+            and not user.disabled
+            and (_enabled_admins(conn) <= 1)
+        ):
+            raise UserError(f"'{name}' is the last enabled admin; make another user admin first")
+        conn.execute(
+            "UPDATE user SET role = ?, updated_at = ? WHERE id = ?", (role, clock.now(), user.id)
+        )
+        audit.record(conn, actor, "user.role", clock=clock, user=user.name, role=role)
+    return require_user(conn, name)
+
+
+def remove_user(
+    conn: sqlite3.Connection, name: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    user = require_user(conn, name)
+    with transaction(conn):
+        if user.role == "admin" and not user.disabled and _enabled_admins(conn) <= 1:
+            raise UserError(f"'{name}' is the last enabled admin; add another admin first")
+        # Sessions and tokens go with the user (ON DELETE CASCADE).
+        conn.execute("DELETE FROM user WHERE id = ?", (user.id,))
+        audit.record(conn, actor, "user.remove", clock=clock, user=user.name)
+
+
+def authenticate(conn: sqlite3.Connection, name: str, password: str) -> User | None:
+    """The user if the password is right and the account usable, else None.
+
+    Takes the same time whether or not the user exists, so a login attempt does not tell
+    which names are accounts.
+    """
+    row = conn.execute("SELECT * FROM user WHERE name = ?", (name,)).fetchone()
+    if row is None or row["password_hash"] is None:
+        passwords.verify_unknown_user(password)
+        return None
+    if not passwords.verify_password(row["password_hash"], password):
+        return None
+    if passwords.needs_rehash(row["password_hash"]):
+        with transaction(conn):
+            conn.execute(
+                "UPDATE user SET password_hash = ? WHERE id = ?",
+                (passwords.hash_password(password), row["id"]),
+            )
+    user = _user(row)
+    return None if user.disabled else user
+
+
+# -- second factor -----------------------------------------------------------------------
+def begin_totp(conn: sqlite3.Connection, user_id: int, *, clock: Clock = SYSTEM_CLOCK) -> str:
+    """A new TOTP secret, stored but not yet in force until :func:`confirm_totp`."""
+    secret = totp.new_secret()
+    with transaction(conn):
+        conn.execute(
+            "UPDATE user SET totp_secret = ?, totp_enabled = 0, totp_last_step = NULL,"
+            " updated_at = ? WHERE id = ? AND totp_enabled = 0",
+            (secret, clock.now(), user_id),
+        )
+    return secret
+
+
+def pending_totp_secret(conn: sqlite3.Connection, user_id: int) -> str | None:
+    row = conn.execute(
+        "SELECT totp_secret FROM user WHERE id = ? AND totp_enabled = 0", (user_id,)
+    ).fetchone()
+    return row["totp_secret"] if row else None
+
+
+def confirm_totp(
+    conn: sqlite3.Connection,
+    user_id: int,
+    code: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> list[str]:
+    """Turn TOTP on if ``code`` matches the pending secret; returns fresh recovery codes."""
+    row = conn.execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
+    if row is None or row["totp_enabled"] or not row["totp_secret"]:
+        raise UserError("start the set-up again: there is no pending authenticator")
+    step = totp.verify_totp(row["totp_secret"], code, last_used_step=None, now=clock.now())
+    if step is None:
+        raise UserError("that code is not right; check the clock of your phone and try again")
+    codes = totp.generate_recovery_codes()
+    with transaction(conn):
+        conn.execute(
+            "UPDATE user SET totp_enabled = 1, totp_last_step = ?, updated_at = ? WHERE id = ?",
+            (step, clock.now(), user_id),
+        )
+        _replace_recovery_codes(conn, user_id, codes)
+        audit.record(
+            conn,
+            actor,
+            "user.totp_enable",
+            client_address=client_address,
+            clock=clock,
+            user=row["name"],
+        )
+    return codes
+
+
+def _replace_recovery_codes(conn: sqlite3.Connection, user_id: int, codes: list[str]) -> None:
+    conn.execute("DELETE FROM recovery_code WHERE user_id = ?", (user_id,))
+    conn.executemany(
+        "INSERT INTO recovery_code (user_id, code_hash) VALUES (?, ?)",
+        [(user_id, totp.hash_recovery_code(code)) for code in codes],
+    )
+
+
+def new_recovery_codes(
+    conn: sqlite3.Connection, user_id: int, *, actor: str, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
+    codes = totp.generate_recovery_codes()
+    with transaction(conn):
+        _replace_recovery_codes(conn, user_id, codes)
+        audit.record(conn, actor, "user.recovery_codes", clock=clock, user_id=user_id)
+    return codes
+
+
+def verify_second_factor(
+    conn: sqlite3.Connection, user_id: int, code: str, *, clock: Clock = SYSTEM_CLOCK
+) -> Literal["totp", "recovery"] | None:
+    """Check a TOTP code (never the same time step twice) or consume a recovery code."""
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT totp_secret, totp_last_step FROM user WHERE id = ? AND totp_enabled = 1",
+            (user_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        step = totp.verify_totp(
+            row["totp_secret"], code, last_used_step=row["totp_last_step"], now=clock.now()
+        )
+        if step is not None:
+            conn.execute("UPDATE user SET totp_last_step = ? WHERE id = ?", (step, user_id))
+            return "totp"
+        unused = conn.execute(
+            "SELECT id, code_hash FROM recovery_code WHERE user_id = ? AND used_at IS NULL",
+            (user_id,),
+        ).fetchall()
+        index = totp.match_recovery_code(code, [r["code_hash"] for r in unused])
+        if index is None:
+            return None
+        conn.execute(
+            "UPDATE recovery_code SET used_at = ? WHERE id = ?", (clock.now(), unused[index]["id"])
+        )
+        return "recovery"
+
+
+def disable_totp(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """Turn the second factor off (the owner with a code, or an admin: ``user reset-2fa``)."""
+    user = require_user(conn, name)
+    with transaction(conn):
+        conn.execute(
+            "UPDATE user SET totp_secret = NULL, totp_enabled = 0, totp_last_step = NULL,"
+            " updated_at = ? WHERE id = ?",
+            (clock.now(), user.id),
+        )
+        conn.execute("DELETE FROM recovery_code WHERE user_id = ?", (user.id,))
+        audit.record(
+            conn,
+            actor,
+            "user.totp_reset",
+            client_address=client_address,
+            clock=clock,
+            user=user.name,
+        )
+
+
+# -- first start --------------------------------------------------------------------------
+def ensure_initial_admin(
+    conn: sqlite3.Connection, name: str, password: str | None, *, clock: Clock = SYSTEM_CLOCK
+) -> str | None:
+    """Create the first admin if there are no users. Returns a generated password to show
+    once, or None when an account existed already or the password was given."""
+    if conn.execute("SELECT count(*) FROM user").fetchone()[0]:
+        return None
+    generated = None
+    if not password:
+        password = generated = passwords.generate_password()
+    add_user(conn, name, role="admin", password=password, actor="system:first-start", clock=clock)
+    return generated
