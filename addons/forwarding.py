@@ -22,6 +22,7 @@ from mitmproxy.net.http import url
 from addons.authentication import TO_APP
 from addons.base import DENIED, fail_closed, listener_of
 from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
+from gateway.policy.access import WS_TUNNEL_PREFIX, is_ws_tunnel
 from gateway.proxy.state import ProxyState
 
 ORIGINAL_HOST = "cemm_gateway.original_host"
@@ -62,7 +63,14 @@ class Forwarding:
         flow.metadata[ORIGINAL_SCHEME] = scheme
 
         to_app = listener.name == "admin" or bool(flow.metadata.get(TO_APP))
-        host, port = self.state.upstream.address_for("admin" if to_app else listener.name)
+        target = listener.name
+        if not to_app and is_ws_tunnel(request.path):
+            # /.gateway/ws/live?x -> the CEMM's WebSocket port at /live?x
+            request.path = request.path[len(WS_TUNNEL_PREFIX) :] or "/"
+            if not request.path.startswith("/"):
+                request.path = "/" + request.path
+            target = "ws"
+        host, port = self.state.upstream.address_for("admin" if to_app else target)
         request.scheme = "http"
         request.host = host
         request.port = port

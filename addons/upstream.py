@@ -22,8 +22,36 @@ import time
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
-from addons.base import DENIED, fail_closed
+from addons.base import DENIED, close_client, fail_closed
 from gateway.proxy.state import ProxyState
+
+# Set by addons.page_fixup for pages it edits (those are not streamed).
+PAGE_FIXUP = "cemm_gateway.page_fixup"
+
+
+class BodyLimit:
+    """Streams a request body until it passes the limit, then cuts the client off.
+
+    The request is already on its way to the CEMM, so a 413 is no longer possible; the
+    connection is closed instead, and the CEMM sees an unfinished body it discards.
+    """
+
+    def __init__(self, state: ProxyState, flow: http.HTTPFlow, limit: int) -> None:
+        self.state = state
+        self.flow = flow
+        self.limit = limit
+        self.seen = 0
+        self.tripped = False
+
+    def __call__(self, chunk: bytes) -> bytes:
+        self.seen += len(chunk)
+        if self.seen <= self.limit:
+            return chunk
+        if not self.tripped:
+            self.tripped = True
+            self.state.denials["body_too_large"] += 1
+            close_client(self.flow.client_conn)
+        return b""
 
 
 class Upstream:
@@ -69,11 +97,21 @@ class Upstream:
         if flow.metadata.get(DENIED) or flow.response is not None:
             return
         self.state.requests["admitted"] += 1
-        flow.request.stream = True
+        if "content-length" in flow.request.headers:
+            flow.request.stream = True  # its size was checked by addons.request_limits
+        else:
+            # A chunked body's size is known only as it arrives: count it on the way.
+            flow.request.stream = BodyLimit(
+                self.state, flow, self.state.limits.max_request_body_bytes
+            )
 
     @fail_closed
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None and not flow.metadata.get(DENIED):
+        if (
+            flow.response is not None
+            and not flow.metadata.get(DENIED)
+            and not flow.metadata.get(PAGE_FIXUP)
+        ):
             flow.response.stream = True
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:

@@ -30,8 +30,13 @@ from addons.client_address import ClientAddress
 from addons.connection_guard import ConnectionGuard
 from addons.connection_registry import ConnectionRegistry
 from addons.forwarding import Forwarding
+from addons.https_only import HttpsOnly
+from addons.page_fixup import PageFixup
 from addons.request_limits import RequestLimits
+from addons.request_log import RequestLog
+from addons.tls_termination import TlsTermination
 from addons.upstream import Upstream
+from addons.upstream_identity import UpstreamIdentity
 from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -43,12 +48,29 @@ from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.state import Limits, Listener, ProxyState, UpstreamTarget
 from gateway.services import allowlist as allowlist_service
 from gateway.services import api_tokens, audit, bans, sessions, users
+from gateway.services import peers as peer_service
 from gateway.services.policy import PolicyLoader
-from gateway.settings import Settings, SettingsError, check_oidc, require_upstream
+from gateway.settings import (
+    Settings,
+    SettingsError,
+    check_oidc,
+    check_tls,
+    check_wireguard,
+    require_upstream,
+)
 from gateway.store import db
 from gateway.store.worker import DbWorker
+from gateway.tls.certificates import (
+    CertificateError,
+    CertificateSource,
+    ensure_certificate,
+    fingerprint,
+)
+from gateway.upstream.monitor import UpstreamMonitor
 from gateway.web.app import create_web_app
 from gateway.web.context import WebContext
+from gateway.wireguard.interface import WireguardError
+from gateway.wireguard.manager import WireguardManager
 
 logger = logging.getLogger("cemm_gateway")
 
@@ -79,6 +101,8 @@ class Gateway:
     ) -> None:
         require_upstream(settings)
         check_oidc(settings)
+        check_tls(settings)
+        check_wireguard(settings)
         self.settings = settings
         self.clock = clock
         self._extra_addons = list(extra_addons)
@@ -90,7 +114,9 @@ class Gateway:
         self._admin_server: _AdminServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._worker: DbWorker | None = None
+        self._wireguard: WireguardManager | None = None
         self._oidc: Any = None
+        self.upstream_monitor: UpstreamMonitor | None = None
         self._auth_generation = 0
         self.started = asyncio.Event()
         self._stopping = False
@@ -111,12 +137,15 @@ class Gateway:
         internal_port = admin_socket.getsockname()[1]
 
         upstream = settings.upstream
+        # With [upstream] mac alone the address is not known yet; requests are routed one
+        # by one (addons/forwarding.py), so the listener's own target is only a placeholder.
+        target_host = upstream.host or "cemm.invalid"
         listen = settings.listen
         listeners = [
             Listener(
                 "web",
                 listen.http_port,
-                f"reverse:http://{_hostport(upstream.host, upstream.http_port)}@{listen.http_port}",
+                f"reverse:http://{_hostport(target_host, upstream.http_port)}@{listen.http_port}",
             ),
             Listener(
                 "admin",
@@ -130,9 +159,31 @@ class Gateway:
                 Listener(
                     "ws",
                     listen.ws_port,
-                    f"reverse:http://{_hostport(upstream.host, upstream.ws_port)}@{listen.ws_port}",
+                    f"reverse:http://{_hostport(target_host, upstream.ws_port)}@{listen.ws_port}",
                 ),
             )
+        if settings.wireguard.enabled:
+            # The tunnel must exist before listeners bind its address.
+            self._wireguard = WireguardManager(
+                settings,
+                self.conn,
+                gateway_ports=[listen.http_port, listen.ws_port, listen.admin_port],
+                clock=self.clock,
+            )
+            try:
+                await self._wireguard.start()
+            except WireguardError as error:
+                raise SettingsError(str(error)) from None
+            if listen.host not in ("", "0.0.0.0", "::"):
+                tunnel = self._wireguard.interface.gateway_v4
+                listeners += [
+                    Listener(
+                        listener.name,
+                        listener.port,
+                        listener.mode_spec.rsplit("@", 1)[0] + f"@{tunnel}:{listener.port}",
+                    )
+                    for listener in listeners
+                ]
         self.state = state = ProxyState(
             listeners={listener.mode_spec: listener for listener in listeners},
             policy=policy,
@@ -147,15 +198,12 @@ class Gateway:
                 max_header_bytes=settings.limits.max_header_bytes,
                 max_request_body_bytes=settings.limits.max_request_body_bytes,
             ),
-            access=AccessConfig(
-                trusted_networks=CompiledAllowlist.from_networks(settings.auth.trusted_networks),
-                public_hostnames=frozenset(settings.auth.public_hostnames),
-                web_port=listen.http_port,
-            ),
-            session_cookie=session_cookie_name(tls=False),
+            access=self._access_config(),
+            session_cookie=session_cookie_name(tls=settings.tls.enabled),
         )
         self._reload_auth()
-        errorpages.upstream_describer = state.status.describe
+        self.upstream_monitor = UpstreamMonitor(upstream, state, conn=self.conn, clock=self.clock)
+        errorpages.upstream_describer = self.upstream_monitor.describe
 
         self._worker = DbWorker(settings.database_path)
         bruteforce = settings.auth.bruteforce
@@ -176,6 +224,7 @@ class Gateway:
             oidc=self._oidc_client(),
         )
         web_app = create_web_app(context)
+        web_app.state.wireguard = self._wireguard
         config = uvicorn.Config(
             web_app, log_config=None, access_log=False, lifespan="off", server_header=False
         )
@@ -186,16 +235,27 @@ class Gateway:
 
         self.registry = ConnectionRegistry(state)
         self.guard = ConnectionGuard(state, self.registry)
+        tls = settings.tls
         addons: list[Any] = [
+            RequestLog(state, access=settings.log.access),
             self.registry,
             self.guard,
+            TlsTermination(state, self._certificates()),
             RequestLimits(state),
+        ]
+        if tls.enabled:
+            addons.append(HttpsOnly(state, hsts_max_age=tls.hsts_max_age if tls.hsts else None))
+        addons += [
             ClientAddress(state, self.registry),
             Authentication(state, self.registry),
             *self._extra_addons,
+            UpstreamIdentity(state),
             Forwarding(state),
-            Upstream(state),
         ]
+        if tls.single_port_enabled:
+            ws_ports = sorted({p for p in (listen.ws_port, upstream.ws_port) if p})
+            addons.append(PageFixup(state, ws_ports=ws_ports))
+        addons.append(Upstream(state))
         self.engine = ProxyEngine(
             modes=[listener.mode_spec for listener in listeners],
             listen_host=listen.host,
@@ -208,6 +268,9 @@ class Gateway:
             await self.stop()
             raise
         self._tasks.append(asyncio.create_task(self._watch_state(), name="state reload"))
+        self._tasks.append(
+            asyncio.create_task(self.upstream_monitor.run(), name="upstream monitor")
+        )
         self._log_start(listeners)
         self.started.set()
 
@@ -220,6 +283,8 @@ class Gateway:
                 "admin app"
                 if listener.name == "admin"
                 else _hostport(*self.state.upstream.address_for(listener.name))
+                if self.state.upstream.host
+                else f"the CEMM with MAC {self.state.upstream.mac} (looking for it)"
             )
             logger.info("listening on %s:%d (%s) -> %s", host, listener.port, listener.name, target)
         logger.info(
@@ -228,6 +293,24 @@ class Gateway:
         logger.info("admin networks: %s", ", ".join(settings.allowlist.admin_networks))
         if settings.allowlist.trusted_proxies:
             logger.info("trusted proxies: %s", ", ".join(settings.allowlist.trusted_proxies))
+
+    def _certificates(self) -> CertificateSource | None:
+        tls = self.settings.tls
+        if not tls.enabled:
+            return None
+        try:
+            cert, key = ensure_certificate(
+                cert=tls.cert,
+                key=tls.key,
+                data_dir=self.settings.data_dir,
+                hostnames=tls.hostnames,
+                addresses=tls.addresses,
+            )
+            source = CertificateSource(cert, key)
+        except (CertificateError, OSError) as error:
+            raise SettingsError(f"[tls]: {error}") from None
+        logger.info("TLS on every listener with %s (sha256 %s)", cert, fingerprint(cert))
+        return source
 
     # -- first start ------------------------------------------------------------------
     def _create_initial_admin(self) -> None:
@@ -291,6 +374,19 @@ class Gateway:
         self._oidc = OidcClient(config, clock=self.clock)
         return self._oidc
 
+    def _access_config(self) -> AccessConfig:
+        """Who needs no login: trusted networks, and VPN peers marked as trusted devices."""
+        settings = self.settings
+        trusted = list(settings.auth.trusted_networks)
+        if self._wireguard is not None:
+            assert self.conn is not None
+            trusted += peer_service.trusted_addresses(self.conn, clock=self.clock)
+        return AccessConfig(
+            trusted_networks=CompiledAllowlist.from_networks(trusted),
+            public_hostnames=frozenset(settings.auth.public_hostnames),
+            web_port=settings.listen.http_port,
+        )
+
     # -- logins -----------------------------------------------------------------------
     def _reload_auth(self) -> None:
         assert self.state is not None and self.conn is not None
@@ -351,6 +447,9 @@ class Gateway:
                     )
                 if changed:
                     self._reload_auth()
+                    if self._wireguard is not None:
+                        self._wireguard.changed()
+                        self.state.access = self._access_config()
                 # An open WebSocket is activity: its session does not go idle.
                 now = self.clock.now()
                 for session_id in self.registry.websocket_sessions():
@@ -409,11 +508,17 @@ class Gateway:
         return {
             "open_connections": len(self.registry.clients) if self.registry else 0,
             "open_websockets": self.registry.open_websockets if self.registry else 0,
+            "websocket_sessions": sorted(self.registry.websocket_sessions())
+            if self.registry
+            else [],
             "cemm": {
                 str(port): {"last_ok": status.last_ok, "failing_since": status.failing_since}
                 for port, status in state.status.ports.items()
-            },
+            }
+            | (self.upstream_monitor.facts() if self.upstream_monitor else {}),
+            "upstream": self.upstream_monitor.status() if self.upstream_monitor else {},
             "denials": dict(state.denials),
+            "vpn": self._wireguard.status() if self._wireguard is not None else None,
         }
 
     # -- stopping ---------------------------------------------------------------------
@@ -423,6 +528,9 @@ class Gateway:
         self._stopping = True
         if self.engine is not None:
             await self.engine.stop()
+        if self._wireguard is not None:
+            with contextlib.suppress(Exception):
+                await self._wireguard.stop()
         for task in self._tasks:
             if task.get_name() != "admin app":
                 task.cancel()

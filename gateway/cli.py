@@ -23,10 +23,12 @@ from typing import Any
 from gateway.auth import passwords
 from gateway.logs import setup_logging
 from gateway.services import allowlist as allowlist_service
-from gateway.services import api_tokens, bans, sessions, users
+from gateway.services import api_tokens, bans, peers, sessions, users
 from gateway.services import audit as audit_service
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.store import db
+from gateway.wireguard import keys as wg_keys
+from gateway.wireguard.keys import KeyVault
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -391,6 +393,127 @@ def cmd_bans_lift(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- WireGuard peers ----------------------------------------------------------------------
+def _wireguard(settings: Settings) -> tuple[KeyVault, str]:
+    from gateway.wireguard.manager import key_directory
+
+    if not settings.wireguard.enabled:
+        raise CommandError(
+            'WireGuard is off; set [wireguard] enabled = true and endpoint = "host:port" first'
+        )
+    directory = key_directory(settings.data_dir)
+    return KeyVault(directory), wg_keys.public_key(wg_keys.server_private_key(directory))
+
+
+def _print_config(settings: Settings, conn: sqlite3.Connection, name: str, *, qr: bool) -> None:
+    vault, server_key = _wireguard(settings)
+    text = peers.client_config(
+        conn, name, settings=settings.wireguard, vault=vault, server_public_key=server_key
+    )
+    print(text, end="")
+    if qr:
+        from gateway.auth.totp import qr_text
+
+        print(qr_text(text), file=sys.stderr)
+    print(
+        f"# The configuration of '{name}' (shown once; keep it secret). Import it in the "
+        "WireGuard app, or scan the QR code with --qr.",
+        file=sys.stderr,
+    )
+
+
+def cmd_peer_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    vault, _ = _wireguard(settings)
+    expires_in = allowlist_service.parse_duration(args.expires) if args.expires else None
+    with _open(settings) as conn:
+        peer = peers.add_peer(
+            conn,
+            args.name,
+            settings=settings.wireguard,
+            vault=vault,
+            actor=_actor(),
+            user_name=args.user,
+            public_key=args.public_key,
+            trusted=args.trusted,
+            expires_in=expires_in,
+        )
+        if args.public_key:
+            print(f"added peer {peer.name} at {peer.address_v4} with its own key")
+            return EXIT_OK
+        _print_config(settings, conn, peer.name, qr=args.qr)
+    return EXIT_OK
+
+
+def cmd_peer_list(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        found = peers.list_peers(conn)
+    now = dt.datetime.now().timestamp()
+    if args.json:
+        print(json.dumps([{**p.__dict__, "active": p.active(now)} for p in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("No peers. Add a phone with: cemm-gateway peer add 'anna phone' --qr")
+        return EXIT_OK
+    rows = [("NAME", "ADDRESS", "STATE", "TRUSTED", "FIRST HANDSHAKE", "EXPIRES", "USER")]
+    for peer in found:
+        rows.append(
+            (
+                peer.name,
+                peer.address_v4,
+                "enabled" if peer.active(now) else ("expired" if peer.enabled else "disabled"),
+                "yes" if peer.trusted else "no",
+                _when(peer.first_handshake_at),
+                _when(peer.expires_at),
+                peer.user_name or "-",
+            )
+        )
+    _table(rows)
+    return EXIT_OK
+
+
+def cmd_peer_enable(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        peers.set_enabled(conn, args.name, True, actor=_actor())
+    print(f"enabled {args.name}")
+    return EXIT_OK
+
+
+def cmd_peer_disable(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        peers.set_enabled(conn, args.name, False, actor=_actor())
+    print(f"disabled {args.name}; its tunnel stops within seconds")
+    return EXIT_OK
+
+
+def cmd_peer_rotate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    vault, _ = _wireguard(settings)
+    with _open(settings) as conn:
+        peers.rotate(conn, args.name, vault=vault, actor=_actor())
+        _print_config(settings, conn, args.name, qr=args.qr)
+    return EXIT_OK
+
+
+def cmd_peer_remove(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        peers.remove_peer(conn, args.name, actor=_actor())
+    print(f"removed {args.name}")
+    return EXIT_OK
+
+
+def cmd_peer_link(args: argparse.Namespace) -> int:
+    with _open(_settings(args)) as conn:
+        token = peers.create_link(conn, args.name, actor=_actor())
+    print(f"/.gateway/peer/{token}")
+    print(
+        "# Open this path on the gateway's web address from the phone within 15 minutes; "
+        "it works once.",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 # -- audit ------------------------------------------------------------------------------
 def _parse_since(text: str) -> float:
     try:
@@ -486,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_session_commands(commands)
     _add_token_commands(commands)
     _add_ban_commands(commands)
+    _add_peer_commands(commands)
 
     audit = commands.add_parser("audit", help="show the audit log, newest first")
     audit.add_argument("--since", help="a duration (7d) or a date (2026-11-01)")
@@ -607,6 +731,38 @@ def _add_ban_commands(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_peer_commands(commands: argparse._SubParsersAction) -> None:
+    peer = commands.add_parser("peer", help="WireGuard peers (phones)")
+    group = peer.add_subparsers(dest="peer_command", required=True, metavar="ACTION")
+    qr: Argument = (("--qr",), {"action": "store_true", "help": "also print a QR code"})
+    peer_name: Argument = (("name",), {"help": "peer name, e.g. 'anna phone'"})
+    _action(
+        group,
+        "add",
+        cmd_peer_add,
+        "add a peer and print its configuration once",
+        peer_name,
+        qr,
+        (("--user",), {"help": "the user it belongs to"}),
+        (("--public-key",), {"help": "the peer's own public key (no private key is made)"}),
+        (
+            ("--trusted",),
+            {"action": "store_true", "help": "a trusted device: its tunnel address needs no login"},
+        ),
+        (("--expires",), {"metavar": "DURATION", "help": "e.g. 30d (default: never)"}),
+    )
+    _action(group, "list", cmd_peer_list, "list peers", _JSON)
+    _action(group, "enable", cmd_peer_enable, "enable a peer", peer_name)
+    _action(group, "disable", cmd_peer_disable, "disable a peer", peer_name)
+    _action(
+        group, "rotate", cmd_peer_rotate, "new keys; prints the new configuration", peer_name, qr
+    )
+    _action(group, "remove", cmd_peer_remove, "remove a peer", peer_name)
+    _action(
+        group, "link", cmd_peer_link, "a one-time link to the configuration (15 minutes)", peer_name
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -620,11 +776,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         users.UserError,
         api_tokens.TokenError,
         bans.BanError,
+        peers.PeerError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except db.StoreError as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except sqlite3.Error as error:
+        print(
+            f"error: the database could not be written ({error}); nothing was changed. If the "
+            "data directory's disk is full, free some space and try again.",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,9 @@ and this module in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -59,9 +61,22 @@ _EXAMPLES: dict[str, str] = {
     "session_lifetime": "2592000",
     "trusted_networks": '["192.168.1.0/24"]',
     "public_hostnames": '["cemm.example.org"]',
+    "endpoint": '"home.example.org:51820"',
+    "subnet": '"10.13.13.0/24"',
+    "subnet6": '"fd13:13:13::/64"',
+    "interface": '"wg0"',
     "never_ban": '["192.168.1.10"]',
     "discovery_url": '"https://sso.example.org/.well-known/openid-configuration"',
+    "mac": '"80:1F:12:47:06:B0"',
+    "probe_subnet": '"192.168.2.0/24"',
+    "health_interval": "5.0",
+    "clock_drift_threshold": "30.0",
+    "scrape_token_file": '"/run/secrets/metrics_token"',
 }
+
+# The largest subnet the gateway probes when looking for the CEMM by MAC (a /22).
+MAX_PROBE_ADDRESSES = 1024
+_MAC_RE = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
 
 
 class SettingsError(Exception):
@@ -89,12 +104,45 @@ def _networks(values: list[str]) -> list[str]:
 
 
 class UpstreamSettings(_Section):
-    """Where the CEMM is."""
+    """Where the CEMM is: its address, or its MAC (followed across DHCP changes)."""
 
     host: str = ""
+    mac: str = ""
     http_port: int = 80
     ws_port: int = 8090
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    probe_subnet: str = ""
+    health_interval: float = Field(default=5.0, ge=1, le=3600)
+    clock_drift_threshold: float = Field(default=30.0, gt=0)
+
+    @field_validator("mac")
+    @classmethod
+    def _check_mac(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        if not _MAC_RE.fullmatch(value):
+            raise ValueError(
+                f"'{value}' is not a MAC address; six hex pairs, as the CEMM shows under "
+                "Instellingen > Systeem"
+            )
+        return value.replace("-", ":").upper()
+
+    @field_validator("probe_subnet")
+    @classmethod
+    def _check_probe_subnet(cls, value: str) -> str:
+        if not value:
+            return ""
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"'{value}' is not an IPv4 or IPv6 network") from None
+        if network.num_addresses > MAX_PROBE_ADDRESSES:
+            raise ValueError(
+                f"{network} has {network.num_addresses} addresses; the probe covers at most "
+                f"{MAX_PROBE_ADDRESSES} (a /22 for IPv4), give the CEMM's own LAN"
+            )
+        return str(network)
 
     @field_validator("http_port", "ws_port")
     @classmethod
@@ -138,6 +186,84 @@ class AllowlistSettings(_Section):
     _check_networks = field_validator("default_networks", "admin_networks", "trusted_proxies")(
         classmethod(lambda cls, values: _networks(values))
     )
+
+
+class TlsSettings(_Section):
+    """HTTPS on every listener."""
+
+    enabled: bool = False
+    cert: str = ""
+    key: str = ""
+    hostnames: list[str] = Field(default_factory=list)
+    addresses: list[str] = Field(default_factory=list)
+    hsts: bool = False
+    hsts_max_age: int = Field(default=31536000, ge=0)
+    single_port: bool | Literal["auto"] = "auto"
+
+    @field_validator("addresses")
+    @classmethod
+    def _check_addresses(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(
+                    f"'{value}' is not an IP address; example: [\"192.168.1.10\"]"
+                ) from None
+        return values
+
+    @property
+    def single_port_enabled(self) -> bool:
+        return self.enabled if self.single_port == "auto" else bool(self.single_port)
+
+
+class WireguardSettings(_Section):
+    """The optional WireGuard endpoint: phones reach the gateway, and nothing else."""
+
+    enabled: bool = False
+    interface: str = "wg0"
+    listen_port: int = 51820
+    subnet: str = "10.13.13.0/24"
+    subnet6: str = ""
+    endpoint: str = ""
+    keepalive: int = Field(default=25, ge=0, le=3600)
+
+    @field_validator("interface")
+    @classmethod
+    def _check_interface(cls, value: str) -> str:
+        if not value or len(value) > 15 or not all(c.isalnum() or c in "-_." for c in value):
+            raise ValueError("must be an interface name of 1-15 letters, digits, '-', '_' or '.'")
+        return value
+
+    @field_validator("listen_port")
+    @classmethod
+    def _check_port(cls, value: int) -> int:
+        return _port(value, allow_zero=False)
+
+    @field_validator("subnet", "subnet6")
+    @classmethod
+    def _check_subnet(cls, value: str, info: Any) -> str:
+        if not value:
+            if info.field_name == "subnet":
+                raise ValueError("needs an IPv4 network for the tunnel")
+            return value
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError as error:
+            raise ValueError(f"'{value}' is not a network: {error}") from None
+        wanted = 4 if info.field_name == "subnet" else 6
+        if network.version != wanted or network.num_addresses < 4:
+            raise ValueError(f"must be an IPv{wanted} network with room for peers")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        if value:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in value:
+                raise ValueError("must be host:port, the address phones dial")
+        return value
 
 
 class LimitsSettings(_Section):
@@ -210,6 +336,14 @@ class OidcSettings(_Section):
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
+    access: bool = False
+
+
+class MetricsSettings(_Section):
+    """``GET /metrics`` on the admin port: an admin session, or this bearer token."""
+
+    scrape_token: str = Field(default="", repr=False)
+    scrape_token_file: str = ""
 
 
 class Settings(BaseSettings):
@@ -227,10 +361,13 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     listen: ListenSettings = Field(default_factory=ListenSettings)
     allowlist: AllowlistSettings = Field(default_factory=AllowlistSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    wireguard: WireguardSettings = Field(default_factory=WireguardSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -294,6 +431,26 @@ def load_settings(path: Path | str | None = None) -> Settings:
     return settings
 
 
+def check_tls(settings: Settings) -> None:
+    """A certificate needs its key and the other way round."""
+    tls = settings.tls
+    if bool(tls.cert) != bool(tls.key):
+        raise SettingsError(
+            "invalid configuration: [tls] cert and key go together; give both paths, or "
+            'neither for a self-signed certificate. example: cert = "/data/tls/fullchain.pem", '
+            'key = "/data/tls/privkey.pem"'
+        )
+
+
+def check_wireguard(settings: Settings) -> None:
+    wireguard = settings.wireguard
+    if wireguard.enabled and not wireguard.endpoint:
+        raise SettingsError(
+            "invalid configuration: [wireguard] enabled = true needs endpoint, the address "
+            'phones dial; example: [wireguard] endpoint = "home.example.org:51820"'
+        )
+
+
 def check_oidc(settings: Settings) -> None:
     """OIDC, when enabled, needs its provider and client; say which key is missing."""
     oidc = settings.oidc
@@ -317,10 +474,18 @@ def check_oidc(settings: Settings) -> None:
 
 
 def require_upstream(settings: Settings) -> None:
-    """Refuse to run a gateway that does not know where the CEMM is."""
-    if not settings.upstream.host:
+    """Refuse to run a gateway that does not know where, or which, the CEMM is."""
+    upstream = settings.upstream
+    if not upstream.host and not upstream.mac:
         raise SettingsError(
-            "invalid configuration: upstream.host is not set; the gateway needs the CEMM's "
-            'address. example: [upstream] host = "192.168.2.34" '
-            "(or CEMM_GATEWAY_UPSTREAM__HOST=192.168.2.34)"
+            "invalid configuration: upstream.host is not set, nor upstream.mac; the "
+            "gateway needs the CEMM's address or its MAC. example: "
+            '[upstream] host = "192.168.2.34" (or CEMM_GATEWAY_UPSTREAM__HOST=192.168.2.34), or '
+            '[upstream] mac = "80:1F:12:47:06:B0" to follow the CEMM across DHCP changes '
+            "(the MAC is shown in the CEMM under Instellingen > Systeem)"
+        )
+    if upstream.probe_subnet and not upstream.mac:
+        raise SettingsError(
+            "invalid configuration: upstream.probe_subnet is only used to find the CEMM by "
+            'its MAC; set [upstream] mac = "80:1F:12:47:06:B0" as well, or remove probe_subnet'
         )

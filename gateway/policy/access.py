@@ -6,7 +6,8 @@ authentication addon only translates. Rules, in order:
 
 1. The admin listener, and the gateway's reserved prefix ``/.gateway/`` on the web and ws
    ports, go to the gateway's own web app (login portal, admin app), which does its own
-   checks: ``portal``.
+   checks: ``portal``. Except ``/.gateway/ws/...``, the same-origin tunnel to the CEMM's
+   WebSocket port, which is CEMM traffic and decided like the rest.
 2. A WebSocket upgrade that carries an ``Origin`` is admitted only if that origin is the
    gateway as the browser reached it: on the web port, the scheme and host of the request
    (the ``Host`` header as received, or a trusted proxy's ``X-Forwarded-Host``); on the ws
@@ -37,6 +38,16 @@ from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import AuthSnapshot, session_usable
 
 RESERVED_PREFIX = "/.gateway/"
+# The same-origin tunnel to the CEMM's WebSocket port: CEMM traffic, checked like the ws port.
+WS_TUNNEL_PREFIX = "/.gateway/ws"
+
+
+def is_ws_tunnel(path: str) -> bool:
+    return path == WS_TUNNEL_PREFIX or path.startswith(
+        (WS_TUNNEL_PREFIX + "/", WS_TUNNEL_PREFIX + "?")
+    )
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Kind = Literal["admit", "portal", "login", "unauthorized", "forbidden"]
 
@@ -133,7 +144,9 @@ def decide_request(
     *,
     now: float,
 ) -> Verdict:
-    if facts.listener == "admin" or facts.path.startswith(RESERVED_PREFIX):
+    if facts.listener == "admin" or (
+        facts.path.startswith(RESERVED_PREFIX) and not is_ws_tunnel(facts.path)
+    ):
         return Verdict("portal", "gateway_app")
     if facts.websocket and facts.origin is not None and not _own_origin(facts, config):
         return Verdict("forbidden", "foreign_origin")

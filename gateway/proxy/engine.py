@@ -7,8 +7,10 @@ version in ``pyproject.toml`` and covered by the integration tests:
 - ``DumpMaster`` is not used: its ``ErrorCheck`` addon calls ``sys.exit(1)`` when anything
   is logged as an error at start-up, which would take the admin app down with it. The
   listeners' state is checked here instead, and a busy port becomes :class:`EngineError`.
-- Only ``Core``, ``Proxyserver``, ``NextLayer`` and ``TlsConfig`` of mitmproxy's addons are
-  loaded; every default addon added back costs throughput. ``Block`` is not loaded, so
+- Only ``Core``, ``Proxyserver`` and ``NextLayer`` of mitmproxy's addons are loaded; every
+  default addon added back costs throughput. TLS towards clients is the gateway's own
+  addon (``addons/tls_termination.py``), not ``TlsConfig``, so versions, suites and
+  certificate reloads are the gateway's to decide. ``Block`` is not loaded, so
   nothing is filtered silently: the gateway's own guard decides who may connect.
 - Options: lazy upstream connections (an unauthenticated client opens none), HTTP/1.1 only
   towards clients, no HTTP/3, ``keep_host_header`` (the forwarding addon sets ``Host``),
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import options
-from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
+from mitmproxy.addons import core, next_layer, proxyserver
 from mitmproxy.master import Master
 
 from gateway.proxy import errorpages
@@ -64,7 +66,6 @@ class ProxyEngine:
             core.Core(),
             proxyserver.Proxyserver(),
             next_layer.NextLayer(),
-            tlsconfig.TlsConfig(),
             *self._addons,
         )
         opts.update(

@@ -7,8 +7,12 @@ of the pinned mitmproxy version; ``tests/unit/test_errorpages.py`` breaks if it 
 one that renders the gateway's page and drops the internal message. The gateway only
 speaks HTTP/1.1 to clients (HTTP/2 is off), so that builder is the only one in use.
 
-The 502/503 text comes from an :class:`UpstreamStatus` describer set by the app, so the
-page says in plain words what is wrong without revealing more than the operator chose.
+The 502/503 text comes from a describer set by the app - the upstream monitor's
+(:meth:`gateway.upstream.monitor.UpstreamMonitor.describe`) - so the page says in plain
+words what is wrong: "The CEMM at 192.168.2.34 has not answered on port 80 since 10:42.",
+or, while the CEMM is followed by MAC and not confirmed, that the gateway is looking for
+it. Only admitted requests are ever sent towards the CEMM (and only they get the 503 of
+``addons/upstream_identity.py``), so only people allowed to use the CEMM see its address.
 """
 
 from __future__ import annotations

@@ -11,11 +11,14 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway.policy.access import AccessConfig
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import AuthSnapshot
+
+if TYPE_CHECKING:
+    from gateway.upstream.health import UpstreamHealth
 
 ListenerName = Literal["web", "ws", "admin"]
 
@@ -44,7 +47,12 @@ class PolicySnapshot:
 
 @dataclass
 class UpstreamTarget:
-    """Where requests go. ``host`` can change at run time (the CEMM moves on DHCP)."""
+    """Where requests go. ``host`` can change at run time (the CEMM moves on DHCP).
+
+    With ``mac`` set (``[upstream] mac``), ``host`` is empty until the upstream monitor has
+    confirmed the device's identity, and emptied again when it is in doubt: an empty host
+    means "forward nothing" (the upstream identity addon answers 503).
+    """
 
     host: str
     http_port: int
@@ -52,6 +60,7 @@ class UpstreamTarget:
     connect_timeout: float
     admin_host: str = "127.0.0.1"
     admin_port: int = 0
+    mac: str = ""
 
     def address_for(self, listener: ListenerName) -> tuple[str, int]:
         if listener == "admin":
@@ -118,6 +127,8 @@ class ProxyState:
     internal_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     denials: Counter[str] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
+    # The upstream monitor's report (health, identity, clock drift); None without a monitor.
+    cemm: UpstreamHealth | None = None
 
     def listener_for_spec(self, spec: str) -> Listener | None:
         return self.listeners.get(spec)

@@ -1,25 +1,66 @@
 """Allowlist entries: the one place that validates, stores and audits them.
 
-The CLI and (later) the admin app call these functions; neither writes SQL. The running
+The CLI and the admin app call these functions; neither writes SQL. The running
 gateway does not read entries per connection: it compiles them into a snapshot
 (:mod:`gateway.services.policy`) whenever the table changes or an entry expires.
+
+Self lock-out. A person changing the allowlist from a browser passes :class:`OwnAddress`
+(the client address the proxy saw, and the configured ``default_networks``). A change
+that would end that address's access to the web and ws ports - removing the last entry
+that admits it, or moving that entry's expiry earlier - is refused with
+:class:`SelfLockoutError` unless ``confirmed``; a confirmed one says so in its audit entry.
+``default_networks`` always apply, so an address inside them can never be cut off. The
+admin port is not affected by any of this: it is guarded by ``admin_networks`` from the
+configuration file only.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.policy.allowlist import AllowlistEntryError, parse_network
+from gateway.policy.allowlist import (
+    AddressError,
+    AllowlistEntryError,
+    AllowlistNetwork,
+    parse_address,
+    parse_network,
+)
 from gateway.services import audit
 from gateway.store.db import transaction
 
 
 class AllowlistError(ValueError):
     """A request to change the allowlist that cannot be carried out; the message says why."""
+
+
+class SelfLockoutError(AllowlistError):
+    """The change would cut off the address of whoever makes it; repeat it confirmed."""
+
+    def __init__(self, message: str, *, address: str, admitted_until: float | None) -> None:
+        super().__init__(message)
+        self.address = address
+        # When the address would stop being admitted: None = at once.
+        self.admitted_until = admitted_until
+
+
+@dataclass(frozen=True)
+class OwnAddress:
+    """Where the person making a change connects from, so the change cannot lock them out.
+
+    ``address`` is the client address the gateway saw for the request that asks for the
+    change; ``default_networks`` are ``[allowlist] default_networks``, which admit on top
+    of every entry. ``confirmed`` means the person saw the warning and wants it anyway.
+    """
+
+    address: str
+    default_networks: Sequence[str]
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,6 +80,23 @@ class Entry:
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+#: The expiry choices the admin app offers; the CLI and the API take any duration too.
+EXPIRY_CHOICES: dict[str, float | None] = {
+    "never": None,
+    "1h": 3600.0,
+    "1d": 86400.0,
+    "7d": 7 * 86400.0,
+    "30d": 30 * 86400.0,
+}
+
+
+def parse_expiry(text: str | None) -> float | None:
+    """``never`` (or nothing) -> None; otherwise a duration as :func:`parse_duration` reads it."""
+    if text is None or not text.strip() or text.strip().lower() == "never":
+        return None
+    return parse_duration(text)
 
 
 def parse_duration(text: str) -> float:
@@ -69,6 +127,81 @@ def list_entries(conn: sqlite3.Connection) -> list[Entry]:
     return [_entry(row) for row in rows]
 
 
+def get_entry(conn: sqlite3.Connection, entry_id: int) -> Entry | None:
+    row = conn.execute("SELECT * FROM allowlist_entry WHERE id = ?", (entry_id,)).fetchone()
+    return _entry(row) if row else None
+
+
+# -- self lock-out ----------------------------------------------------------------------
+def _contains(network: AllowlistNetwork, version: int, value: int) -> bool:
+    return network.version == version and network.first <= value <= network.last
+
+
+def admitted_until(
+    address: str,
+    *,
+    default_networks: Iterable[str],
+    entries: Iterable[tuple[str, float | None]],
+    now: float,
+) -> float | None:
+    """Until when the web and ws ports admit ``address``, given these entries.
+
+    ``entries`` are ``(network, expires_at)``. Returns ``math.inf`` for "indefinitely",
+    an expiry time, or None when the address is not admitted at all (also for text that
+    is not an address).
+    """
+    try:
+        version, value = parse_address(address)
+    except AddressError:
+        return None
+    if any(_contains(parse_network(n), version, value) for n in default_networks):
+        return math.inf
+    until: float | None = None
+    for network, expires_at in entries:
+        if expires_at is not None and expires_at <= now:
+            continue
+        if _contains(parse_network(network), version, value):
+            reach = math.inf if expires_at is None else expires_at
+            until = reach if until is None else max(until, reach)
+    return until
+
+
+def _guard_own_address(
+    own: OwnAddress,
+    before: list[tuple[str, float | None]],
+    after: list[tuple[str, float | None]],
+    *,
+    change: str,
+    now: float,
+) -> bool:
+    """Raise :class:`SelfLockoutError` if ``after`` admits ``own.address`` for less time
+    than ``before`` does (unless confirmed). Returns whether the change cuts it off."""
+    defaults = own.default_networks
+    was = admitted_until(own.address, default_networks=defaults, entries=before, now=now)
+    will = admitted_until(own.address, default_networks=defaults, entries=after, now=now)
+    if was is None or (will is not None and will >= was):
+        return False
+    if own.confirmed:
+        return True
+    if will is None:
+        consequence = (
+            f"your own address {own.address} could no longer reach the CEMM through the "
+            "gateway (nothing else on the allowlist admits it), and its open connections "
+            "would close"
+        )
+    else:
+        try:
+            stamp = dt.datetime.fromtimestamp(will).astimezone().strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, OSError, ValueError):
+            stamp = "a date too far ahead to show"
+        consequence = f"your own address {own.address} would be admitted only until {stamp}"
+    raise SelfLockoutError(
+        f"{change}: {consequence}. Confirm to do it anyway.",
+        address=own.address,
+        admitted_until=will,
+    )
+
+
 def add_entry(
     conn: sqlite3.Connection,
     network: str,
@@ -77,15 +210,29 @@ def add_entry(
     label: str = "",
     expires_in: float | None = None,
     client_address: str | None = None,
+    own_address: OwnAddress | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Entry:
-    """Add (or, for an existing network, update label and expiry) one entry."""
+    """Add (or, for an existing network, update label and expiry) one entry.
+
+    With ``own_address``, an update that would end that address's access sooner is
+    refused unless confirmed (:class:`SelfLockoutError`).
+    """
     canonical = normalise(network)
     if len(label) > 200:
         raise AllowlistError("label is longer than 200 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in label):
+        raise AllowlistError("label contains control characters; use plain text")
     now = clock.now()
     expires_at = now + expires_in if expires_in is not None else None
     with transaction(conn):
+        cut_off = False
+        if own_address is not None:
+            before = _networks(conn)
+            after = [(n, e) for n, e in before if n != canonical] + [(canonical, expires_at)]
+            cut_off = _guard_own_address(
+                own_address, before, after, change=f"Changing {canonical}", now=now
+            )
         conn.execute(
             "INSERT INTO allowlist_entry (network, label, expires_at, created_at, created_by)"
             " VALUES (?, ?, ?, ?, ?)"
@@ -102,6 +249,7 @@ def add_entry(
             network=canonical,
             label=label,
             expires_at=expires_at,
+            **({"own_address_cut_off": own_address.address} if cut_off and own_address else {}),
         )
         row = conn.execute(
             "SELECT * FROM allowlist_entry WHERE network = ?", (canonical,)
@@ -115,10 +263,20 @@ def remove_entry(
     *,
     actor: str,
     client_address: str | None = None,
+    own_address: OwnAddress | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
+    """Remove one entry. With ``own_address``, refuses (unless confirmed) to remove the
+    last entry admitting that address (:class:`SelfLockoutError`)."""
     canonical = normalise(network)
     with transaction(conn):
+        cut_off = False
+        if own_address is not None:
+            before = _networks(conn)
+            after = [(n, e) for n, e in before if n != canonical]
+            cut_off = _guard_own_address(
+                own_address, before, after, change=f"Removing {canonical}", now=clock.now()
+            )
         deleted = conn.execute(
             "DELETE FROM allowlist_entry WHERE network = ?", (canonical,)
         ).rowcount
@@ -133,7 +291,15 @@ def remove_entry(
             client_address=client_address,
             clock=clock,
             network=canonical,
+            **({"own_address_cut_off": own_address.address} if cut_off and own_address else {}),
         )
+
+
+def _networks(conn: sqlite3.Connection) -> list[tuple[str, float | None]]:
+    return [
+        (row["network"], row["expires_at"])
+        for row in conn.execute("SELECT network, expires_at FROM allowlist_entry")
+    ]
 
 
 def add_hits(conn: sqlite3.Connection, hits: Mapping[int, tuple[int, float]]) -> None:

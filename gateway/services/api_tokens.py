@@ -45,12 +45,15 @@ def create_token(
     read_only: bool,
     expires_in: float | None,
     actor: str,
+    client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[str, ApiToken]:
     """Returns (the token, shown once; its record)."""
     user = users.require_user(conn, user_name)
-    if not name or len(name) > 100:
+    if not name.strip() or len(name) > 100:
         raise TokenError("give the token a name of 1-100 characters, e.g. 'home assistant'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise TokenError("the token name contains control characters; use plain text")
     token, token_id = tokens.new_api_token()
     parsed = tokens.parse_api_token(token)
     assert parsed is not None
@@ -73,6 +76,7 @@ def create_token(
             conn,
             actor,
             "token.add",
+            client_address=client_address,
             clock=clock,
             token=token_id,
             user=user.name,
@@ -81,15 +85,20 @@ def create_token(
     return token, get_token(conn, token_id)
 
 
-def get_token(conn: sqlite3.Connection, token_id: str) -> ApiToken:
+def find_token(conn: sqlite3.Connection, token_id: str) -> ApiToken | None:
     row = conn.execute(
         "SELECT api_token.*, user.name AS user_name FROM api_token"
         " JOIN user ON user.id = api_token.user_id WHERE api_token.id = ?",
         (token_id,),
     ).fetchone()
-    if row is None:
+    return _token(row) if row else None
+
+
+def get_token(conn: sqlite3.Connection, token_id: str) -> ApiToken:
+    token = find_token(conn, token_id)
+    if token is None:
         raise TokenError(f"there is no token '{token_id}'; 'cemm-gateway token list' shows them")
-    return _token(row)
+    return token
 
 
 def _token(row: sqlite3.Row) -> ApiToken:
@@ -118,14 +127,27 @@ def list_tokens(conn: sqlite3.Connection, *, user_name: str | None = None) -> li
 
 
 def revoke_token(
-    conn: sqlite3.Connection, token_id: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+    conn: sqlite3.Connection,
+    token_id: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     with transaction(conn):
         token = get_token(conn, token_id)
         if token.revoked_at is not None:
             raise TokenError(f"token '{token_id}' is already revoked")
         conn.execute("UPDATE api_token SET revoked_at = ? WHERE id = ?", (clock.now(), token_id))
-        audit.record(conn, actor, "token.revoke", clock=clock, token=token_id, user=token.user_name)
+        audit.record(
+            conn,
+            actor,
+            "token.revoke",
+            client_address=client_address,
+            clock=clock,
+            token=token_id,
+            user=token.user_name,
+        )
 
 
 def record_use(conn: sqlite3.Connection, last_used: Mapping[str, float]) -> None:

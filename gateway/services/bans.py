@@ -166,7 +166,12 @@ def list_bans(conn: sqlite3.Connection, *, now: float) -> list[Ban]:
 
 
 def lift(
-    conn: sqlite3.Connection, which: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+    conn: sqlite3.Connection,
+    which: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[Ban]:
     """Lift the active ban with that id, or every active ban of that subject/address/user."""
     now = clock.now()
@@ -180,14 +185,49 @@ def lift(
     ]
     if not chosen:
         raise BanError(f"no active ban matches '{which}'; 'cemm-gateway bans list' shows them")
+    _lift(conn, chosen, actor=actor, client_address=client_address, clock=clock)
+    return chosen
+
+
+def lift_ban(
+    conn: sqlite3.Connection,
+    ban_id: int,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Ban:
+    """Lift exactly the active ban with this id (the admin app's button)."""
+    found = [ban for ban in list_bans(conn, now=clock.now()) if ban.id == ban_id]
+    if not found:
+        raise BanError(f"there is no active ban with id {ban_id}; it may have ended already")
+    _lift(conn, found, actor=actor, client_address=client_address, clock=clock)
+    return found[0]
+
+
+def _lift(
+    conn: sqlite3.Connection,
+    chosen: list[Ban],
+    *,
+    actor: str,
+    client_address: str | None,
+    clock: Clock,
+) -> None:
+    now = clock.now()
     with transaction(conn):
         for ban in chosen:
             conn.execute(
                 "UPDATE ban SET lifted_at = ?, lifted_by = ? WHERE id = ?", (now, actor, ban.id)
             )
             conn.execute("DELETE FROM login_failure WHERE subject = ?", (ban.subject,))
-            audit.record(conn, actor, "ban.lift", clock=clock, subject=ban.subject)
-    return chosen
+            audit.record(
+                conn,
+                actor,
+                "ban.lift",
+                client_address=client_address,
+                clock=clock,
+                subject=ban.subject,
+            )
 
 
 def purge(conn: sqlite3.Connection, *, now: float, policy: BruteForcePolicy) -> None:

@@ -25,6 +25,10 @@ class PolicyLoader:
         self._conn = conn
         self._clock = clock
         self.default_networks = list(settings.allowlist.default_networks)
+        if settings.wireguard.enabled:
+            # The tunnel is in the default allowlist: peers still log in (or are trusted).
+            wireguard = settings.wireguard
+            self.default_networks += [s for s in (wireguard.subnet, wireguard.subnet6) if s]
         self._defaults = [
             AllowlistEntry[EntryKey](f"default:{network}", parse_network(network))
             for network in self.default_networks

@@ -139,6 +139,18 @@ def find_session(
     return _session(row) if row else None
 
 
+def get_session(
+    conn: sqlite3.Connection, session_id: str, *, now: float, idle_timeout: float
+) -> SessionInfo | None:
+    """The usable session with this id (not its token), or None."""
+    row = conn.execute(
+        _SESSION_SELECT + " WHERE session.id = ? AND session.revoked_at IS NULL"
+        " AND session.expires_at > ? AND session.last_seen_at > ?",
+        (session_id, now, now - idle_timeout),
+    ).fetchone()
+    return _session(row) if row else None
+
+
 def list_sessions(
     conn: sqlite3.Connection, *, now: float, idle_timeout: float, user_id: int | None = None
 ) -> list[SessionInfo]:
@@ -190,7 +202,12 @@ def revoke_session(
 
 
 def revoke_user_sessions(
-    conn: sqlite3.Connection, user: User, *, actor: str, clock: Clock = SYSTEM_CLOCK
+    conn: sqlite3.Connection,
+    user: User,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> int:
     with transaction(conn):
         ended = conn.execute(
@@ -198,7 +215,15 @@ def revoke_user_sessions(
             " WHERE user_id = ? AND revoked_at IS NULL",
             (clock.now(), user.id),
         ).rowcount
-        audit.record(conn, actor, "session.revoke_all", clock=clock, user=user.name, ended=ended)
+        audit.record(
+            conn,
+            actor,
+            "session.revoke_all",
+            client_address=client_address,
+            clock=clock,
+            user=user.name,
+            ended=ended,
+        )
     return ended
 
 

@@ -4,7 +4,10 @@ Rules that live here, for the CLI and the web app alike:
 - names are short and plain (letters, digits, ``.``, ``_``, ``-``, ``@``), unique ignoring case;
 - passwords follow :func:`gateway.auth.passwords.check_password_policy` and are stored as
   argon2id hashes;
-- the last enabled admin can be neither disabled, removed nor demoted (no lock-out);
+- the last enabled admin can be neither disabled, removed nor demoted (no lock-out), and
+  nobody can disable, demote or remove their own account (``actor`` is the user's name
+  when a person does it in the admin app): another admin has to, so a slip of the finger
+  cannot lock anyone out of the pages they are using;
 - disabling an account, changing its password or removing it ends its sessions (the
   running gateway closes their WebSockets within a second);
 - every change writes its audit entry in the same transaction.
@@ -29,6 +32,24 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 class UserError(ValueError):
     """A change to an account that cannot be made; the message says why."""
+
+
+class LastAdminError(UserError):
+    """The change would leave no enabled admin (nobody could manage the gateway)."""
+
+
+class UserExistsError(UserError):
+    """There is already an account with that name (names are unique ignoring case)."""
+
+
+class OwnAccountError(UserError):
+    """Someone tried to disable, demote or remove their own account."""
+
+
+def _refuse_own_account(user: User, actor: str, change: str) -> None:
+    # CLI and system actors ("cli:root", "system:...") contain ':', which names cannot.
+    if actor.casefold() == user.name.casefold():
+        raise OwnAccountError(f"you cannot {change} your own account; another admin can")
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,7 @@ def add_user(
     actor: str,
     email: str | None = None,
     oidc: tuple[str, str] | None = None,
+    client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> User:
     """Create an account. Local accounts need a password; OIDC-managed ones have none."""
@@ -154,7 +176,7 @@ def add_user(
     now = clock.now()
     with transaction(conn):
         if get_user(conn, name) is not None:
-            raise UserError(f"there is already a user '{name}'")
+            raise UserExistsError(f"there is already a user '{name}'")
         cursor = conn.execute(
             "INSERT INTO user (name, role, password_hash, email, oidc_issuer, oidc_subject,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -164,6 +186,7 @@ def add_user(
             conn,
             actor,
             "user.add",
+            client_address=client_address,
             clock=clock,
             user=name,
             role=role,
@@ -217,13 +240,16 @@ def set_disabled(
     disabled: bool,
     *,
     actor: str,
+    client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> User:
     user = require_user(conn, name)
+    if disabled:
+        _refuse_own_account(user, actor, "disable")
     now = clock.now()
     with transaction(conn):
         if disabled and user.role == "admin" and not user.disabled and _enabled_admins(conn) <= 1:
-            raise UserError(
+            raise LastAdminError(
                 f"'{name}' is the last enabled admin; add or enable another admin first"
             )
         conn.execute(
@@ -235,6 +261,7 @@ def set_disabled(
             conn,
             actor,
             "user.disable" if disabled else "user.enable",
+            client_address=client_address,
             clock=clock,
             user=user.name,
             sessions_ended=ended,
@@ -243,10 +270,18 @@ def set_disabled(
 
 
 def set_role(
-    conn: sqlite3.Connection, name: str, role: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+    conn: sqlite3.Connection,
+    name: str,
+    role: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> User:
     user = require_user(conn, name)
     check_role(role)
+    if user.role == "admin" and role != "admin":
+        _refuse_own_account(user, actor, "demote")
     with transaction(conn):
         if (
             user.role == "admin"
@@ -254,24 +289,42 @@ def set_role(
             and not user.disabled
             and (_enabled_admins(conn) <= 1)
         ):
-            raise UserError(f"'{name}' is the last enabled admin; make another user admin first")
+            raise LastAdminError(
+                f"'{name}' is the last enabled admin; make another user admin first"
+            )
         conn.execute(
             "UPDATE user SET role = ?, updated_at = ? WHERE id = ?", (role, clock.now(), user.id)
         )
-        audit.record(conn, actor, "user.role", clock=clock, user=user.name, role=role)
+        audit.record(
+            conn,
+            actor,
+            "user.role",
+            client_address=client_address,
+            clock=clock,
+            user=user.name,
+            role=role,
+        )
     return require_user(conn, name)
 
 
 def remove_user(
-    conn: sqlite3.Connection, name: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     user = require_user(conn, name)
+    _refuse_own_account(user, actor, "remove")
     with transaction(conn):
         if user.role == "admin" and not user.disabled and _enabled_admins(conn) <= 1:
-            raise UserError(f"'{name}' is the last enabled admin; add another admin first")
+            raise LastAdminError(f"'{name}' is the last enabled admin; add another admin first")
         # Sessions and tokens go with the user (ON DELETE CASCADE).
         conn.execute("DELETE FROM user WHERE id = ?", (user.id,))
-        audit.record(conn, actor, "user.remove", clock=clock, user=user.name)
+        audit.record(
+            conn, actor, "user.remove", client_address=client_address, clock=clock, user=user.name
+        )
 
 
 def authenticate(conn: sqlite3.Connection, name: str, password: str) -> User | None:

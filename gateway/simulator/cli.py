@@ -138,6 +138,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"seconds between live readings (default {DEFAULT_INTERVAL:g})",
     )
+    parser.add_argument(
+        "--csp",
+        metavar="POLICY",
+        help="send this Content-Security-Policy with the page (default: none)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -151,6 +156,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         page_mode=args.page_mode,
         ws_path=args.ws_path,
         interval=args.interval,
+        csp=args.csp,
     )
 
 

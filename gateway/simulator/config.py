@@ -85,6 +85,9 @@ class SimulatorConfig:
     """The path the page's script dials. The WebSocket port accepts any path."""
     interval: float = DEFAULT_INTERVAL
     """Seconds between live readings on each WebSocket connection."""
+    csp: str | None = None
+    """A Content-Security-Policy for the page, as a device might send one (tests use it to
+    check that a proxy in front keeps the page working under a strict policy)."""
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
     """The real clock the device clock is derived from; tests may inject their own."""
 

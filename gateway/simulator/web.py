@@ -167,7 +167,10 @@ def create_http_app(device: Device) -> ASGIApp:
 
     async def app_page(request: Request) -> Response:
         # no-cache: the meta tags change when the simulator is restarted with other settings.
-        return HTMLResponse(render_page(page, device), headers={"Cache-Control": "no-cache"})
+        headers = {"Cache-Control": "no-cache"}
+        if device.config.csp:
+            headers["Content-Security-Policy"] = device.config.csp
+        return HTMLResponse(render_page(page, device), headers=headers)
 
     async def asset(request: Request) -> Response:
         found = assets.get(request.path_params["name"])

@@ -95,4 +95,31 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ban_subject ON ban (subject, until)
     """,
+    # 3: WireGuard peers and one-time links for moving a config to a phone.
+    """
+    CREATE TABLE wireguard_peer (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        user_id INTEGER REFERENCES user (id) ON DELETE SET NULL,
+        public_key TEXT NOT NULL UNIQUE,
+        private_key_sealed TEXT,
+        private_key_until REAL,
+        preshared_key TEXT,
+        address_v4 TEXT NOT NULL UNIQUE,
+        address_v6 TEXT UNIQUE,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        trusted INTEGER NOT NULL DEFAULT 0,
+        expires_at REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        first_handshake_at REAL
+    );
+    CREATE TABLE peer_link (
+        token_hash TEXT PRIMARY KEY,
+        peer_id INTEGER NOT NULL REFERENCES wireguard_peer (id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        used_at REAL
+    )
+    """,
 )

@@ -7,30 +7,52 @@ adds a per-process secret header to every request it forwards here; a request wi
 (anything else on this host talking to the loopback port) is refused, and the client
 address comes from the ``X-Forwarded-For`` the proxy itself set.
 
-Routes: the login portal (:mod:`gateway.portal.routes`) and ``/healthz``.
+Routes: the login portal (:mod:`gateway.portal.routes`, under ``/.gateway/``), ``/healthz``,
+and the admin app (:mod:`gateway.admin`: pages, the JSON API under ``/api/``, its OpenAPI
+document at ``/openapi.json`` and its files under ``/static/``). Only the admin listener
+forwards paths outside ``/.gateway/`` here, and every one of them needs an admin login
+(:mod:`gateway.admin.security`).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from gateway.admin import api as admin_api
+from gateway.admin import pages as admin_pages
+from gateway.admin.security import ApiError, admin_guard, guarded, is_api_path
+from gateway.portal import peer_link
 from gateway.portal import routes as portal
+from gateway.web import metrics_routes
 from gateway.web.context import WebContext
+
+logger = logging.getLogger("cemm_gateway.web")
 
 INTERNAL_HEADER = "x-cemm-gateway-internal"
 PORTAL_STATIC = Path(__file__).resolve().parent.parent / "portal" / "static"
+ADMIN_STATIC = Path(__file__).resolve().parent.parent / "admin" / "static"
 
 # Pages of the gateway itself: no script at all, styles from our own stylesheet only.
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
+)
+# The admin pages may also run this app's own script files (the confirmation dialogs).
+ADMIN_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": PAGE_CSP,
@@ -42,11 +64,49 @@ SECURITY_HEADERS = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def create_web_app(context: WebContext) -> FastAPI:
     app = FastAPI(
-        title="cemm-gateway", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None
+        title="cemm-gateway admin API",
+        version="0.1.0",
+        description="Manage the gateway: allowlist, users, API tokens, sessions, bans, audit "
+        "log. Log in with POST /.gateway/api/login, then send the cookie and, with every "
+        "change, the session's CSRF token as X-CSRF-Token; or an admin's API token.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
     )
     app.state.context = context
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = admin_api.document_security(
+                schema, cookie_name=context.state.session_cookie
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    # Registered before front_door_only, so it runs inside it (after the secret check).
+    app.middleware("http")(admin_guard(context))
 
     @app.middleware("http")
     async def front_door_only(
@@ -56,17 +116,61 @@ def create_web_app(context: WebContext) -> FastAPI:
         if not hmac.compare_digest(presented.encode(), context.state.internal_secret.encode()):
             return JSONResponse({"detail": "not through the gateway"}, status_code=403)
         response = await call_next(request)
+        if guarded(request.url.path):
+            response.headers.setdefault("Content-Security-Policy", ADMIN_CSP)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith("/.gateway/static/"):
             response.headers["Cache-Control"] = "public, max-age=3600"
         return response
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
         """The gateway is up. The CEMM's state is reported, never a reason to fail."""
         return {"status": "ok", **context.status()}
 
-    app.include_router(portal.router)
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> Response:
+        return error.response()
+
+    @app.exception_handler(sqlite3.Error)
+    async def storage_error(request: Request, error: sqlite3.Error) -> Response:
+        # A full or read-only data volume: say so, instead of a bare 500. Proxying of
+        # admitted traffic goes on; only changes (logins among them) cannot be saved.
+        logger.error("the database could not be written: %s", error)
+        message = (
+            f"The gateway cannot save changes: its data storage failed ({error}). "
+            "If the data volume is full, free some space; nothing needs a restart."
+        )
+        if request.url.path.startswith(("/.gateway/api/", "/api/")) or "json" in (
+            request.headers.get("accept", "") + request.headers.get("content-type", "")
+        ):
+            return JSONResponse({"error": "storage_unavailable", "detail": message}, 503)
+        return PlainTextResponse(message, status_code=503)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if error.status_code == 404 and guarded(path) and not is_api_path(path):
+            return admin_pages.not_found_page(request)
+        if is_api_path(path):
+            code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+                error.status_code, "http"
+            )
+            response = ApiError(error.status_code, code, str(error.detail)).response()
+            response.headers.update(error.headers or {})
+            if error.status_code == 405:
+                response.headers["Allow"] = ", ".join(_allowed_methods(app, request))
+            return response
+        return JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, headers=error.headers
+        )
+
+    app.include_router(portal.router, include_in_schema=False)
+    app.include_router(peer_link.router, include_in_schema=False)
+    app.include_router(admin_api.router)
+    app.include_router(admin_pages.router)
+    app.include_router(metrics_routes.router)
     app.mount("/.gateway/static", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
+    app.mount("/static", StaticFiles(directory=ADMIN_STATIC), name="admin-static")
     return app

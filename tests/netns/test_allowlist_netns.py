@@ -57,15 +57,19 @@ print(len(data), data[:16].hex(), error)
 
 GET = r"""
 import sys, httpx
-response = httpx.get(sys.argv[1], headers=dict(h.split(": ", 1) for h in sys.argv[2:]), timeout=5)
+headers = dict(h.split(": ", 1) for h in sys.argv[2:])
+response = httpx.get(sys.argv[1], headers=headers, timeout=5, verify=False)
 print(response.status_code)
 print(response.text)
 """
 
 WATCH_WEBSOCKET = r"""
-import sys, time
+import ssl, sys, time
 from websockets.sync.client import connect
-with connect(sys.argv[1], open_timeout=5) as ws:
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+with connect(sys.argv[1], open_timeout=5, ssl=context) as ws:
     ws.recv(timeout=5)
     print("OPEN", time.time(), flush=True)
     try:
@@ -94,7 +98,7 @@ class Env:
             "admin": self.config.admin_port,
         }[port]
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{number}{path}"
+        return f"https://{shown}:{number}{path}"
 
     def probe(self, client: Host, address: str, port: int, mode: str) -> tuple[int, str, str]:
         out = client.python(PROBE, address, str(port), mode, timeout=15).stdout.split()
@@ -132,6 +136,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 f"default_networks = [{loopback}]\n"
                 f'admin_networks = [{loopback}, "{a.v4}"]\n'
                 f'trusted_proxies = ["{p.v4}"]\n'
+                # TLS on, so that "no ServerHello for a denied host" means something.
+                "[tls]\nenabled = true\n"
                 # Logins are not the subject here: the lab's hosts need none.
                 "[auth]\n"
                 f'trusted_networks = ["{lab.subnet_v4}", "{lab.subnet_v6}"]\n'
@@ -140,7 +146,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         config.write()
         for network in (a.v4, b.v6, p.v4):
             _allow(config, network, "--label", "test host")
-        gateway = GatewayProcess(config)
+        gateway = GatewayProcess(config, https=True)
         try:
             yield Env(lab, a, b, c, p, config, gateway, simulator)
         finally:
@@ -174,7 +180,11 @@ def test_denied_hosts_get_no_response_on_any_port(env: Env, mode: str) -> None:
         for port in env.ports():
             received, head, _ = env.probe(client, address, port, mode)
             assert received == 0, f"{client.name} -> {address}:{port} got {head}"
-    assert env.simulator.sim.request_count == 0
+    # Nothing reached the CEMM but the gateway's own health checks (issue 8).
+    reached = [
+        r for r in env.simulator.sim.requests if r.header("user-agent") != "cemm-gateway-monitor"
+    ]
+    assert reached == []
 
 
 def test_allowed_host_gets_tls_server_hello(env: Env) -> None:
@@ -254,8 +264,8 @@ def test_removing_an_entry_closes_open_websockets(env: Env) -> None:
     host = env.lab.add_host("live")
     _allow(env.config, host.v4)
     time.sleep(0.5)
-    ws_port_url = env.url(env.lab.gateway_address_v4, "ws", "/ws").replace("http", "ws", 1)
-    web_port_url = env.url(env.lab.gateway_address_v4, "http", "/ws").replace("http", "ws", 1)
+    ws_port_url = env.url(env.lab.gateway_address_v4, "ws", "/ws").replace("https", "wss", 1)
+    web_port_url = env.url(env.lab.gateway_address_v4, "http", "/ws").replace("https", "wss", 1)
     watchers = [_watch(host, ws_port_url)[0], _watch(host, web_port_url)[0]]
     removed_at = time.time()
     _remove(env.config, host.v4)
@@ -274,7 +284,7 @@ def test_expiring_entry_stops_working_at_its_expiry(env: Env) -> None:
     _allow(env.config, host.v4, "--expires", "4s")
     added = time.time()
     time.sleep(0.5)
-    url = env.url(env.lab.gateway_address_v4, "ws", "/ws").replace("http", "ws", 1)
+    url = env.url(env.lab.gateway_address_v4, "ws", "/ws").replace("https", "wss", 1)
     watcher, _ = _watch(host, url)
     closed = _closed_at(watcher, timeout=15)
     assert 3.0 < closed - added < 4.0 + 2.0, closed - added

@@ -163,9 +163,11 @@ class GatewayProcess:
         *,
         env: dict[str, str] | None = None,
         wrapper: Sequence[str] = (),
+        https: bool = False,
     ) -> None:
         config.write()
         self.config = config
+        self.https = https
         self.log_path = config.directory / "gateway.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
@@ -183,10 +185,10 @@ class GatewayProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if (
-                    httpx.get(self.config.url("/healthz", port="admin"), timeout=1).status_code
-                    == 200
-                ):
+                url = self.config.url("/healthz", port="admin")
+                if self.https:
+                    url = url.replace("http://", "https://", 1)
+                if httpx.get(url, timeout=1, verify=not self.https).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

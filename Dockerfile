@@ -1,0 +1,120 @@
+# cemm-gateway: the gateway, its locked Python dependencies and the WireGuard tools, on
+# Debian trixie. Architecture-neutral: only Debian packages and PyPI wheels by name, so the
+# same file builds for amd64 and arm64 (Raspberry Pi):
+#
+#   docker build -t cemm-gateway:local .
+#   docker buildx build --platform linux/arm64 -t cemm-gateway:local .
+#
+# (podman: add --format docker, or the image loses its HEALTHCHECK.)
+#
+# Behind a TLS-intercepting proxy, give pip its CA as a build secret (a PEM file; it is
+# added to the usual roots, used only while building, and not stored in the image):
+#
+#   docker build --secret id=extra_ca,src=corporate-ca.pem -t cemm-gateway:local .
+#
+# Run it as compose.yaml does: read-only root filesystem, tmpfs on /run and /tmp, a volume
+# on /data, every capability dropped except NET_ADMIN and NET_BIND_SERVICE, /dev/net/tun.
+
+# -- builder: a venv with exactly requirements/runtime.lock, then the project ------------
+FROM debian:trixie-slim AS builder
+
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv ca-certificates binutils \
+    && rm -rf /var/lib/apt/lists/*
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONDONTWRITEBYTECODE=1
+
+# /opt/build holds pip (and later setuptools) and is thrown away; /opt/venv, the one that
+# ships, gets no pip at all: nothing installs anything at run time.
+RUN python3 -m venv /opt/build \
+    && python3 -m venv --without-pip /opt/venv
+
+# The locked dependencies. The extra CA, when given, is added to Debian's roots in a file
+# that lives for one RUN. The root filesystem is read-only at run time, so everything is
+# compiled now, in a form Python never re-checks against the sources' timestamps. Some
+# wheels ship their extension modules with debug information (zstandard: 20 MB of it);
+# strip removes only that.
+COPY requirements/runtime.lock /src/requirements/runtime.lock
+RUN --mount=type=secret,id=extra_ca \
+    if [ -s /run/secrets/extra_ca ]; then \
+        cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/ca.pem; \
+        export PIP_CERT=/tmp/ca.pem; \
+    fi \
+    && /opt/build/bin/pip --python /opt/venv/bin/python install --no-compile \
+        --require-hashes --no-deps --only-binary=:all: \
+        -r /src/requirements/runtime.lock \
+    && rm -f /tmp/ca.pem \
+    && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+        /opt/venv/lib \
+    && find /opt/venv -name '*.so' -type f -exec strip --strip-debug {} +
+
+# setuptools builds the project's wheel; its pinned, hashed version comes from the dev lock.
+COPY requirements/dev.lock /src/requirements/dev.lock
+RUN --mount=type=secret,id=extra_ca \
+    if [ -s /run/secrets/extra_ca ]; then \
+        cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/ca.pem; \
+        export PIP_CERT=/tmp/ca.pem; \
+    fi \
+    && awk '/^setuptools==/ {keep = 1} keep && !/^ *#/ {print} keep && !/\\$/ {exit}' \
+        /src/requirements/dev.lock > /tmp/build-requirements.txt \
+    && grep -q '^setuptools==' /tmp/build-requirements.txt \
+    && /opt/build/bin/pip install --require-hashes --no-deps --only-binary=:all: \
+        -r /tmp/build-requirements.txt \
+    && rm -f /tmp/ca.pem /tmp/build-requirements.txt
+
+# The project, installed for /opt/venv but staged under /opt/project, so that the image
+# gets it as a small layer of its own: a code change leaves the dependencies' layer as is.
+COPY pyproject.toml README.md /src/
+COPY gateway /src/gateway
+COPY addons /src/addons
+RUN cd /src \
+    && /opt/build/bin/pip wheel --no-deps --no-build-isolation --no-index -w /tmp/wheels . \
+    && /opt/build/bin/pip --python /opt/venv/bin/python install --no-compile \
+        --no-deps --no-index --no-warn-script-location --root /opt/project /tmp/wheels/*.whl \
+    && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+        -s /opt/project -p / /opt/project \
+    && rm -rf /tmp/wheels /src/build
+
+# -- the image -----------------------------------------------------------------------
+FROM debian:trixie-slim
+
+# python3 runs the gateway; wireguard-go (userspace, no kernel module needed), wg, ip and
+# nft make the optional WireGuard endpoint and its firewall rule.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 wireguard-tools wireguard-go iproute2 nftables \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
+    && mkdir -m 0700 /data
+
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/project/ /
+COPY --chmod=0755 scripts/container-healthcheck /usr/local/bin/cemm-gateway-healthcheck
+
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+LABEL org.opencontainers.image.title="cemm-gateway" \
+      org.opencontainers.image.description="Secure remote-access gateway for the CEMM home energy management module" \
+      org.opencontainers.image.licenses="MIT"
+
+# Everything the gateway keeps: database, keys, certificates. The only writable path that
+# outlives the container.
+VOLUME ["/data"]
+
+# web (the CEMM's site), live-data WebSocket, admin app, WireGuard
+EXPOSE 80/tcp 8090/tcp 8443/tcp 51820/udp
+
+# Healthy = the gateway answers /healthz (a CEMM that is down does not count against it).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/cemm-gateway-healthcheck"]
+
+# Python is PID 1 (exec form, no shell): SIGTERM reaches the gateway, which closes its
+# connections and exits 0. Any other subcommand works too, e.g.
+#   docker compose exec gateway cemm-gateway user add anna --role user
+ENTRYPOINT ["cemm-gateway"]
+CMD ["run"]

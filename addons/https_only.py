@@ -1,0 +1,45 @@
+"""With TLS on, every listener speaks HTTPS: plain HTTP is redirected, HSTS is optional.
+
+mitmproxy's reverse listener accepts TLS and plain HTTP on the same port. A plain request
+gets a 308 to the same URL over ``https`` (a WebSocket upgrade, which a browser cannot
+redirect, gets 403); nothing goes upstream. With ``[tls] hsts`` every answer over TLS
+carries ``Strict-Transport-Security``.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from addons.authentication import is_websocket_upgrade
+from addons.base import DENIED, deny, fail_closed
+from gateway.proxy.state import ProxyState
+
+
+class HttpsOnly:
+    def __init__(self, state: ProxyState, *, hsts_max_age: int | None) -> None:
+        self.state = state
+        self.hsts = f"max-age={hsts_max_age}" if hsts_max_age is not None else None
+
+    @fail_closed
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.client_conn.tls_established or flow.metadata.get(DENIED):
+            return
+        if is_websocket_upgrade(flow.request):
+            deny(self.state, flow, 403, "plain_http")
+            return
+        host = flow.request.host_header or ""
+        if not host or any(c in host for c in "/\\@ "):
+            deny(self.state, flow, 400, "plain_http")
+            return
+        flow.metadata[DENIED] = "plain_http"
+        self.state.denials["plain_http_redirected"] += 1
+        flow.response = http.Response.make(
+            308,
+            b"",
+            {"Location": f"https://{host}{flow.request.path}", "Cache-Control": "no-store"},
+        )
+
+    @fail_closed
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if self.hsts and flow.response is not None and flow.client_conn.tls_established:
+            flow.response.headers["Strict-Transport-Security"] = self.hsts

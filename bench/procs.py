@@ -1,0 +1,166 @@
+"""Processes the benchmark starts, and the network namespace it runs in.
+
+Every process is started in a session of its own, remembered by PID and ended through its
+own process group (SIGTERM, then SIGKILL) - never by name. :func:`enter_own_netns` moves
+the runner, before it starts anything, into a fresh network namespace whose only
+interface is its own loopback: every byte of load stays inside it, and nothing else on
+the machine shares its ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else "python3"
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+def enter_own_netns() -> str:
+    """Unshare the network namespace and bring its loopback up; say where we run.
+
+    Needs root; without it the runner stays on the host's loopback (and says so).
+    Must run before any thread or child process exists.
+    """
+    if os.geteuid() != 0 or not hasattr(os, "unshare"):
+        return "the host's loopback (not root, so no network namespace of its own)"
+    os.unshare(os.CLONE_NEWNET)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP))
+    return "a network namespace of its own (loopback only)"
+
+
+def raise_fd_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (1,000 sockets need ~2,000 fds per proxy)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Procs:
+    """The processes this run started, each killed by its own PID (and process group)."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+        stdin: int | None = subprocess.DEVNULL,
+    ) -> subprocess.Popen[bytes]:
+        log = (self.logdir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            list(argv),
+            stdin=stdin,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        log.close()
+        self._running.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes], timeout: float = 5.0) -> int | None:
+        """SIGTERM to the process group it leads, then SIGKILL; returns the exit code."""
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        # Children that outlived their leader (nginx workers) are still in its group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ValueError):
+            self._running.remove(process)
+        return process.returncode
+
+    def close(self) -> None:
+        for process in reversed(list(self._running)):
+            self.stop(process, timeout=3.0)
+
+
+def rss_bytes(pids: Sequence[int]) -> int:
+    """Resident memory of these processes and their children, summed."""
+    total = 0
+    seen: set[int] = set()
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            family = [process, *process.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for member in family:
+            if member.pid in seen:
+                continue
+            seen.add(member.pid)
+            with contextlib.suppress(psutil.Error):
+                total += member.memory_info().rss
+    return total
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            family = [process, *process.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for member in family:
+            with contextlib.suppress(psutil.Error):
+                times = member.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def wait_until(check: object, timeout: float, interval: float = 0.01) -> float:
+    """Call ``check()`` until it is true; seconds it took. Raises TimeoutError."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        try:
+            if check():  # type: ignore[operator]
+                return time.monotonic() - started
+        except RuntimeError:
+            raise  # the process died: no point waiting
+        except Exception:  # not ready yet
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not ready within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,191 @@
+"""What the dashboard shows, gathered in one place: :func:`collect`.
+
+The page (``/``) and the API (``GET /api/status``) both render the :class:`Dashboard` it
+returns. A feature adds its part here, as a field of :class:`Dashboard` filled by
+:func:`collect` from ``context.status()``, read defensively (a part that is missing or
+has an unexpected shape shows as "not known", never as an error):
+
+- ``status()["cemm"]``: per CEMM port (``"80": {"last_ok", "failing_since"}``) what the
+  proxy saw, plus text facts from the CEMM monitor (address, MAC, clock drift, ...);
+- ``status()["vpn"]``: the WireGuard interface with its ``peers`` (name, address,
+  enabled, latest handshake, bytes), or None without a VPN;
+- ``status()["websocket_sessions"]`` (optional): ids of sessions with an open WebSocket,
+  shown as "live" next to the session.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from gateway.admin.models import BanOut, SessionOut
+from gateway.admin.views import ban_out, session_out
+from gateway.services import audit, bans, sessions
+from gateway.web.context import WebContext
+
+RECENT_SECONDS = 86400.0
+RECENT_LIMIT = 10
+RECENT_SCAN = 500  # failed logins read to group them
+
+
+class CemmPort(BaseModel):
+    port: int
+    name: str | None = Field(description="web or WebSocket: which of the CEMM's ports")
+    state: Literal["ok", "failing", "unknown"]
+    last_ok: float | None
+    failing_since: float | None
+
+
+class CemmStatus(BaseModel):
+    ports: list[CemmPort]
+    facts: dict[str, str] = Field(
+        default_factory=dict, description="anything else known about the CEMM, as text"
+    )
+
+
+class DenialCount(BaseModel):
+    reason: str
+    count: int
+
+
+class LoginFailures(BaseModel):
+    """Failed logins of one name from one address."""
+
+    user: str
+    client_address: str | None
+    count: int
+    last_at: float
+
+
+class VpnPeer(BaseModel):
+    name: str
+    address: str | None = None
+    enabled: bool | None = None
+    latest_handshake: float | None = None
+    rx_bytes: int | None = None
+    tx_bytes: int | None = None
+
+
+class VpnStatus(BaseModel):
+    interface: str | None = None
+    endpoint: str | None = None
+    peers: list[VpnPeer]
+
+
+class Dashboard(BaseModel):
+    generated_at: float
+    open_connections: int | None = Field(description="null: not known")
+    open_websockets: int | None = Field(description="null: not known")
+    sessions: list[SessionOut]
+    denials: list[DenialCount] = Field(description="refusals since the gateway started")
+    recent_login_failures: list[LoginFailures] = Field(
+        description="the last 24 hours, by name and address, most recent first"
+    )
+    bans: list[BanOut]
+    cemm: CemmStatus | None = Field(description="null: nothing known about the CEMM yet")
+    vpn: VpnStatus | None = Field(description="null: no VPN on this gateway")
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _cemm(raw: object, port_names: dict[int, str]) -> CemmStatus | None:
+    if not isinstance(raw, dict) or not raw:
+        return None
+    ports: list[CemmPort] = []
+    facts: dict[str, str] = {}
+    for key, value in raw.items():
+        if str(key).isdigit() and isinstance(value, dict):
+            last_ok, failing = _number(value.get("last_ok")), _number(value.get("failing_since"))
+            state: Literal["ok", "failing", "unknown"] = (
+                "failing" if failing else "ok" if last_ok else "unknown"
+            )
+            ports.append(
+                CemmPort(
+                    port=int(key),
+                    name=port_names.get(int(key)),
+                    state=state,
+                    last_ok=last_ok,
+                    failing_since=failing,
+                )
+            )
+        elif value is not None:
+            facts[str(key)] = str(value)
+    return CemmStatus(ports=sorted(ports, key=lambda p: p.port), facts=facts)
+
+
+def _vpn(raw: object) -> VpnStatus | None:
+    if not isinstance(raw, dict):
+        return None
+    peers = []
+    for peer in raw.get("peers") or []:
+        if not isinstance(peer, dict) or not peer.get("name"):
+            continue
+        peers.append(
+            VpnPeer(
+                name=str(peer["name"]),
+                address=str(peer["address"]) if peer.get("address") else None,
+                enabled=peer["enabled"] if isinstance(peer.get("enabled"), bool) else None,
+                latest_handshake=_number(peer.get("latest_handshake")),
+                rx_bytes=int(peer["rx_bytes"]) if isinstance(peer.get("rx_bytes"), int) else None,
+                tx_bytes=int(peer["tx_bytes"]) if isinstance(peer.get("tx_bytes"), int) else None,
+            )
+        )
+    text = {key: str(raw[key]) if raw.get(key) else None for key in ("interface", "endpoint")}
+    return VpnStatus(peers=peers, **text)
+
+
+def _failures(entries: list[audit.AuditEntry]) -> list[LoginFailures]:
+    grouped: dict[tuple[str, str | None], LoginFailures] = {}
+    for entry in entries:  # newest first
+        key = (entry.actor, entry.client_address)
+        if key in grouped:
+            grouped[key].count += 1
+        else:
+            grouped[key] = LoginFailures(
+                user=entry.actor, client_address=entry.client_address, count=1, last_at=entry.at
+            )
+    return list(grouped.values())
+
+
+def _stored(conn: sqlite3.Connection, *, now: float, idle_timeout: float) -> tuple[Any, ...]:
+    return (
+        sessions.list_sessions(conn, now=now, idle_timeout=idle_timeout),
+        bans.list_bans(conn, now=now),
+        audit.search(conn, event="login.failure", since=now - RECENT_SECONDS, limit=RECENT_SCAN),
+    )
+
+
+async def collect(context: WebContext, *, current_session: str | None = None) -> Dashboard:
+    """Everything the dashboard shows, now."""
+    now = time.time()
+    status = context.status()
+    found, active_bans, failures = await context.db.run(
+        _stored, now=now, idle_timeout=context.settings.auth.session_idle_timeout
+    )
+    live = status.get("websocket_sessions")
+    live_ids = set(live) if isinstance(live, list | set | frozenset | tuple) else None
+    upstream = context.state.upstream
+    port_names = {upstream.http_port: "web", upstream.ws_port: "WebSocket"}
+    return Dashboard(
+        generated_at=now,
+        open_connections=status.get("open_connections"),
+        open_websockets=status.get("open_websockets"),
+        sessions=[
+            session_out(context, s, current=current_session, live_ids=live_ids) for s in found
+        ],
+        denials=[
+            DenialCount(reason=reason, count=count)
+            for reason, count in sorted(
+                dict(status.get("denials") or {}).items(), key=lambda item: -item[1]
+            )
+        ],
+        recent_login_failures=_failures(failures)[:RECENT_LIMIT],
+        bans=[ban_out(ban) for ban in active_bans],
+        cemm=_cemm(status.get("cemm"), port_names),
+        vpn=_vpn(status.get("vpn")),
+    )

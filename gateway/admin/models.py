@@ -1,0 +1,311 @@
+"""What the admin JSON API accepts and answers: pydantic models, so the OpenAPI document
+at ``/openapi.json`` describes every request and response exactly.
+
+Input text is plain: no control characters and no lone surrogates (which SQLite could not
+store), within stated lengths. Times are Unix timestamps in seconds (floats), as the
+service layer keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gateway.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+
+def _plain(value: str) -> str:
+    for char in value:
+        code = ord(char)
+        if code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF:
+            raise ValueError("must be plain text, without control characters")
+    return value
+
+
+def _password_text(value: str) -> str:
+    # Anything a person can type; not NUL or lone surrogates, which cannot be hashed.
+    if any(char == "\x00" or 0xD800 <= ord(char) <= 0xDFFF for char in value):
+        raise ValueError("must be text without NUL characters")
+    return value
+
+
+# The patterns say in the OpenAPI document what the validators check.
+PlainText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$"), AfterValidator(_plain)]
+# Patterns are not combined: each type has exactly one, which is what the document shows.
+USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+UserName = Annotated[str, Field(min_length=1, max_length=64, pattern=USER_NAME_PATTERN)]
+Password = Annotated[
+    str,
+    AfterValidator(_password_text),
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, pattern=r"^[^\x00]*$"),
+]
+Expiry = Annotated[
+    str,
+    Field(
+        max_length=16,
+        pattern=r"^(never|[1-9][0-9]{0,4}[smhdw])$",
+        description="never, or a duration: a number and a unit s, m, h, d or w (7d, 12h)",
+    ),
+]
+Role = Literal["admin", "user"]
+
+
+class _Input(BaseModel):
+    # Strict: a JSON 0 is not false, a number is not a string.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorOut(BaseModel):
+    """Every refusal of the admin API: a stable code and a sentence that says what to do."""
+
+    error: str = Field(description="stable machine-readable code, e.g. not_found")
+    detail: str = Field(description="what went wrong, in words a person can act on")
+
+
+class SelfLockoutOut(ErrorOut):
+    """A change that would cut off the caller's own address; send it again confirmed."""
+
+    address: str
+    admitted_until: float | None = Field(
+        description="when the address would stop being admitted; null: at once"
+    )
+
+
+class MeOut(BaseModel):
+    user: str
+    role: str
+    via: Literal["session", "token"]
+    session_id: str | None
+    csrf_token: str | None = Field(
+        description="send as X-CSRF-Token with every state-changing request of this session"
+    )
+    client_address: str
+
+
+# -- allowlist --------------------------------------------------------------------------
+class AllowlistEntryOut(BaseModel):
+    id: int
+    network: str
+    label: str
+    expires_at: float | None
+    created_at: float
+    created_by: str
+    hits: int
+    last_hit_at: float | None
+    active: bool
+    admits_you: bool = Field(description="whether this entry admits the caller's address")
+
+
+class AllowlistOut(BaseModel):
+    your_address: str
+    default_networks: list[str] = Field(description="always admitted on the web and ws ports")
+    admin_networks: list[str] = Field(description="the only networks admitted on this port")
+    entries: list[AllowlistEntryOut]
+
+
+class AllowlistAdd(_Input):
+    network: str = Field(
+        min_length=2,
+        max_length=50,
+        pattern=r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$",
+        description="an IPv4 or IPv6 network (192.168.1.0/24) or a single address; the "
+        "gateway checks it strictly (no shorthand, no host bits set) and says what is wrong",
+    )
+    label: PlainText = Field(default="", max_length=200)
+    expires: Expiry = "never"
+    confirm_lockout: bool = Field(
+        default=False, description="change it even if it cuts off your own address"
+    )
+
+
+# -- users ------------------------------------------------------------------------------
+class UserOut(BaseModel):
+    name: str
+    role: str
+    disabled: bool
+    email: str | None
+    oidc_managed: bool
+    totp_enabled: bool
+    has_password: bool
+    created_at: float
+
+
+class UserAdd(_Input):
+    name: UserName
+    role: Role = "user"
+    password: Password | None = Field(
+        default=None, description="omit to have one generated and answered once"
+    )
+
+
+class UserChange(_Input):
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+class PasswordSet(_Input):
+    password: Password | None = Field(
+        default=None, description="omit to have one generated and answered once"
+    )
+
+
+class UserAdded(BaseModel):
+    user: UserOut
+    generated_password: str | None = Field(description="shown only in this answer")
+
+
+class PasswordSetOut(BaseModel):
+    generated_password: str | None = Field(description="shown only in this answer")
+
+
+class RevokedCount(BaseModel):
+    ended: int
+
+
+# -- API tokens -------------------------------------------------------------------------
+class TokenOut(BaseModel):
+    id: str
+    user: str
+    name: str
+    read_only: bool
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+    revoked_at: float | None
+    active: bool
+
+
+class TokenCreate(_Input):
+    user: UserName
+    name: PlainText = Field(min_length=1, max_length=100)
+    read_only: bool = False
+    expires: Expiry = "never"
+
+
+class TokenCreated(BaseModel):
+    token: str = Field(description="the token itself; shown only in this answer")
+    record: TokenOut
+
+
+# -- sessions ---------------------------------------------------------------------------
+class SessionOut(BaseModel):
+    id: str
+    user: str
+    role: str
+    client_address: str | None
+    user_agent: str | None
+    created_at: float
+    last_seen_at: float
+    expires_at: float
+    current: bool = Field(description="the session making this request")
+    live_websocket: bool | None = Field(
+        description="whether a WebSocket of this session is open (null: not known)"
+    )
+
+
+# -- bans -------------------------------------------------------------------------------
+class BanOut(BaseModel):
+    id: int
+    subject: str
+    kind: Literal["user", "address", "other"]
+    target: str
+    reason: str
+    created_at: float
+    until: float
+
+
+# -- audit ------------------------------------------------------------------------------
+class AuditEntryOut(BaseModel):
+    id: int
+    at: float
+    actor: str
+    event: str
+    client_address: str | None
+    user_agent: str | None
+    detail: dict[str, Any]
+
+
+class AuditOut(BaseModel):
+    entries: list[AuditEntryOut]
+    limit: int
+    more: bool = Field(description="whether more entries match than were answered")
+
+
+# -- WireGuard peers --------------------------------------------------------------------
+PEER_NAME_PATTERN = r"^[A-Za-z0-9._-]([A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?$"
+PeerName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=PEER_NAME_PATTERN,
+        description="letters, digits, spaces, '.', '_' or '-', e.g. 'anna phone'",
+    ),
+]
+
+
+class PeerOut(BaseModel):
+    name: str
+    user: str | None = Field(description="the owning user, if any")
+    public_key: str
+    address_v4: str
+    address_v6: str | None
+    enabled: bool
+    state: Literal["enabled", "disabled", "expired"] = Field(
+        description="enabled: in the interface; disabled or expired: gets nothing through"
+    )
+    trusted: bool = Field(description="a trusted device: its tunnel address needs no login")
+    expires_at: float | None
+    created_at: float
+    first_handshake_at: float | None
+    config_available: bool = Field(
+        description="whether the gateway still holds the generated private key (until the "
+        "first handshake or 24 hours): only then can the configuration be shown"
+    )
+    latest_handshake: float | None = Field(description="from the interface; null: never")
+    handshake_age: float | None = Field(description="seconds since the latest handshake")
+    rx_bytes: int | None = Field(description="received from the peer; null: not known")
+    tx_bytes: int | None = Field(description="sent to the peer; null: not known")
+
+
+class PeerAdd(_Input):
+    name: PeerName
+    user: UserName | None = Field(default=None, description="the owning user")
+    public_key: str | None = Field(
+        default=None,
+        min_length=44,
+        max_length=44,
+        pattern=r"^[A-Za-z0-9+/]{43}=$",
+        description="the peer's own public key; omit to have a key pair generated (the "
+        "configuration is then answered once)",
+    )
+    trusted: bool = False
+    expires: Expiry = "never"
+
+
+class PeerChange(_Input):
+    enabled: bool | None = None
+    trusted: bool | None = None
+
+
+class PeerAdded(BaseModel):
+    peer: PeerOut
+    config: str | None = Field(
+        description="the client configuration (.conf) when the gateway generated the key pair; "
+        "shown in this answer (and by a one-time link until the first handshake)"
+    )
+
+
+class PeerConfigOut(BaseModel):
+    peer: PeerOut
+    config: str = Field(description="the new client configuration (.conf)")
+
+
+class PeerLinkOut(BaseModel):
+    path: str = Field(
+        description="the one-time link's path on the web port (/.gateway/peer/<token>): it "
+        "works once, within 15 minutes, without a login"
+    )
+    url: str | None = Field(description="the full link, as far as the gateway can tell")
+    expires_at: float

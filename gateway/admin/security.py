@@ -1,0 +1,223 @@
+"""Who may use the admin app, and how a state change proves it was meant.
+
+:func:`admin_guard` runs in front of every request to the web app except the login portal
+(``/.gateway/``) and ``/healthz``. It denies by default: a route added later, a static
+file or a path that does not exist is protected without anyone remembering to. In order:
+
+1. **Credentials.** The login session cookie (the session from the web port is valid here
+   too: browsers send a host's cookies to every port) or ``Authorization: Bearer cgw_...``
+   (an API token), looked up in the proxy's snapshot of usable sessions and tokens. None,
+   or not usable: a page is redirected to the login page on the same port
+   (``/.gateway/login?next=<path>``), the API and ``/openapi.json`` answer 401.
+2. **Role.** Only ``admin``. Anyone else gets 403 on every path, existing or not.
+3. **State changes** (any method but GET, HEAD, OPTIONS):
+   - a browser's ``Sec-Fetch-Site: cross-site`` or ``same-site`` is refused (403).
+     ``same-site`` matters here: the CEMM's own pages are served from the same host on
+     another port, which browsers count as the same site - and they are the device's
+     code, not ours;
+   - a request carrying an ``Origin`` must carry the gateway's own, as the browser reached
+     it (or one of ``[auth] public_hostnames``): 403 otherwise. ``Origin: null`` says
+     nothing (browsers send it for every form when the page's referrer policy is
+     ``no-referrer``, as ours is) and is left to the CSRF token;
+   - to the API with the session cookie, ``X-CSRF-Token`` must equal the session's CSRF
+     token (the JSON login answers it, so does ``GET /api/me``): 403 otherwise. Page forms
+     carry the same token as the ``csrf_token`` field, checked by the page routes
+     (:func:`form_csrf_ok`; a middleware cannot read a form without consuming it);
+   - a read-only API token may not change anything: 403. API tokens need no CSRF token:
+     a browser never attaches one by itself.
+
+The admin app is only reachable through the admin listener (its own allowlist); the web
+and ws ports hand it nothing but ``/.gateway/``, so none of these paths exist there.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from gateway.auth import tokens
+from gateway.policy.access import RESERVED_PREFIX, SAFE_METHODS, origin_allowed
+from gateway.web.context import WebContext, client_address, request_host, request_scheme
+
+CSRF_HEADER = "X-CSRF-Token"
+LOGIN_PATH = "/.gateway/login"
+# /metrics checks its own credentials: an admin login or the scrape token.
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The admin making a request, as :func:`admin_guard` established it."""
+
+    user_name: str
+    role: str
+    via: Literal["session", "token"]
+    session_id: str | None
+    csrf_token: str | None
+    token_id: str | None
+    address: str
+    read_only: bool = False
+
+
+class ApiError(Exception):
+    """A refusal of the JSON API: answered as ``{"error": code, "detail": text}``."""
+
+    def __init__(self, status: int, error: str, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.extra = extra
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": self.error, "detail": self.detail, **self.extra}, status_code=self.status
+        )
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/") or path == "/openapi.json"
+
+
+def guarded(path: str) -> bool:
+    return not (path.startswith(RESERVED_PREFIX) or path in PUBLIC_PATHS)
+
+
+def authenticate(context: WebContext, request: Request) -> Caller | None:
+    """The caller's usable login session or API token, whatever its role."""
+    address = client_address(request)
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        parsed = tokens.parse_api_token(value.strip()) if scheme.lower() == "bearer" else None
+        info = context.state.auth.api_tokens.get(parsed[0]) if parsed else None
+        now = time.time()
+        if (
+            parsed is None
+            or info is None
+            or not hmac.compare_digest(info.secret_hash, tokens.token_hash(parsed[1]))
+            or (info.expires_at is not None and info.expires_at <= now)
+        ):
+            return None
+        context.state.token_activity[info.id] = now
+        return Caller(
+            user_name=info.user_name,
+            role=info.role,
+            via="token",
+            session_id=None,
+            csrf_token=None,
+            token_id=info.id,
+            address=address,
+            read_only=info.read_only,
+        )
+    session = context.current_session(request)
+    if session is None:
+        return None
+    return Caller(
+        user_name=session.user_name,
+        role=session.role,
+        via="session",
+        session_id=session.id,
+        csrf_token=session.csrf_token,
+        token_id=None,
+        address=address,
+    )
+
+
+def _same_origin(context: WebContext, request: Request, origin: str) -> bool:
+    return origin_allowed(
+        origin,
+        scheme=request_scheme(request),
+        host=request_host(request),
+        page_port=None,
+        public_hostnames=context.state.access.public_hostnames,
+    )
+
+
+def _refuse(request: Request, status: int, error: str, detail: str) -> Response:
+    if is_api_path(request.url.path):
+        return ApiError(status, error, detail).response()
+    from gateway.admin.pages import forbidden_page
+
+    return forbidden_page(request, status, detail)
+
+
+def check_request(context: WebContext, request: Request) -> Caller | Response:
+    """The admin behind ``request``, or the response that refuses it (rules: module doc)."""
+    path = request.url.path
+    caller = authenticate(context, request)
+    if caller is None:
+        if is_api_path(path):
+            return ApiError(
+                401,
+                "unauthorized",
+                "log in first (POST /.gateway/api/login) or send an admin's API token",
+            ).response()
+        target = path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303)
+    if caller.role != "admin":
+        return _refuse(
+            request,
+            403,
+            "forbidden",
+            f"'{caller.user_name}' is not an admin; the admin pages need an admin account",
+        )
+    if request.method not in SAFE_METHODS:
+        origin = request.headers.get("origin")
+        fetch_site = request.headers.get("sec-fetch-site", "").lower()
+        if fetch_site in ("cross-site", "same-site") or (
+            origin not in (None, "null") and not _same_origin(context, request, origin)
+        ):
+            return _refuse(request, 403, "foreign_origin", "request from another site refused")
+        if caller.read_only:
+            return _refuse(request, 403, "read_only_token", "this API token may only read")
+        if (
+            caller.via == "session"
+            and is_api_path(path)
+            and not tokens.csrf_matches(caller.csrf_token, request.headers.get(CSRF_HEADER))
+        ):
+            return ApiError(
+                403,
+                "csrf",
+                f"send the session's CSRF token as {CSRF_HEADER} (GET /api/me answers it)",
+            ).response()
+    return caller
+
+
+def admin_guard(
+    context: WebContext,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    """The middleware that applies :func:`check_request` to every guarded path."""
+
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if not guarded(request.url.path):
+            return await call_next(request)
+        checked = check_request(context, request)
+        if isinstance(checked, Response):
+            return checked
+        request.state.caller = checked
+        return await call_next(request)
+
+    return guard
+
+
+def current_caller(request: Request) -> Caller:
+    """The admin the guard let through (a route dependency)."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is None:  # the guard did not run: never serve such a request
+        raise ApiError(401, "unauthorized", "log in first")
+    return caller
+
+
+def form_csrf_ok(caller: Caller, submitted: str) -> bool:
+    """Whether a page form carried the session's CSRF token (API tokens have no forms)."""
+    return caller.via == "session" and tokens.csrf_matches(caller.csrf_token, submitted)

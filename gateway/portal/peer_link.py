@@ -1,0 +1,101 @@
+"""``/.gateway/peer/<token>``: a one-time link that moves a WireGuard configuration to a
+phone, without a login - the token is the secret.
+
+The token is 256 bits of randomness (only its hash is stored), works once, and expires 15
+minutes after it was made. Attempts are limited per client address, so guessing is
+pointless even before counting the bits. The page shows the configuration as a QR code
+(for the WireGuard app's scanner), as text, and as a ``.conf`` download built into the page
+(a second request would need a second use of the link).
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+from gateway.auth.totp import qr_svg
+from gateway.services import peers
+from gateway.web.context import WebContext, client_address
+from gateway.wireguard.manager import WireguardManager
+
+router = APIRouter(prefix="/.gateway")
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+
+ATTEMPTS_PER_MINUTE = 10
+_attempts: dict[str, deque[float]] = defaultdict(deque)
+
+
+def _limited(address: str, now: float) -> bool:
+    recent = _attempts[address]
+    while recent and recent[0] <= now - 60:
+        recent.popleft()
+    recent.append(now)
+    if len(_attempts) > 10_000:
+        _attempts.clear()
+    return len(recent) > ATTEMPTS_PER_MINUTE
+
+
+def _config_for(
+    conn: sqlite3.Connection, token: str, manager: WireguardManager
+) -> tuple[str, str] | None:
+    name = peers.consume_link(conn, token)
+    if name is None:
+        return None
+    text = peers.client_config(
+        conn,
+        name,
+        settings=manager.settings,
+        vault=manager.vault,
+        server_public_key=manager.server_public_key,
+    )
+    return name, text
+
+
+@router.get("/peer/{token}")
+async def peer_link(request: Request, token: str) -> Response:
+    context: WebContext = request.app.state.context
+    manager = getattr(request.app.state, "wireguard", None)
+    not_found = templates.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "title": "Link not valid",
+            "message": "This link was used already, has expired, or "
+            "never existed. Ask for a new one.",
+            "link_href": None,
+        },
+        status_code=404,
+    )
+    if manager is None or len(token) > 100:
+        return not_found
+    if _limited(client_address(request), time.monotonic()):
+        return Response(
+            "Too many attempts; wait a minute.", status_code=429, headers={"Retry-After": "60"}
+        )
+    try:
+        found = await context.db.run(_config_for, token, manager)
+    except peers.PeerError:
+        found = None
+    if found is None:
+        return not_found
+    name, text = found
+    download = "data:application/octet-stream;base64," + base64.b64encode(text.encode()).decode()
+    return templates.TemplateResponse(
+        request,
+        "peer_config.html",
+        {
+            "name": name,
+            "config": text,
+            "qr_svg": qr_svg(text),
+            "download": download,
+            "filename": f"{''.join(c if c.isalnum() else '-' for c in name)}.conf",
+        },
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,1 @@
+"""HTTPS for every listener: certificates and the TLS settings clients get."""

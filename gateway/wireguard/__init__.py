@@ -1,0 +1,1 @@
+"""The WireGuard endpoint: keys, peer configurations, and the interface itself."""

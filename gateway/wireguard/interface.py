@@ -1,0 +1,204 @@
+"""The WireGuard interface as the operating system sees it: create, configure, watch.
+
+Every command goes through :mod:`gateway.system.commands`. The interface uses the kernel
+module when ``ip link add ... type wireguard`` works, else ``wireguard-go`` (kept as a
+child process; its socket lives in ``/run/wireguard``). Desired peers are applied
+atomically with ``wg syncconf``. If the interface or ``wireguard-go`` disappears,
+:meth:`WireguardInterface.ensure` builds it again and the caller re-applies the peers.
+
+The firewall rule (nftables, table ``inet cemm_gateway_wg``): nothing is forwarded from or
+to the tunnel - container hosts usually have IP forwarding on, and without the rule a peer
+could reach the LAN through the gateway - and from the tunnel the gateway accepts only its
+own web, ws and admin ports (and ping). Without the rule the interface is not brought up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+
+from gateway.settings import WireguardSettings
+from gateway.system import commands
+from gateway.wireguard import config as wgconfig
+
+logger = logging.getLogger("cemm_gateway.wireguard")
+
+FIREWALL_TABLE = "cemm_gateway_wg"
+
+
+class WireguardError(Exception):
+    """The interface could not be set up; the message carries the failing command."""
+
+
+def firewall_rules(interface: str, ports: list[int]) -> str:
+    port_set = ", ".join(str(port) for port in sorted(set(ports)))
+    return f"""table inet {FIREWALL_TABLE}
+delete table inet {FIREWALL_TABLE}
+table inet {FIREWALL_TABLE} {{
+    chain forward {{
+        type filter hook forward priority -10; policy accept;
+        iifname "{interface}" drop
+        oifname "{interface}" drop
+    }}
+    chain input {{
+        type filter hook input priority -10; policy accept;
+        iifname "{interface}" ct state established,related accept
+        iifname "{interface}" tcp dport {{ {port_set} }} accept
+        iifname "{interface}" icmp type echo-request accept
+        iifname "{interface}" icmpv6 type echo-request accept
+        iifname "{interface}" drop
+    }}
+}}
+"""
+
+
+class WireguardInterface:
+    def __init__(
+        self,
+        settings: WireguardSettings,
+        *,
+        private_key: str,
+        gateway_ports: list[int],
+        runner: commands.Runner = commands.run,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.interface
+        self._private_key = private_key
+        self._ports = gateway_ports
+        self._run = runner
+        self._userspace: asyncio.subprocess.Process | None = None
+        self.kind = "none"
+
+    @property
+    def gateway_v4(self) -> str:
+        return wgconfig.gateway_address(self.settings.subnet)
+
+    @property
+    def gateway_v6(self) -> str | None:
+        return wgconfig.gateway_address(self.settings.subnet6) if self.settings.subnet6 else None
+
+    async def exists(self) -> bool:
+        result = await self._run(["ip", "link", "show", "dev", self.name], check=False)
+        if result.returncode != 0:
+            return False
+        return self._userspace is None or self._userspace.returncode is None
+
+    async def ensure(self) -> bool:
+        """Create and configure the interface if it is missing; True if it was (re)built."""
+        if await self.exists():
+            return False
+        await self._teardown_link()
+        try:
+            await self._create()
+            await self._configure()
+        except commands.CommandError as error:
+            raise WireguardError(str(error)) from None
+        return True
+
+    async def _create(self) -> None:
+        kernel = await self._run(
+            ["ip", "link", "add", "dev", self.name, "type", "wireguard"], check=False
+        )
+        if kernel.returncode == 0:
+            self.kind = "kernel"
+            return
+        os.makedirs("/run/wireguard", exist_ok=True)
+        # -f: stay in the foreground, as our child, so we notice when it dies.
+        self._userspace = await commands.spawn(["wireguard-go", "-f", self.name])
+        for _ in range(100):
+            if (
+                await self._run(["ip", "link", "show", "dev", self.name], check=False)
+            ).returncode == 0:
+                self.kind = "wireguard-go"
+                return
+            if self._userspace.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        stderr = b""
+        if self._userspace.stderr is not None:
+            stderr = await self._userspace.stderr.read()
+        raise commands.CommandError(
+            ["wireguard-go", "-f", self.name],
+            "the interface did not appear",
+            stderr=stderr.decode(errors="replace"),
+        )
+
+    async def _configure(self) -> None:
+        await self._run(["nft", "-f", "-"], input=firewall_rules(self.name, self._ports).encode())
+        await self._run(
+            [
+                "wg",
+                "set",
+                self.name,
+                "private-key",
+                "/dev/stdin",
+                "listen-port",
+                str(self.settings.listen_port),
+            ],
+            input=self._private_key.encode() + b"\n",
+        )
+        prefix = ipaddress.ip_network(self.settings.subnet).prefixlen
+        await self._run(
+            ["ip", "address", "replace", f"{self.gateway_v4}/{prefix}", "dev", self.name]
+        )
+        if self.gateway_v6:
+            prefix6 = ipaddress.ip_network(self.settings.subnet6).prefixlen
+            await self._run(
+                ["ip", "-6", "address", "replace", f"{self.gateway_v6}/{prefix6}", "dev", self.name]
+            )
+        await self._run(["ip", "link", "set", "dev", self.name, "up"])
+        logger.info(
+            "WireGuard interface %s up (%s) on UDP port %d, gateway at %s",
+            self.name,
+            self.kind,
+            self.settings.listen_port,
+            self.gateway_v4,
+        )
+
+    async def apply(self, peers: list[wgconfig.PeerState]) -> None:
+        text = wgconfig.server_config(
+            private_key=self._private_key, listen_port=self.settings.listen_port, peers=peers
+        )
+        try:
+            await self._run(["wg", "syncconf", self.name, "/dev/stdin"], input=text.encode())
+        except commands.CommandError as error:
+            raise WireguardError(str(error)) from None
+
+    async def resume(self, endpoints: dict[str, str]) -> None:
+        """After a rebuild: send each peer a keepalive at its last known address.
+
+        A rebuilt interface has no sessions; a phone would only notice after its own
+        rekey timer (about 15 s). Knowing where each phone was, the gateway starts the
+        handshake itself (setting a keepalive sends one at once).
+        """
+        for public_key, endpoint in endpoints.items():
+            await self._run(
+                [
+                    "wg",
+                    "set",
+                    self.name,
+                    "peer",
+                    public_key,
+                    "endpoint",
+                    endpoint,
+                    "persistent-keepalive",
+                    "25",
+                ],
+                check=False,
+            )
+
+    async def stats(self) -> list[wgconfig.PeerStats]:
+        result = await self._run(["wg", "show", self.name, "dump"], check=False)
+        return wgconfig.parse_dump(result.stdout) if result.returncode == 0 else []
+
+    async def _teardown_link(self) -> None:
+        if self._userspace is not None:
+            await commands.terminate(self._userspace)
+            self._userspace = None
+        await self._run(["ip", "link", "del", "dev", self.name], check=False)
+
+    async def close(self) -> None:
+        await self._teardown_link()
+        await self._run(["nft", "delete", "table", "inet", FIREWALL_TABLE], check=False)

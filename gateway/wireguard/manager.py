@@ -1,0 +1,157 @@
+"""Keeps the WireGuard interface in step with the database, and watches it.
+
+On start: the server key (made at first start, 0600), the interface, the firewall rule,
+and the peers from the database. Then every :data:`CHECK_INTERVAL` seconds: recreate the
+interface if it (or ``wireguard-go``) died and re-apply the peers; re-apply when the
+database changed or a peer expired; read handshakes and transfer for the dashboard and
+metrics; on a peer's first handshake, delete the private key the gateway generated for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.services import peers as peer_service
+from gateway.settings import Settings
+from gateway.wireguard import keys
+from gateway.wireguard.config import PeerStats
+from gateway.wireguard.interface import WireguardError, WireguardInterface
+
+logger = logging.getLogger("cemm_gateway.wireguard")
+
+CHECK_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    name: str
+    address: str
+    enabled: bool
+    trusted: bool
+    latest_handshake: float | None
+    rx_bytes: int
+    tx_bytes: int
+
+
+def key_directory(data_dir: Path) -> Path:
+    return data_dir / "wireguard"
+
+
+class WireguardManager:
+    def __init__(
+        self,
+        settings: Settings,
+        conn: sqlite3.Connection,
+        *,
+        gateway_ports: list[int],
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.settings = settings.wireguard
+        self._conn = conn
+        self._clock = clock
+        directory = key_directory(settings.data_dir)
+        self.vault = keys.KeyVault(directory)
+        private_key = keys.server_private_key(directory)
+        self.server_public_key = keys.public_key(private_key)
+        self.interface = WireguardInterface(
+            self.settings, private_key=private_key, gateway_ports=gateway_ports
+        )
+        self._dirty = True
+        self._next_expiry: float | None = None
+        self.stats: dict[str, PeerStats] = {}
+        self.restarts = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.interface.ensure()
+        except WireguardError as error:
+            raise WireguardError(
+                f"cannot bring up WireGuard interface {self.settings.interface}: {error}. "
+                "The gateway needs NET_ADMIN, /dev/net/tun and nftables for it; or set "
+                "[wireguard] enabled = false"
+            ) from None
+        await self._apply()
+        self._task = asyncio.create_task(self._watch(), name="wireguard")
+
+    def changed(self) -> None:
+        """The database changed: apply the peers on the next check."""
+        self._dirty = True
+
+    async def _apply(self) -> None:
+        desired = peer_service.desired_peers(self._conn, vault=self.vault, clock=self._clock)
+        await self.interface.apply(desired)
+        self._next_expiry = peer_service.next_expiry(self._conn, clock=self._clock)
+        self._dirty = False
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL)
+            try:
+                if await self.interface.ensure():
+                    self.restarts += 1
+                    logger.warning(
+                        "WireGuard interface %s was gone; recreated it", self.settings.interface
+                    )
+                    await self._apply()
+                    await self.interface.resume(
+                        {key: peer.endpoint for key, peer in self.stats.items() if peer.endpoint}
+                    )
+                expired = self._next_expiry is not None and self._clock.now() >= self._next_expiry
+                if self._dirty or expired:
+                    await self._apply()
+                stats = await self.interface.stats()
+                self.stats = {peer.public_key: peer for peer in stats}
+                handshakes = {p.public_key: p.latest_handshake for p in stats if p.latest_handshake}
+                if handshakes:
+                    peer_service.record_handshakes(self._conn, handshakes, clock=self._clock)
+            except Exception:
+                logger.exception("checking the WireGuard interface failed; trying again")
+
+    def peer_status(self) -> list[PeerStatus]:
+        result = []
+        for peer in peer_service.list_peers(self._conn, clock=self._clock):
+            stats = self.stats.get(peer.public_key)
+            result.append(
+                PeerStatus(
+                    name=peer.name,
+                    address=peer.address_v4,
+                    enabled=peer.active(self._clock.now()),
+                    trusted=peer.trusted,
+                    latest_handshake=stats.latest_handshake if stats else None,
+                    rx_bytes=stats.rx_bytes if stats else 0,
+                    tx_bytes=stats.tx_bytes if stats else 0,
+                )
+            )
+        return result
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "interface": self.settings.interface,
+            "kind": self.interface.kind,
+            "endpoint": self.settings.endpoint,
+            "restarts": self.restarts,
+            "peers": [
+                {
+                    **peer.__dict__,
+                    "handshake_age": now - peer.latest_handshake if peer.latest_handshake else None,
+                }
+                for peer in self.peer_status()
+            ],
+        }
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.interface.close()

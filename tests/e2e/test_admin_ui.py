@@ -1,0 +1,248 @@
+"""The admin pages in real Chromium (Debian's, driven by Playwright): logging in, the
+dashboard at phone and desktop widths (screenshots saved under ``results/screenshots/``),
+adding and removing an allowlist entry, the self lock-out refusal, enrolling a second
+factor and logging in with a code, and revoking a session while a second browser context
+watches its live CEMM page lose the WebSocket.
+
+The web and ws ports admit loopback only through the allowlist entry ``127.0.0.0/8``
+(``default_networks`` is a private range), so removing that entry would cut the admin's
+own address off: the refusal has something to protect.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyotp
+import pytest
+
+from tests.support.admin import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    LOOPBACK_ENTRY,
+    USER_PASSWORD,
+    AdminEnv,
+    add_user,
+    admin_gateway,
+    auth_config,
+)
+from tests.support.browser import chromium
+from tests.support.gateway import ROOT
+
+SCREENSHOTS = ROOT / "results" / "screenshots"
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminEnv]:
+    with admin_gateway(tmp_path_factory.mktemp("admin-ui"), extra=auth_config(ban_after=3)) as e:
+        add_user(e.config, "viewer")
+        add_user(e.config, "mallory")
+        yield e
+
+
+@pytest.fixture(scope="module")
+def browser(env: AdminEnv) -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.page = context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+
+def _log_in(page: Any, name: str, password: str) -> None:
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("form[action='/.gateway/login'] button[type=submit]")
+
+
+@pytest.fixture(scope="module")
+def admin(env: AdminEnv, browser: Any) -> Iterator[Watched]:
+    """The admin, logged in through the login page the admin port sends them to."""
+    watched = Watched(browser.new_context(viewport={"width": 1280, "height": 900}))
+    page = watched.page
+    page.goto(env.admin_url("/"))
+    assert page.url == env.admin_url("/.gateway/login?next=%2F")
+    _log_in(page, ADMIN, ADMIN_PASSWORD)
+    page.wait_for_url(env.admin_url("/"))
+    yield watched
+    watched.context.close()
+
+
+@pytest.fixture(scope="module")
+def viewer(env: AdminEnv, browser: Any) -> Iterator[Watched]:
+    """Another person, on the CEMM's live page (web port), its WebSocket on the ws port."""
+    watched = Watched(browser.new_context())
+    page = watched.page
+    page.goto(env.config.url("/"))
+    _log_in(page, "viewer", USER_PASSWORD)
+    page.wait_for_url(env.config.url("/"))
+    page.wait_for_selector("#status[data-state='live']")
+    yield watched
+    watched.context.close()
+
+
+def _confirm_dialog(page: Any, expected: str) -> None:
+    """The page's own <dialog> asks; answer yes."""
+    dialog = page.locator("dialog.confirm-dialog[open]")
+    dialog.wait_for()
+    assert expected in dialog.inner_text()
+    dialog.locator("[data-confirm-ok]").click()
+
+
+def test_log_in_and_see_the_dashboard_at_phone_and_desktop_widths(
+    env: AdminEnv, admin: Watched, viewer: Watched
+) -> None:
+    # A ban for the dashboard to show: three wrong passwords for mallory.
+    import httpx
+
+    for _ in range(3):
+        httpx.post(
+            env.config.url("/.gateway/api/login"),
+            json={"username": "mallory", "password": "not the password"},
+            timeout=10,
+        )
+    page = admin.page
+    page.reload()
+    assert page.locator("h1").inner_text() == "Dashboard"
+    assert page.locator("[data-stat='websockets']").inner_text() == "1"
+    assert page.locator("[data-stat='bans']").inner_text() == "1"
+    sessions = page.locator("[data-panel='sessions']").inner_text()
+    assert "viewer" in sessions and ADMIN in sessions
+    assert "mallory" in page.locator("[data-panel='bans']").inner_text()
+    assert "mallory" in page.locator("[data-panel='denials']").inner_text()
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.reload()
+        # Tidy at this width: nothing wider than the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(SCREENSHOTS / f"admin-dashboard-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert admin.errors == []  # no CSP violation, no script error
+
+
+def test_add_and_remove_an_allowlist_entry(env: AdminEnv, admin: Watched) -> None:
+    page = admin.page
+    page.click("nav.admin-nav >> text=Allowlist")
+    page.wait_for_url(env.admin_url("/allowlist"))
+    page.fill("#network", "203.0.113.0/24")
+    page.fill("#label", "office")
+    page.select_option("#expires", "7d")
+    page.click("#add-form button[value='add']")
+    page.locator(".box-notice", has_text="Added 203.0.113.0/24.").wait_for()
+    row = page.locator("tr[data-network='203.0.113.0/24']")
+    assert "office" in row.inner_text() and "in 6 days" in row.inner_text()
+
+    row.locator("button", has_text="Remove").click()
+    _confirm_dialog(page, "Remove 203.0.113.0/24 from the allowlist?")
+    page.locator(".box-notice", has_text="Removed 203.0.113.0/24.").wait_for()
+    assert page.locator("tr[data-network='203.0.113.0/24']").count() == 0
+
+    # "Add my current address": the address the gateway sees, 127.0.0.1.
+    page.click("#add-form button[value='add_mine']")
+    page.locator(".box-notice", has_text="Added 127.0.0.1/32.").wait_for()
+    mine = page.locator("tr[data-network='127.0.0.1/32']")
+    assert "my address" in mine.inner_text() and "your address" in mine.inner_text()
+    mine.locator("button", has_text="Remove").click()
+    _confirm_dialog(page, "Remove 127.0.0.1/32")
+    page.locator(".box-notice", has_text="Removed 127.0.0.1/32.").wait_for()
+    assert admin.errors == []
+
+
+def test_a_self_lockout_is_refused(env: AdminEnv, admin: Watched, viewer: Watched) -> None:
+    page = admin.page
+    page.goto(env.admin_url("/allowlist"))
+    row = page.locator(f"tr[data-network='{LOOPBACK_ENTRY}']")
+    row.locator("button", has_text="Remove").click()
+    _confirm_dialog(page, f"Remove {LOOPBACK_ENTRY}")
+    # The server refuses and explains; removing it takes a second, explicit decision.
+    page.locator("h1", has_text="This would lock you out").wait_for()
+    warning = page.locator("[data-lockout]").inner_text()
+    assert "127.0.0.1 could no longer reach the CEMM" in warning
+    page.click("text=Cancel")
+    page.wait_for_url(env.admin_url("/allowlist"))
+    assert page.locator(f"tr[data-network='{LOOPBACK_ENTRY}']").count() == 1
+    # Nothing was cut off: the other person's live page is still live.
+    assert viewer.page.get_attribute("#status", "data-state") == "live"
+
+
+def test_enrol_a_second_factor_and_log_in_with_a_code(
+    env: AdminEnv, browser: Any, admin: Watched
+) -> None:
+    # The admin adds erin (a generated password, shown once).
+    page = admin.page
+    page.goto(env.admin_url("/users"))
+    page.fill("#new-name", "erin")
+    page.click("#add-user-form button[type=submit]")
+    page.locator(".box-notice", has_text="Added user erin.").wait_for()
+    password = page.locator("[data-secret]").inner_text().strip()
+
+    erin = Watched(browser.new_context())
+    try:
+        own = erin.page
+        own.goto(env.config.url("/.gateway/account"))
+        _log_in(own, "erin", password)
+        own.wait_for_url(env.config.url("/.gateway/account"))
+        own.click("text=Set up")
+        secret = re.sub(r"\s", "", own.locator("code.secret").inner_text())
+        totp = pyotp.TOTP(secret)
+        own.fill("#confirm-code", totp.now())
+        own.click("form[action='/.gateway/account/totp/confirm'] button")
+        own.locator(".box-notice", has_text="Two-step verification is on.").wait_for()
+        assert own.locator("ol.codes li").count() == 10
+
+        own.click("text=Log out")
+        own.locator(".box-notice", has_text="You are logged out.").wait_for()
+        own.goto(env.config.url("/.gateway/account"))
+        _log_in(own, "erin", password)
+        own.locator("h1", has_text="Two-step verification").wait_for()
+        # The code of the next time step: the one used to turn it on cannot be used again.
+        own.fill("#code", totp.at(time.time() + 30))
+        own.click("form[action='/.gateway/login/totp'] button")
+        own.wait_for_url(env.config.url("/.gateway/account"))
+        assert "erin" in own.locator("p.muted").first.inner_text()
+        assert erin.errors == []
+    finally:
+        erin.context.close()
+
+    # The admin can reset it (a lost phone), after confirming.
+    page.goto(env.admin_url("/users/erin"))
+    page.click("text=Reset second factor")
+    _confirm_dialog(page, "Turn off two-step verification for erin?")
+    page.locator(".box-notice", has_text="erin's two-step verification is off.").wait_for()
+
+
+def test_revoking_a_session_closes_its_live_websocket(
+    env: AdminEnv, admin: Watched, viewer: Watched
+) -> None:
+    assert viewer.page.get_attribute("#status", "data-state") == "live"
+    page = admin.page
+    page.goto(env.admin_url("/sessions"))
+    row = page.locator("tr[data-user='viewer']")
+    assert row.count() == 1
+    assert "127.0.0.1" in row.inner_text()
+    row.locator("button", has_text="Revoke").click()
+    _confirm_dialog(page, "End this session of viewer?")
+    revoked_at = time.monotonic()
+    page.locator(".box-notice", has_text="Ended the session of viewer").wait_for()
+    viewer.page.wait_for_selector("#status[data-state='disconnected']", timeout=5_000)
+    closed_after = time.monotonic() - revoked_at
+    assert closed_after < 5
+    # The page tries to reconnect every 1.5 s; without a session it stays disconnected.
+    viewer.page.wait_for_timeout(3_500)
+    assert viewer.page.get_attribute("#status", "data-state") == "disconnected"
+    assert page.locator("tr[data-user='viewer']").count() == 0
