@@ -21,8 +21,10 @@ import contextlib
 import os
 import shlex
 import subprocess
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 DEFAULT_TIMEOUT = 10.0
 _STDERR_LIMIT = 2000
@@ -175,24 +177,42 @@ def run_sync(
 async def spawn(
     args: Sequence[str], *, env: dict[str, str] | None = None
 ) -> asyncio.subprocess.Process:
-    """Start a long-running program (``wireguard-go``) with output captured for errors.
+    """Start a long-running program (``wireguard-go``).
 
-    The caller owns the process: it watches ``returncode`` and ends it with
-    :func:`terminate`.
+    Its output goes to a temporary file, never to a pipe nobody reads (a full pipe would
+    stall the program); :func:`spawned_output` reads it back for an error message. The
+    caller owns the process: it watches ``returncode`` and ends it with :func:`terminate`.
     """
     argv = _argv(args)
+    output = tempfile.TemporaryFile()
     try:
-        return await asyncio.create_subprocess_exec(
+        process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             env={**_environment(), **(env or {})},
         )
+        _outputs[process.pid] = output
+        return process
     except FileNotFoundError:
+        output.close()
         raise CommandNotFound(argv, "not installed (not found in PATH)") from None
     except OSError as error:
+        output.close()
         raise CommandError(argv, f"cannot start: {error.strerror or error}") from None
+
+
+_outputs: dict[int, IO[bytes]] = {}
+
+
+def spawned_output(process: asyncio.subprocess.Process, limit: int = _STDERR_LIMIT) -> str:
+    """The last output of a program started with :func:`spawn`."""
+    output = _outputs.get(process.pid)
+    if output is None:
+        return ""
+    output.seek(0)
+    return output.read().decode(errors="replace")[-limit:]
 
 
 async def terminate(process: asyncio.subprocess.Process, *, timeout: float = 3.0) -> None:
@@ -207,3 +227,6 @@ async def terminate(process: asyncio.subprocess.Process, *, timeout: float = 3.0
         _kill(process)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(process.wait(), 5.0)
+    output = _outputs.pop(process.pid, None)
+    if output is not None:
+        output.close()

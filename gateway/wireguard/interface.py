@@ -116,13 +116,10 @@ class WireguardInterface:
             if self._userspace.returncode is not None:
                 break
             await asyncio.sleep(0.05)
-        stderr = b""
-        if self._userspace.stderr is not None:
-            stderr = await self._userspace.stderr.read()
         raise commands.CommandError(
             ["wireguard-go", "-f", self.name],
             "the interface did not appear",
-            stderr=stderr.decode(errors="replace"),
+            stderr=commands.spawned_output(self._userspace),
         )
 
     async def _configure(self) -> None:
