@@ -103,8 +103,12 @@ def new_session_token() -> str:
 
 
 def token_hash(token: str) -> str:
-    """SHA-256 hex of a token: what the database stores instead of the token."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """SHA-256 hex of a token: what the database stores instead of the token.
+
+    Never raises: header bytes that are not UTF-8 reach us as lone surrogates, and such a
+    "token" must simply match nothing (401), not fail the request.
+    """
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def new_public_id() -> str:

@@ -176,14 +176,6 @@ def test_a_non_utf8_bearer_token_is_a_401(auth_env) -> None:
     assert not _seen(simulator, marker)
 
 
-# Last of its section: while the bug stands, it puts tracebacks into the log.
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: gateway/auth/tokens.py token_hash() encodes the session cookie as strict "
-    "UTF-8; mitmproxy decodes header bytes 0x80-0xFF to surrogates, so "
-    "Authentication.requestheaders raises UnicodeEncodeError: a 500 and a logged traceback "
-    "per request",
-)
 def test_a_non_utf8_session_cookie_is_refused_as_invalid(auth_env) -> None:
     config, _, simulator, _ = auth_env
     marker = uuid.uuid4().hex
