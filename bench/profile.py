@@ -21,6 +21,8 @@ from bench.procs import ROOT
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 _ENTRY_FILES = ("gateway/__main__.py", "gateway/cli.py")
+# Our wrappers around mitmproxy internals: what runs inside them is mitmproxy's.
+_TRANSPARENT = ("bounded_read_headers",)
 
 
 def py_spy() -> str | None:
@@ -82,7 +84,11 @@ def summarize(raw: Path, top: int = 12) -> dict[str, Any]:
         count = int(count_text)
         total += count
         frames = [_parse(f) for f in stack.split(";")]
-        ours = [f"{func} ({file})" for func, file in frames if _ours(file)]
+        ours = [
+            f"{func} ({file})"
+            for func, file in frames
+            if _ours(file) and not func.endswith(_TRANSPARENT)
+        ]
         if ours:
             owner["ours"] += count
             # The outermost of our frames: the hook that caused the work.

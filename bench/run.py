@@ -77,7 +77,7 @@ FULL = Plan(
     startup_reps=5,
     soak_seconds=600,
     profile_seconds=10,
-    diagnostics=("lean-noop10", "lean-stream"),
+    diagnostics=("lean-noop10", "lean-stream", "gateway-pipeline"),
 )
 QUICK = Plan(
     http_reps=1,
@@ -247,6 +247,7 @@ class Runner:
         self.results = results
         self.notes: list[str] = results["notes"]
         self.systems: dict[str, System] = {}
+        self.only_systems: set[str] = set()
 
     def attempt(self, what: str, action: Callable[[], Any]) -> Any:
         """Run one step; a failure becomes a note, not the end of the run."""
@@ -275,6 +276,17 @@ class Runner:
             *[
                 (key, lambda k=key: systems.start_lean(self.procs, self.workdir, k))
                 for key in self.plan.diagnostics
+                if key.startswith("lean")
+            ],
+            *[
+                (
+                    key,
+                    lambda k=key: systems.start_gateway(
+                        self.procs, self.workdir, k, module="bench.pipeline_gateway"
+                    ),
+                )
+                for key in self.plan.diagnostics
+                if key == "gateway-pipeline"
             ],
             ("nginx", lambda: systems.start_nginx(self.procs, self.workdir, auth=False)),
             ("nginx-auth", lambda: systems.start_nginx(self.procs, self.workdir, auth=True)),
@@ -291,6 +303,8 @@ class Runner:
             )
         else:
             self.notes.append("gateway-tls: not measured - this version has no [tls] section")
+        if self.only_systems:
+            starters = [(k, s) for k, s in starters if k in self.only_systems]
         for key, start in starters:
             log(f"starting {key}")
             system = self.attempt(f"starting {key}", start)
@@ -373,6 +387,10 @@ class Runner:
             ratio("gw_vs_nginx_c16", ("gateway", "c16"), ("nginx", "c16"), "rps")
             ratio("noop10_vs_lean_c16", ("lean-noop10", "c16"), ("lean", "c16"), "rps")
             ratio("stream_vs_lean_c16", ("lean-stream", "c16"), ("lean", "c16"), "rps")
+            ratio("pipeline_vs_gw_c16", ("gateway-pipeline", "c16"), ("gateway", "c16"), "rps")
+            ratio(
+                "pipeline_vs_mitmdump_c16", ("gateway-pipeline", "c16"), ("mitmdump", "c16"), "rps"
+            )
 
     # WebSocket round trip
     def ws_rtt(self) -> None:
@@ -717,6 +735,7 @@ def main() -> int:
         help="comma-separated scenarios (debugging): "
         "startup,http,rtt,fan100,fan1000,browser,profile,soak",
     )
+    parser.add_argument("--systems", default="", help="comma-separated systems (debugging)")
     parser.add_argument(
         "--render",
         type=Path,
@@ -769,6 +788,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     runner = Runner(plan, workdir, results)
+    runner.only_systems = set(filter(None, args.systems.split(",")))
     started = time.monotonic()
     monitor = LoadMonitor()
     monitor.start()

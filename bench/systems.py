@@ -198,7 +198,13 @@ def login(port: int, *, tls: bool = False) -> tuple[str, str]:
 
 
 def start_gateway(
-    procs: Procs, workdir: Path, key: str, *, auth: bool = True, tls: bool = False
+    procs: Procs,
+    workdir: Path,
+    key: str,
+    *,
+    auth: bool = True,
+    tls: bool = False,
+    module: str = "gateway",
 ) -> System:
     http_port, ws_port, admin_port = free_port(), free_port(), free_port()
     sim = start_simulator(procs, key, ws_port)
@@ -224,6 +230,7 @@ def start_gateway(
         "gateway": "gateway (allowlist + session)",
         "gateway-tls": "gateway, TLS (allowlist + session)",
         "gateway-noauth": "gateway, auth off (trusted network)",
+        "gateway-pipeline": "gateway, addons as one mitmproxy addon (diagnostic)",
     }[key]
     return System(key, label, http_port, ws_port, sim, process, headers, tls, cookie)
 
@@ -267,7 +274,7 @@ def start_lean(procs: Procs, workdir: Path, key: str = "lean") -> System:
     sim = start_simulator(procs, key, ws_port)
     cookie = ("cemm_session", base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="))
     argv = [PYTHON, "-m", "bench.lean_master", "--web", f"{http_port}:{sim.http_port}"]
-    argv += ["--ws", f"{ws_port}:{sim.ws_port}", "--cookie", cookie[1]]
+    argv += ["--ws", f"{ws_port}:{sim.ws_port}", f"--cookie={cookie[1]}"]  # may start with -
     argv += ["--confdir", str(workdir / "lean-conf"), *extra]
     process = procs.start(key, argv, env={"PYTHONPATH": str(ROOT)})
     headers = {"Cookie": f"{cookie[0]}={cookie[1]}"}
