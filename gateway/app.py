@@ -133,6 +133,9 @@ class Gateway:
 
         admin_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         admin_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # asyncio sets TCP_NODELAY only on sockets made with IPPROTO_TCP; without it each
+        # kept-alive answer waits ~40 ms for a delayed ACK. Accepted sockets inherit it.
+        admin_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         admin_socket.bind(("127.0.0.1", 0))
         internal_port = admin_socket.getsockname()[1]
 

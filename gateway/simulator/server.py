@@ -54,7 +54,10 @@ class _EmbeddedUvicorn(uvicorn.Server):
 def _bind(host: str, port: int, what: str, option: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family)
+        sock = socket.create_server((host, port), family=family)
+        # Like a device's TCP stack: answers are not held back for a delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     except OSError as error:
         raise SimulatorStartError(
             error.errno,
