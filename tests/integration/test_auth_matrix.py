@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,13 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, cli
+from tests.support.gateway import (
+    GatewayConfig,
+    GatewayProcess,
+    SimulatorThread,
+    cli,
+    wait_for,
+)
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 AUTH = f"""[auth]
@@ -87,7 +92,14 @@ def env(
         assert cli("session", "revoke", revoked, config=config.path).returncode == 0
         active = json.loads(cli("session", "list", "--json", config=config.path).stdout)
         assert [s["id"] for s in active] == [_session_id(config, credentials.valid)]
-        time.sleep(0.5)  # more than reload_interval: the gateway has noticed
+
+        def refused(token: str) -> bool:
+            answer = httpx.get(config.url("/_sim/headers"), cookies={"cemm_session": token})
+            return answer.status_code == 401
+
+        # The running gateway notices both on its next database poll.
+        wait_for(lambda: refused(credentials.expired), "the expired session is refused")
+        wait_for(lambda: refused(credentials.revoked), "the revoked session is refused")
         yield config, simulator, credentials
     finally:
         gateway.close()

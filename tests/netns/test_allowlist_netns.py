@@ -20,7 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, cli
+from tests.support.gateway import (
+    GatewayConfig,
+    GatewayProcess,
+    SimulatorThread,
+    cli,
+    policy_reloads,
+    wait_policy_reload,
+)
 from tests.support.netns import Host, Lab, require_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
@@ -262,8 +269,9 @@ def _closed_at(process: subprocess.Popen[str], timeout: float = 10) -> float:
 
 def test_removing_an_entry_closes_open_websockets(env: Env) -> None:
     host = env.lab.add_host("live")
+    reloads = policy_reloads(env.gateway.log_path)
     _allow(env.config, host.v4)
-    time.sleep(0.5)
+    wait_policy_reload(env.gateway.log_path, reloads)
     ws_port_url = env.url(env.lab.gateway_address_v4, "ws", "/ws").replace("https", "wss", 1)
     web_port_url = env.url(env.lab.gateway_address_v4, "http", "/ws").replace("https", "wss", 1)
     watchers = [_watch(host, ws_port_url)[0], _watch(host, web_port_url)[0]]
@@ -281,9 +289,10 @@ def test_removing_an_entry_closes_open_websockets(env: Env) -> None:
 
 def test_expiring_entry_stops_working_at_its_expiry(env: Env) -> None:
     host = env.lab.add_host("brief")
+    reloads = policy_reloads(env.gateway.log_path)
     _allow(env.config, host.v4, "--expires", "4s")
     added = time.time()
-    time.sleep(0.5)
+    wait_policy_reload(env.gateway.log_path, reloads)
     url = env.url(env.lab.gateway_address_v4, "ws", "/ws").replace("https", "wss", 1)
     watcher, _ = _watch(host, url)
     closed = _closed_at(watcher, timeout=15)

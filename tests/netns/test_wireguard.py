@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from gateway.wireguard.keys import generate_private_key, public_key
-from tests.support.gateway import ROOT, cli
+from tests.support.gateway import ROOT, cli, policy_reloads, wait_policy_reload
 from tests.support.netns import Host, Lab, require_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(240)]
@@ -448,8 +448,9 @@ def test_bulk_transfer_through_the_tunnel(env: Env) -> None:
     config = _add_peer(env, "bulk")
     env.phone.tunnel_up(config)
     assert env.phone.works()
+    reloads = policy_reloads(env.log)
     assert cli("allow", "add", PHONE_LINK, "--label", "bench", config=env.config).returncode == 0
-    time.sleep(0.5)
+    wait_policy_reload(env.log, reloads)
     rates = {}
     try:
         for label, base in (

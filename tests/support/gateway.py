@@ -152,6 +152,30 @@ def cli(
     )
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> float:
+    """Poll ``condition`` until it holds; return how long that took, fail after ``timeout``.
+
+    For changes the CLI commits to the database, which the running gateway picks up on its
+    next poll (``reload_interval``): on a loaded machine that poll can come late.
+    """
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def policy_reloads(log: Path) -> int:
+    """How often the gateway writing ``log`` has reloaded its allowlist policy so far."""
+    return log.read_text(errors="replace").count("policy reloaded (generation")
+
+
+def wait_policy_reload(log: Path, before: int, timeout: float = 10.0) -> float:
+    """Wait until the gateway has reloaded its policy after ``before`` reloads."""
+    return wait_for(lambda: policy_reloads(log) > before, "the gateway reloads its policy", timeout)
+
+
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CEMM_GATEWAY_")}
 
