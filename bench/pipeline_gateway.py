@@ -26,7 +26,9 @@ class Pipeline:
     name = "cemm_pipeline"
 
     def __init__(self, addons: list[Any]) -> None:
-        self.addons = addons
+        # Not ``self.addons``: mitmproxy would treat those as nested addons and dispatch
+        # every event to each of them again.
+        self._members = addons
         for event in [*hooks.all_hooks, *LIFECYCLE]:
             handlers = [getattr(a, event) for a in addons if callable(getattr(a, event, None))]
             if handlers:
