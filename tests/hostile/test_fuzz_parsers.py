@@ -102,22 +102,16 @@ def auth_env(
     simulator.close()
 
 
-# ASCII only for now: a session cookie with bytes 0x80-0xFF is a known bug (see
-# test_a_non_utf8_session_cookie_is_refused_as_invalid); use header_text once it is fixed.
-ascii_text = st.text(
-    alphabet=st.characters(min_codepoint=1, max_codepoint=0x7F, blacklist_characters="\r\n"),
-    max_size=200,
-)
 cookie_name = st.one_of(
     st.sampled_from(["cemm_session", "__Host-cemm_session", "CEMM_SESSION", "cemm_session "]),
-    ascii_text.filter(lambda s: ";" not in s and "=" not in s),
+    header_text.filter(lambda s: ";" not in s and "=" not in s),
 )
-cookie_pair = st.tuples(cookie_name, ascii_text.filter(lambda s: ";" not in s))
+cookie_pair = st.tuples(cookie_name, header_text.filter(lambda s: ";" not in s))
 
 
 @given(
     pairs=st.lists(cookie_pair, max_size=6),
-    raw=st.one_of(st.none(), ascii_text),
+    raw=st.one_of(st.none(), header_text),
     with_valid=st.booleans(),
 )
 @FUZZ
@@ -142,7 +136,7 @@ def test_cookie_header(auth_env, pairs, raw, with_valid) -> None:
 
 bearer = st.one_of(
     header_text,
-    st.tuples(st.sampled_from(["Bearer", "bearer", "Basic", "Bearer  ", ""]), ascii_text).map(
+    st.tuples(st.sampled_from(["Bearer", "bearer", "Basic", "Bearer  ", ""]), header_text).map(
         " ".join
     ),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-.", max_size=80).map(
@@ -176,6 +170,8 @@ def test_a_non_utf8_bearer_token_is_a_401(auth_env) -> None:
     assert not _seen(simulator, marker)
 
 
+# Found by the fuzzer above: such a cookie made the session check raise (a 500 and a
+# traceback per request).
 def test_a_non_utf8_session_cookie_is_refused_as_invalid(auth_env) -> None:
     config, _, simulator, _ = auth_env
     marker = uuid.uuid4().hex
