@@ -60,6 +60,7 @@ from gateway.settings import (
 )
 from gateway.store import db
 from gateway.store.worker import DbWorker
+from gateway.system.limits import raise_open_file_limit
 from gateway.tls.certificates import (
     CertificateError,
     CertificateSource,
@@ -559,6 +560,10 @@ class Gateway:
 
 async def serve(settings: Settings, *, ready_message: bool = True) -> None:
     """Run the gateway until SIGTERM or SIGINT."""
+    open_files = raise_open_file_limit()
+    logger.info(
+        "open-file limit %d: room for about %d proxied connections", open_files, open_files // 2
+    )
     gateway = Gateway(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
