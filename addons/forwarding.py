@@ -6,7 +6,13 @@ For an admitted request this addon:
   the browser used is still known here and kept for the later checks);
 - removes every forwarding header the client sent and sets ``X-Forwarded-For``,
   ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` from what the gateway itself knows;
-- on the admin listener, adds the secret that proves the request came through this door.
+- on the admin listener, adds the secret that proves the request came through this door;
+- drops the client's ``Sec-WebSocket-Extensions`` offer, so a WebSocket is never
+  compressed (permessage-deflate) between the gateway and the CEMM, and therefore not
+  towards the client either: mitmproxy relays every message of a compressed socket by
+  inflating and deflating it again, on each side, and keeps two zlib states per side for
+  the socket's lifetime. For a stream of small JSON readings that costs more CPU time and
+  memory per socket than it saves in bytes (``bench/results.md``).
 
 On the way back, a ``Location`` header that points at the CEMM's own address is rewritten
 to the address the browser used, so redirects keep the browser on the gateway.
@@ -78,6 +84,7 @@ class Forwarding:
 
         for name in _CLIENT_FORWARDING_HEADERS:
             request.headers.pop(name, None)
+        request.headers.pop("Sec-WebSocket-Extensions", None)
         request.headers["X-Forwarded-For"] = flow.metadata.get(
             CLIENT_ADDRESS, flow.client_conn.peername[0]
         )

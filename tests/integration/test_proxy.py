@@ -113,6 +113,25 @@ def test_websocket_both_directions(gateway: GatewayProcess) -> None:
         assert seqs == list(range(1000))
 
 
+def test_websockets_are_not_compressed(gateway: GatewayProcess, simulator: SimulatorThread) -> None:
+    # The client offers permessage-deflate (websockets does by default, as browsers do) and
+    # the simulator accepts it when asked directly; through the gateway it is never offered.
+    direct_url = f"ws://127.0.0.1:{simulator.ws_port}/ws"
+    with connect(direct_url, open_timeout=5) as direct:
+        assert direct.response.headers.get("Sec-WebSocket-Extensions", "").startswith(
+            "permessage-deflate"
+        )
+    simulator.sim.clear_traffic()
+    with connect(gateway.config.ws_url(), open_timeout=5) as ws:
+        assert ws.request is not None and "permessage-deflate" in ws.request.headers.get(
+            "Sec-WebSocket-Extensions", ""
+        )
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        assert json.loads(ws.recv(timeout=2))["type"] == "reading"
+    (upgrade,) = [r for r in simulator.sim.requests if r.port == "ws"]
+    assert upgrade.header("sec-websocket-extensions") is None
+
+
 def test_websocket_close_code_passes_through(gateway: GatewayProcess) -> None:
     with connect(gateway.config.ws_url(), open_timeout=5) as ws:
         ws.recv(timeout=2)
