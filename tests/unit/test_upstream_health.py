@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import ssl
 import time
 
 import httpx
 import pytest
 
 from gateway.clock import ManualClock
+from gateway.netutil import free_port
+from gateway.upstream import health
 from gateway.upstream.health import (
     DriftEstimator,
     DriftWatch,
@@ -210,3 +213,22 @@ def test_estimator_starts_over_when_the_clock_is_set() -> None:
         estimator.add(drift_bounds(1000 + 120 + n * 10, 1000.0 + n * 10, 1000.01 + n * 10))
     # NTP corrects the CEMM's clock: the new reading contradicts the old intervals.
     assert abs(estimator.add(drift_bounds(1050, 1050.0, 1050.01))) < 0.6
+
+
+def test_checks_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Building one loads the CA bundle: ~30 ms in which the event loop serves nobody.
+    made: list[ssl.SSLContext] = []
+    real = ssl.create_default_context
+
+    def counting(*args, **kwargs) -> ssl.SSLContext:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    health._tls_context.cache_clear()
+    checker = HealthChecker(http_port=free_port(), ws_port=free_port(), timeout=1.0)
+    for _ in range(3):
+        check = asyncio.run(checker.check_api("127.0.0.1"))
+        assert not check.answered
+    assert len(made) == 1
+    health._tls_context.cache_clear()
