@@ -20,6 +20,7 @@ from addons.base import DENIED, deny, fail_closed, listener_of
 from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
 from addons.connection_registry import ConnectionRegistry
 from gateway.policy.access import RequestFacts, decide_request
+from gateway.policy.cookies import session_cookie
 from gateway.proxy.state import ProxyState
 
 TO_APP = "cemm_gateway.to_app"
@@ -65,7 +66,7 @@ class Authentication:
             origin=request.headers.get("origin"),
             websocket=websocket,
             navigation=is_navigation(request),
-            session_token=request.cookies.get(state.session_cookie),
+            session_token=session_cookie(request.headers.fields, state.session_cookie),
             authorization=request.headers.get("authorization"),
         )
         now = time.time()

@@ -37,14 +37,14 @@ class ClientAddress:
             return
         peer = flow.client_conn.peername[0]
         policy = self.state.policy
-        headers = flow.request.headers
+        sent = forwarding_headers(flow.request.headers.fields)
         result = resolve_client(
             peer,
             policy.trusted_proxies,
-            forwarded=headers.get_all("forwarded"),
-            x_forwarded_for=headers.get_all("x-forwarded-for"),
-            x_forwarded_proto=headers.get_all("x-forwarded-proto"),
-            x_forwarded_host=headers.get_all("x-forwarded-host"),
+            forwarded=sent[b"forwarded"],
+            x_forwarded_for=sent[b"x-forwarded-for"],
+            x_forwarded_proto=sent[b"x-forwarded-proto"],
+            x_forwarded_host=sent[b"x-forwarded-host"],
         )
         if result.error:
             deny(self.state, flow, 400, "bad_forwarded_header")
@@ -58,3 +58,19 @@ class ClientAddress:
             flow.metadata[FORWARDED_PROTO] = result.proto
             flow.metadata[FORWARDED_HOST] = result.host
         flow.metadata[CLIENT_ADDRESS] = result.client
+
+
+def forwarding_headers(fields: tuple[tuple[bytes, bytes], ...]) -> dict[bytes, list[str]]:
+    """Every value of the four forwarding headers, in order, read in one pass over the head.
+
+    Decoded as ``Headers.get_all`` decodes them; one pass instead of one scan per header.
+    """
+    found: dict[bytes, list[str]] = {name: [] for name in _FORWARDING}
+    for name, value in fields:
+        values = found.get(name.lower())
+        if values is not None:
+            values.append(value.decode("utf-8", "surrogateescape"))
+    return found
+
+
+_FORWARDING = (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")

@@ -24,27 +24,33 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mitmproxy import http
 from mitmproxy.net.http import url
+from mitmproxy.utils import strutils
 
 from addons.authentication import TO_APP
 from addons.base import DENIED, fail_closed, listener_of
 from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
+from gateway.auth import tokens
 from gateway.policy.access import WS_TUNNEL_PREFIX, is_ws_tunnel
+from gateway.policy.cookies import without_cookie
 from gateway.proxy.state import ProxyState
 
 ORIGINAL_HOST = "cemm_gateway.original_host"
 ORIGINAL_SCHEME = "cemm_gateway.original_scheme"
 INTERNAL_HEADER = "X-Cemm-Gateway-Internal"
 
-_CLIENT_FORWARDING_HEADERS = (
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-real-ip",
-    "x-original-forwarded-for",
-    INTERNAL_HEADER,
+_DROPPED = frozenset(
+    {
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-forwarded-server",
+        b"x-real-ip",
+        b"x-original-forwarded-for",
+        INTERNAL_HEADER.lower().encode(),
+        b"sec-websocket-extensions",
+    }
 )
 
 
@@ -82,19 +88,19 @@ class Forwarding:
         request.port = port
         request.host_header = url.hostport("http", host, port)
 
-        for name in _CLIENT_FORWARDING_HEADERS:
-            request.headers.pop(name, None)
-        request.headers.pop("Sec-WebSocket-Extensions", None)
-        request.headers["X-Forwarded-For"] = flow.metadata.get(
-            CLIENT_ADDRESS, flow.client_conn.peername[0]
-        )
-        request.headers["X-Forwarded-Proto"] = scheme
+        added = [
+            ("X-Forwarded-For", flow.metadata.get(CLIENT_ADDRESS, flow.client_conn.peername[0])),
+            ("X-Forwarded-Proto", scheme),
+        ]
         if original_host:
-            request.headers["X-Forwarded-Host"] = original_host
+            added.append(("X-Forwarded-Host", original_host))
         if to_app:
-            request.headers[INTERNAL_HEADER] = self.state.internal_secret
-        else:
-            _strip_gateway_credentials(request, self.state.session_cookie)
+            added.append((INTERNAL_HEADER, self.state.internal_secret))
+        request.headers.fields = forwarded_fields(
+            request.headers.fields,
+            added,
+            session_cookie=None if to_app else self.state.session_cookie,
+        )
 
     @fail_closed
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -113,14 +119,47 @@ class Forwarding:
                 response.headers["location"] = rewritten
 
 
-def _strip_gateway_credentials(request: http.Request, cookie_name: str) -> None:
-    """The CEMM never sees the gateway's session cookie or API tokens (it might log them)."""
-    if cookie_name in request.cookies:
-        del request.cookies[cookie_name]
-        if not request.headers.get("cookie"):
-            request.headers.pop("cookie", None)
-    if request.headers.get("authorization", "").lower().startswith("bearer cgw_"):
-        request.headers.pop("authorization")
+def forwarded_fields(
+    fields: tuple[tuple[bytes, bytes], ...],
+    added: list[tuple[str, str]],
+    *,
+    session_cookie: str | None,
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The header fields the upstream gets, built in one pass over the client's.
+
+    Dropped: the client's forwarding headers and WebSocket extension offer; with
+    ``session_cookie`` (requests for the CEMM) also the gateway's session cookie and
+    ``Authorization: Bearer cgw_...`` API tokens, which the CEMM must never see (it might
+    log them). ``added`` is appended. One pass, because each ``Headers.pop`` scans and
+    decodes every field again.
+    """
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in fields:
+        lowered = name.lower()
+        if lowered in _DROPPED:
+            continue
+        if session_cookie is not None:
+            if lowered == b"cookie":
+                value = without_cookie(value, session_cookie)
+                if not value:
+                    continue
+            elif lowered == b"authorization" and _is_api_token(value):
+                continue
+        kept.append((name, value))
+    kept += [
+        (name.encode(), strutils.always_bytes(v, "utf-8", "surrogateescape")) for name, v in added
+    ]
+    return tuple(kept)
+
+
+def _bytes(text: str) -> bytes:
+    return strutils.always_bytes(text, "utf-8", "surrogateescape")
+
+
+def _is_api_token(authorization: bytes) -> bool:
+    # Read exactly as gateway.policy.access reads it, so nothing it would accept is passed.
+    scheme, _, rest = authorization.decode("utf-8", "surrogateescape").partition(" ")
+    return scheme.lower() == "bearer" and rest.strip().startswith(f"{tokens.API_TOKEN_PREFIX}_")
 
 
 def rewrite_location(

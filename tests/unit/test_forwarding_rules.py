@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from mitmproxy import http
 from mitmproxy.test import tutils
 
-from addons.forwarding import rewrite_location
+from addons.client_address import forwarding_headers
+from addons.forwarding import forwarded_fields, rewrite_location
 from addons.request_limits import head_size, malformed_header
+from gateway.auth import tokens
 
 UPSTREAM = ("192.168.2.34", 80)
+NAME = "cemm_session"
 
 
 @pytest.mark.parametrize(
@@ -61,3 +67,72 @@ def test_ordinary_headers_are_fine() -> None:
     request = tutils.treq()
     request.headers["cookie"] = "a=b; c=d"
     assert not malformed_header(request)
+
+
+TOKEN = tokens.new_api_token()[0]
+
+
+def test_forwarded_fields_drop_what_the_cemm_must_not_see() -> None:
+    fields = (
+        (b"Host", b"cemm.local"),
+        (b"X-Forwarded-For", b"203.0.113.9"),
+        (b"forwarded", b"for=203.0.113.9"),
+        (b"X-Real-IP", b"203.0.113.9"),
+        (b"X-Cemm-Gateway-Internal", b"guess"),
+        (b"Sec-WebSocket-Extensions", b"permessage-deflate; client_max_window_bits"),
+        (b"Cookie", b"theme=dark; cemm_session=secret; lang=nl"),
+        (b"Authorization", f"Bearer {TOKEN}".encode()),
+        (b"Accept", b"*/*"),
+    )
+    out = forwarded_fields(fields, [("X-Forwarded-For", "192.0.2.7")], session_cookie=NAME)
+    assert out == (
+        (b"Host", b"cemm.local"),
+        (b"Cookie", b"theme=dark; lang=nl"),
+        (b"Accept", b"*/*"),
+        (b"X-Forwarded-For", b"192.0.2.7"),
+    )
+
+
+def test_forwarded_fields_for_the_admin_app_keep_credentials() -> None:
+    fields = ((b"Cookie", b"cemm_session=secret"), (b"Authorization", f"Bearer {TOKEN}".encode()))
+    assert forwarded_fields(fields, [], session_cookie=None) == fields
+
+
+def test_a_cookie_header_with_only_the_session_is_dropped() -> None:
+    out = forwarded_fields(((b"cookie", b"cemm_session=secret"),), [], session_cookie=NAME)
+    assert out == ()
+
+
+@pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Bearer someone-elses-token", "cgw_x"])
+def test_other_authorization_reaches_the_cemm(value: str) -> None:
+    fields = ((b"Authorization", value.encode()),)
+    assert forwarded_fields(fields, [], session_cookie=NAME) == fields
+
+
+@given(
+    scheme=st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", "Bearer\t", ""]),
+    before=st.sampled_from(["", " ", "  ", "\t", "\x1c", "\u2003"]),
+    after=st.sampled_from(["", " ", "\t", "\x1f", "\u00a0"]),
+)
+def test_every_api_token_the_gateway_accepts_is_removed(
+    scheme: str, before: str, after: str
+) -> None:
+    header = f"{scheme} {before}{TOKEN}{after}"
+    fields = ((b"Authorization", header.encode("utf-8", "surrogateescape")),)
+    facts_scheme, _, value = header.partition(" ")
+    accepted = facts_scheme.lower() == "bearer" and tokens.parse_api_token(value.strip())
+    # Removed whenever the gateway would accept it; other Authorization values pass.
+    assert (forwarded_fields(fields, [], session_cookie=NAME) == ()) == bool(accepted)
+
+
+field_name = st.sampled_from(
+    [b"Forwarded", b"X-Forwarded-For", b"x-forwarded-proto", b"X-FORWARDED-HOST", b"Host", b"X"]
+)
+
+
+@given(st.lists(st.tuples(field_name, st.binary(max_size=20)), max_size=8))
+def test_forwarding_headers_read_like_get_all(fields: list[tuple[bytes, bytes]]) -> None:
+    headers = http.Headers(fields)
+    found = forwarding_headers(headers.fields)
+    for name in ("forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"):
+        assert found[name.encode()] == headers.get_all(name)
