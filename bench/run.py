@@ -77,7 +77,7 @@ FULL = Plan(
     startup_reps=5,
     soak_seconds=600,
     profile_seconds=10,
-    diagnostics=("lean-noop10", "lean-stream", "gateway-pipeline"),
+    diagnostics=("lean-noop10", "lean-stream", "gateway-unchained"),
 )
 QUICK = Plan(
     http_reps=1,
@@ -282,11 +282,11 @@ class Runner:
                 (
                     key,
                     lambda k=key: systems.start_gateway(
-                        self.procs, self.workdir, k, module="bench.pipeline_gateway"
+                        self.procs, self.workdir, k, module="bench.unchained_gateway"
                     ),
                 )
                 for key in self.plan.diagnostics
-                if key == "gateway-pipeline"
+                if key == "gateway-unchained"
             ],
             ("nginx", lambda: systems.start_nginx(self.procs, self.workdir, auth=False)),
             ("nginx-auth", lambda: systems.start_nginx(self.procs, self.workdir, auth=True)),
@@ -387,10 +387,7 @@ class Runner:
             ratio("gw_vs_nginx_c16", ("gateway", "c16"), ("nginx", "c16"), "rps")
             ratio("noop10_vs_lean_c16", ("lean-noop10", "c16"), ("lean", "c16"), "rps")
             ratio("stream_vs_lean_c16", ("lean-stream", "c16"), ("lean", "c16"), "rps")
-            ratio("pipeline_vs_gw_c16", ("gateway-pipeline", "c16"), ("gateway", "c16"), "rps")
-            ratio(
-                "pipeline_vs_mitmdump_c16", ("gateway-pipeline", "c16"), ("mitmdump", "c16"), "rps"
-            )
+            ratio("gw_vs_unchained_c16", ("gateway", "c16"), ("gateway-unchained", "c16"), "rps")
 
     # WebSocket round trip
     def ws_rtt(self) -> None:

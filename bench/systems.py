@@ -209,7 +209,7 @@ def start_gateway(
     http_port, ws_port, admin_port = free_port(), free_port(), free_port()
     sim = start_simulator(procs, key, ws_port)
     config = gateway_config(workdir / key, sim, http_port, ws_port, admin_port, auth=auth, tls=tls)
-    argv = [PYTHON, "-m", "gateway", "run", "--config", str(config)]
+    argv = [PYTHON, "-m", module, "run", "--config", str(config)]
 
     process = procs.start(key, argv, env=gateway_env())
 
@@ -230,7 +230,7 @@ def start_gateway(
         "gateway": "gateway (allowlist + session)",
         "gateway-tls": "gateway, TLS (allowlist + session)",
         "gateway-noauth": "gateway, auth off (trusted network)",
-        "gateway-pipeline": "gateway, addons as one mitmproxy addon (diagnostic)",
+        "gateway-unchained": "gateway, each addon registered on its own (diagnostic)",
     }[key]
     return System(key, label, http_port, ws_port, sim, process, headers, tls, cookie)
 
