@@ -136,3 +136,25 @@ def test_forwarding_headers_read_like_get_all(fields: list[tuple[bytes, bytes]])
     found = forwarding_headers(headers.fields)
     for name in ("forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"):
         assert found[name.encode()] == headers.get_all(name)
+
+
+def _malformed_reference(fields: list[tuple[bytes, bytes]]) -> bool:
+    """The rule, spelled out byte by byte."""
+    for name, value in fields:
+        if not name or any(byte in b" \t:\x00\r\n" for byte in name):
+            return True
+        if any(byte in b"\x00\r\n" for byte in value):
+            return True
+        if value[:1] in (b" ", b"\t") and value.strip() == b"":
+            return True
+    return False
+
+
+header_bytes = st.binary(max_size=6).map(lambda b: b.replace(b"\x01", b" "))
+
+
+@given(st.lists(st.tuples(header_bytes, header_bytes), max_size=4))
+def test_malformed_header_matches_the_rule(fields: list[tuple[bytes, bytes]]) -> None:
+    request = tutils.treq()
+    request.headers.fields = tuple(fields)
+    assert malformed_header(request) == _malformed_reference(fields)
