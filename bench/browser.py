@@ -50,9 +50,15 @@ new MutationObserver(() => {
 _MARKS = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
   const ws = window.__cemmWs;
+  const assets = performance.getEntriesByType("resource")
+    .filter((e) => e.initiatorType === "script" || e.initiatorType === "link");
   return {
     live: window.__cemmLiveAt,
+    html_first_byte: nav ? nav.responseStart : null,
     html_done: nav ? nav.responseEnd : null,
+    assets_done: assets.length ? Math.max(...assets.map((e) => e.responseEnd)) : null,
+    // Connections the page's script and style sheet had to open (0: pooled ones reused).
+    asset_connections: assets.filter((e) => e.connectEnd > e.connectStart).length,
     dom_ready: nav ? nav.domContentLoadedEventEnd : null,
     ws_created: ws.created ?? null,
     ws_open: ws.open ?? null,

@@ -72,6 +72,9 @@ def _ours(file: str) -> bool:
     )
 
 
+_WRAPPERS = ("fail_closed.", "_dispatcher.")
+
+
 def summarize(raw: Path, top: int = 12) -> dict[str, Any]:
     total = 0
     owner: Counter[str] = Counter()
@@ -91,8 +94,10 @@ def summarize(raw: Path, top: int = 12) -> dict[str, Any]:
         ]
         if ours:
             owner["ours"] += count
-            # The outermost of our frames: the hook that caused the work.
-            our_functions[ours[0]] += count
+            # The outermost of our frames below the addon chain's dispatch and the
+            # fail-closed wrapper: the hook.
+            hooks = [f for f in ours if not f.startswith(_WRAPPERS)] or ours
+            our_functions[hooks[0]] += count
         elif any("mitmproxy/" in file for _, file in frames):
             owner["mitmproxy"] += count
             func, file = frames[-1]
