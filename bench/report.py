@@ -393,15 +393,26 @@ def markdown(r: Results, targets: list[dict[str, Any]], plot_name: str | None) -
         out += _table(["system", "ms", "navigations"], rows)
         marks = r.get("browser_marks", {})
         if marks:
-            names = ["html_done", "dom_ready", "ws_created", "ws_open", "ws_first_message", "live"]
+            names = [
+                "html_first_byte",
+                "html_done",
+                "assets_done",
+                "asset_connections",
+                "dom_ready",
+                "ws_created",
+                "ws_open",
+                "ws_first_message",
+                "live",
+            ]
             rows = [
                 [labels.get(k, k), *[_num(median(m.get(n, [])), 1) for n in names]]
                 for k, m in marks.items()
             ]
             out += [
                 "Milestones (median ms from the navigation's start): the page's HTML "
-                "received, DOMContentLoaded, its WebSocket created / open / first "
-                "message, the reading shown.",
+                "(first byte, complete), its script and style sheet received (and how many "
+                "new connections they needed), DOMContentLoaded, its WebSocket created / "
+                "open / first message, the reading shown.",
                 "",
             ]
             out += _table(["system", *names], rows)
