@@ -146,9 +146,7 @@ def forwarded_fields(
             elif lowered == b"authorization" and _is_api_token(value):
                 continue
         kept.append((name, value))
-    kept += [
-        (name.encode(), strutils.always_bytes(v, "utf-8", "surrogateescape")) for name, v in added
-    ]
+    kept += [(name.encode(), _bytes(value)) for name, value in added]
     return tuple(kept)
 
 
