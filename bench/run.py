@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import browser, httpload, procs, profile, report, systems
 from bench.procs import PYTHON, ROOT, Procs
 from bench.systems import System
+from gateway.system.limits import raise_open_file_limit
 
 DEBIAN_PACKAGES = {
     "nginx": "nginx-light",
@@ -748,7 +749,8 @@ def main() -> int:
     notes: list[str] = []
     ensure_packages(notes)
     where = "the host's loopback (--no-netns)" if args.no_netns else procs.enter_own_netns()
-    fds = procs.raise_fd_limit()
+    # Inherited by every system started: 1,000 sockets need ~2,000 fds per proxy.
+    fds = raise_open_file_limit()
     results: dict[str, Any] = {
         "meta": {
             "command": command,
