@@ -168,7 +168,7 @@ def _read_password(args: argparse.Namespace, name: str) -> tuple[str, bool]:
         if first != getpass.getpass("Again: "):
             raise CommandError("the two passwords differ; nothing was changed")
         return first, False
-    return passwords.generate_password(), True
+    return passwords.generate_password(username=name), True
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:

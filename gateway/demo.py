@@ -60,7 +60,7 @@ async def run_demo(*, listen_host: str = "127.0.0.1") -> int:
         SimulatorConfig(host="127.0.0.1", http_port=0, ws_port=0, page_ws_port=ports["ws"])
     )
     config_path = workdir / "gateway.toml"
-    password = generate_password()
+    password = generate_password(username="admin")
     _write_config(
         config_path,
         workdir / "data",

@@ -180,7 +180,7 @@ async def add_user(
 ) -> AddedUser:
     generated = None
     if not password:
-        password = generated = passwords.generate_password()
+        password = generated = passwords.generate_password(username=name.strip())
     user = await _run(
         context,
         users.add_user,
@@ -229,7 +229,7 @@ async def set_password(
     user = await get_user(context, name)
     generated = None
     if not password:
-        password = generated = passwords.generate_password()
+        password = generated = passwords.generate_password(username=user.name)
     await _run(
         context,
         users.set_password,

@@ -194,8 +194,18 @@ def check_password_policy(password: str, *, username: str) -> None:
         raise PasswordPolicyError("password must not contain the user name; choose one without it")
 
 
-def generate_password() -> str:
-    """A random password (about 116 bits) for the first admin, easy to read and type."""
-    return "".join(
-        secrets.choice(GENERATED_PASSWORD_ALPHABET) for _ in range(GENERATED_PASSWORD_LENGTH)
-    )
+def generate_password(*, username: str) -> str:
+    """A random password (about 116 bits) for ``username``, easy to read and type.
+
+    It always passes :func:`check_password_policy` for that user: a draw that happens to
+    contain the user name (about 1 in 2,400 for a three-letter name) is drawn again.
+    """
+    while True:
+        password = "".join(
+            secrets.choice(GENERATED_PASSWORD_ALPHABET) for _ in range(GENERATED_PASSWORD_LENGTH)
+        )
+        try:
+            check_password_policy(password, username=username)
+        except PasswordPolicyError:
+            continue
+        return password

@@ -488,6 +488,6 @@ def ensure_initial_admin(
         return None
     generated = None
     if not password:
-        password = generated = passwords.generate_password()
+        password = generated = passwords.generate_password(username=name)
     add_user(conn, name, role="admin", password=password, actor="system:first-start", clock=clock)
     return generated

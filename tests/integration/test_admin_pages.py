@@ -167,7 +167,8 @@ def test_a_generated_password_is_shown_once(env: AdminEnv, browser: httpx.Client
 
 def test_user_actions_ask_first_and_say_what_happened(browser: httpx.Client) -> None:
     token = form_token(browser.get("/users").text)
-    browser.post("/users", data={"csrf_token": token, "action": "add", "name": "kim"})
+    added = browser.post("/users", data={"csrf_token": token, "action": "add", "name": "kim"})
+    assert "Added user kim." in added.text, added.text
     asked = browser.post("/users/kim", data={"csrf_token": token, "action": "disable"})
     assert "Disable kim?" in asked.text
     done = browser.post("/users/kim", data=_hidden_fields(asked.text))

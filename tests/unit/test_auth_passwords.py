@@ -164,13 +164,24 @@ def test_policy_error_is_a_value_error() -> None:
 
 
 def test_generated_password_is_long_readable_and_allowed() -> None:
-    generated = [generate_password() for _ in range(50)]
+    generated = [generate_password(username="admin") for _ in range(50)]
     assert len(set(generated)) == 50
     for password in generated:
         assert len(password) == GENERATED_PASSWORD_LENGTH
         assert set(password) <= set(GENERATED_PASSWORD_ALPHABET)
         check_password_policy(password, username="admin")
     assert not set("0O1lI") & set(GENERATED_PASSWORD_ALPHABET)
+
+
+def test_a_generated_password_never_contains_the_user_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first draw spells the user name; the policy would refuse it, so it is drawn again.
+    draws = iter("kim" + "x" * (GENERATED_PASSWORD_LENGTH - 3) + "abcdefghij" * 2)
+    monkeypatch.setattr("gateway.auth.passwords.secrets.choice", lambda _alphabet: next(draws))
+    password = generate_password(username="Kim")
+    assert password == "abcdefghij" * 2
+    check_password_policy(password, username="Kim")
 
 
 # --- dependencies (for all four pure modules: passwords, totp, tokens, bruteforce) ---------
