@@ -131,12 +131,16 @@ def list_users(conn: sqlite3.Connection) -> list[User]:
     return [_user(row) for row in conn.execute("SELECT * FROM user ORDER BY name")]
 
 
-def _enabled_admins(conn: sqlite3.Connection) -> int:
-    return int(
-        conn.execute("SELECT count(*) FROM user WHERE role = 'admin' AND disabled = 0").fetchone()[
-            0
-        ]
-    )
+def _refuse_last_admin(conn: sqlite3.Connection, user: User, then: str) -> None:
+    """Raise ``LastAdminError`` if ``user`` is the only enabled admin: taking that away
+    would leave nobody who can use the admin pages. ``then`` says what to do first."""
+    if user.role != "admin" or user.disabled:
+        return
+    enabled_admins = conn.execute(
+        "SELECT count(*) FROM user WHERE role = 'admin' AND disabled = 0"
+    ).fetchone()[0]
+    if enabled_admins <= 1:
+        raise LastAdminError(f"'{user.name}' is the last enabled admin; {then}")
 
 
 def _end_sessions(
@@ -248,10 +252,8 @@ def set_disabled(
         _refuse_own_account(user, actor, "disable")
     now = clock.now()
     with transaction(conn):
-        if disabled and user.role == "admin" and not user.disabled and _enabled_admins(conn) <= 1:
-            raise LastAdminError(
-                f"'{name}' is the last enabled admin; add or enable another admin first"
-            )
+        if disabled:
+            _refuse_last_admin(conn, user, "add or enable another admin first")
         conn.execute(
             "UPDATE user SET disabled = ?, updated_at = ? WHERE id = ?",
             (int(disabled), now, user.id),
@@ -283,15 +285,8 @@ def set_role(
     if user.role == "admin" and role != "admin":
         _refuse_own_account(user, actor, "demote")
     with transaction(conn):
-        if (
-            user.role == "admin"
-            and role != "admin"
-            and not user.disabled
-            and (_enabled_admins(conn) <= 1)
-        ):
-            raise LastAdminError(
-                f"'{name}' is the last enabled admin; make another user admin first"
-            )
+        if role != "admin":
+            _refuse_last_admin(conn, user, "make another user admin first")
         conn.execute(
             "UPDATE user SET role = ?, updated_at = ? WHERE id = ?", (role, clock.now(), user.id)
         )
@@ -318,8 +313,7 @@ def remove_user(
     user = require_user(conn, name)
     _refuse_own_account(user, actor, "remove")
     with transaction(conn):
-        if user.role == "admin" and not user.disabled and _enabled_admins(conn) <= 1:
-            raise LastAdminError(f"'{name}' is the last enabled admin; add another admin first")
+        _refuse_last_admin(conn, user, "add another admin first")
         # Sessions and tokens go with the user (ON DELETE CASCADE).
         conn.execute("DELETE FROM user WHERE id = ?", (user.id,))
         audit.record(
