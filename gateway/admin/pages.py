@@ -16,6 +16,7 @@ import base64
 import datetime as dt
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -112,6 +113,50 @@ def render(
     return templates.TemplateResponse(request, name, page, status_code=status_code)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a page says after its form was handled: what was done or what went wrong, a
+    secret shown once, the fields to fill in again, and the status code."""
+
+    notice: str | None = None
+    error: str | None = None
+    shown_once: Mapping[str, str] | None = None
+    form: Mapping[str, str] | None = None
+    status_code: int = 200
+
+    @classmethod
+    def refused(cls, error: ApiError, form: Mapping[str, str] | None = None) -> Outcome:
+        return cls(error=error.detail, form=form, status_code=error.status)
+
+
+def render_outcome(
+    request: Request,
+    caller: Caller,
+    name: str,
+    values: Mapping[str, Any],
+    outcome: Outcome,
+) -> HTMLResponse:
+    """A page with what its template lists (``values``) and the outcome of a form."""
+    return render(
+        request,
+        caller,
+        name,
+        {
+            **values,
+            "notice": outcome.notice,
+            "error": outcome.error,
+            "shown_once": outcome.shown_once,
+            "form": outcome.form or {},
+        },
+        outcome.status_code,
+    )
+
+
+def _sentence(text: str) -> str:
+    """``no such peer`` -> ``No such peer.``: a service's message as a sentence."""
+    return f"{text[:1].upper()}{text[1:]}{'' if text.endswith('.') else '.'}"
+
+
 def forbidden_page(request: Request, status: int, detail: str) -> HTMLResponse:
     """The answer to someone logged in who may not use the admin app (portal look)."""
     return templates.TemplateResponse(
@@ -119,7 +164,7 @@ def forbidden_page(request: Request, status: int, detail: str) -> HTMLResponse:
         "message.html",
         {
             "title": "Admins only" if status == 403 else "Refused",
-            "message": f"{detail[:1].upper()}{detail[1:]}.",
+            "message": _sentence(detail),
             "link_href": "/.gateway/account",
             "link_text": "Your account",
         },
@@ -215,22 +260,10 @@ async def dashboard(request: Request) -> Response:
 
 # -- allowlist ----------------------------------------------------------------------------
 async def _allowlist_page(
-    request: Request,
-    caller: Caller,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    form: Mapping[str, str] | None = None,
-    status_code: int = 200,
+    request: Request, caller: Caller, outcome: Outcome = Outcome()
 ) -> HTMLResponse:
     view = await actions.allowlist_view(_ctx(request), caller)
-    return render(
-        request,
-        caller,
-        "allowlist.html",
-        {"view": view, "notice": notice, "error": error, "form": form or {}},
-        status_code,
-    )
+    return render_outcome(request, caller, "allowlist.html", {"view": view}, outcome)
 
 
 @router.get("/allowlist")
@@ -263,7 +296,7 @@ async def allowlist_post(request: Request) -> Response:
                 expires=expires,
                 confirm_lockout=form.flag("confirm_lockout"),
             )
-            return await _allowlist_page(request, caller, notice=f"Added {entry.network}.")
+            return await _allowlist_page(request, caller, Outcome(notice=f"Added {entry.network}."))
         if action == "remove":
             entry_id = int(form.text("entry_id") or 0) if form.text("entry_id").isdigit() else 0
             if not form.flag("confirmed"):
@@ -281,7 +314,7 @@ async def allowlist_post(request: Request) -> Response:
             network = await actions.remove_allowlist_entry(
                 context, caller, entry_id, confirm_lockout=form.flag("confirm_lockout")
             )
-            return await _allowlist_page(request, caller, notice=f"Removed {network}.")
+            return await _allowlist_page(request, caller, Outcome(notice=f"Removed {network}."))
         raise ApiError(400, "invalid", "Unknown action.")
     except ApiError as error:
         if error.error == "self_lockout":
@@ -297,36 +330,15 @@ async def allowlist_post(request: Request) -> Response:
                 cancel_href="/allowlist",
                 status_code=409,
             )
-        return await _allowlist_page(
-            request, caller, error=error.detail, form=fields, status_code=error.status
-        )
+        return await _allowlist_page(request, caller, Outcome.refused(error, fields))
 
 
 # -- users --------------------------------------------------------------------------------
 async def _users_page(
-    request: Request,
-    caller: Caller,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    shown_once: Mapping[str, str] | None = None,
-    form: Mapping[str, str] | None = None,
-    status_code: int = 200,
+    request: Request, caller: Caller, outcome: Outcome = Outcome()
 ) -> HTMLResponse:
     found = await actions.list_users(_ctx(request))
-    return render(
-        request,
-        caller,
-        "users.html",
-        {
-            "users": found,
-            "notice": notice,
-            "error": error,
-            "shown_once": shown_once,
-            "form": form or {},
-        },
-        status_code,
-    )
+    return render_outcome(request, caller, "users.html", {"users": found}, outcome)
 
 
 @router.get("/users")
@@ -351,28 +363,21 @@ async def users_post(request: Request) -> Response:
             password=form.text("password") or None,
         )
     except ApiError as error:
-        return await _users_page(
-            request, caller, error=error.detail, form=fields, status_code=error.status
-        )
+        return await _users_page(request, caller, Outcome.refused(error, fields))
     shown = (
         {"title": f"Password for {added.user.name}", "secret": added.generated_password}
         if added.generated_password
         else None
     )
     return await _users_page(
-        request, caller, notice=f"Added {added.user.role} {added.user.name}.", shown_once=shown
+        request,
+        caller,
+        Outcome(notice=f"Added {added.user.role} {added.user.name}.", shown_once=shown),
     )
 
 
 async def _user_page(
-    request: Request,
-    caller: Caller,
-    name: str,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    shown_once: Mapping[str, str] | None = None,
-    status_code: int = 200,
+    request: Request, caller: Caller, name: str, outcome: Outcome = Outcome()
 ) -> HTMLResponse:
     context = _ctx(request)
     try:
@@ -385,7 +390,7 @@ async def _user_page(
             {"title": "No such user", "message": missing.detail, "link_href": "/users"},
             404,
         )
-    return render(
+    return render_outcome(
         request,
         caller,
         "user.html",
@@ -393,12 +398,9 @@ async def _user_page(
             "account": user,
             "sessions": await actions.list_sessions(context, caller, user=user.name),
             "tokens": await actions.list_tokens(context, user=user.name),
-            "notice": notice,
-            "error": error,
-            "shown_once": shown_once,
             "is_self": user.name.lower() == caller.user_name.lower(),
         },
-        status_code,
+        outcome,
     )
 
 
@@ -486,42 +488,26 @@ async def user_post(request: Request, name: str) -> Response:
                 return _logged_out_page(request, notice, f"/users/{name}")
         elif action == "remove":
             await actions.remove_user(context, caller, name)
-            return await _users_page(request, caller, notice=f"Removed {name}.")
+            return await _users_page(request, caller, Outcome(notice=f"Removed {name}."))
         else:
             raise ApiError(400, "invalid", "Unknown action.")
     except ApiError as error:
         if error.status == 404:
-            return await _user_page(request, caller, name, status_code=404)
-        return await _user_page(request, caller, name, error=error.detail, status_code=error.status)
-    return await _user_page(request, caller, name, notice=notice, shown_once=shown)
+            return await _user_page(request, caller, name, Outcome(status_code=404))
+        return await _user_page(request, caller, name, Outcome.refused(error))
+    return await _user_page(request, caller, name, Outcome(notice=notice, shown_once=shown))
 
 
 # -- API tokens ---------------------------------------------------------------------------
 async def _tokens_page(
-    request: Request,
-    caller: Caller,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    shown_once: Mapping[str, str] | None = None,
-    form: Mapping[str, str] | None = None,
-    status_code: int = 200,
+    request: Request, caller: Caller, outcome: Outcome = Outcome()
 ) -> HTMLResponse:
     context = _ctx(request)
-    return render(
-        request,
-        caller,
-        "tokens.html",
-        {
-            "tokens": await actions.list_tokens(context),
-            "users": await actions.list_users(context),
-            "notice": notice,
-            "error": error,
-            "shown_once": shown_once,
-            "form": form or {},
-        },
-        status_code,
-    )
+    listed = {
+        "tokens": await actions.list_tokens(context),
+        "users": await actions.list_users(context),
+    }
+    return render_outcome(request, caller, "tokens.html", listed, outcome)
 
 
 @router.get("/tokens")
@@ -553,8 +539,10 @@ async def tokens_post(request: Request) -> Response:
             return await _tokens_page(
                 request,
                 caller,
-                notice=f"Created the token '{record.name}' for {record.user}.",
-                shown_once={"title": f"API token '{record.name}'", "secret": token},
+                Outcome(
+                    notice=f"Created the token '{record.name}' for {record.user}.",
+                    shown_once={"title": f"API token '{record.name}'", "secret": token},
+                ),
             )
         if action == "revoke":
             token_id = form.text("token_id")
@@ -570,12 +558,12 @@ async def tokens_post(request: Request) -> Response:
                     cancel_href="/tokens",
                 )
             await actions.revoke_token(context, caller, token_id)
-            return await _tokens_page(request, caller, notice=f"Revoked the token {token_id}.")
+            return await _tokens_page(
+                request, caller, Outcome(notice=f"Revoked the token {token_id}.")
+            )
         raise ApiError(400, "invalid", "Unknown action.")
     except ApiError as error:
-        return await _tokens_page(
-            request, caller, error=error.detail, form=fields, status_code=error.status
-        )
+        return await _tokens_page(request, caller, Outcome.refused(error, fields))
 
 
 # -- WireGuard peers ----------------------------------------------------------------------
@@ -600,17 +588,14 @@ def config_panel(
 async def _peers_page(
     request: Request,
     caller: Caller,
+    outcome: Outcome = Outcome(),
     *,
-    notice: str | None = None,
-    error: str | None = None,
     panel: Mapping[str, Any] | None = None,
-    form: Mapping[str, str] | None = None,
-    status_code: int = 200,
 ) -> HTMLResponse:
     manager = wireguard_manager(request)
     context = _ctx(request)
     found = await actions.list_peers(manager, context) if manager is not None else []
-    response = render(
+    response = render_outcome(
         request,
         caller,
         "peers.html",
@@ -620,12 +605,9 @@ async def _peers_page(
             "peers": found,
             "users": await actions.list_users(context) if manager is not None else [],
             "expiry_labels": PEER_EXPIRY_LABELS,
-            "notice": notice,
-            "error": error,
             "panel": panel,
-            "form": form or {},
         },
-        status_code,
+        outcome,
     )
     if panel is not None:
         response.headers["Cache-Control"] = "no-store"
@@ -699,7 +681,7 @@ async def peers_post(request: Request) -> Response:
                     " Its device uses its own key: give it the server's public key and endpoint."
                 )
             panel = config_panel(peer.name, added.config) if added.config else None
-            return await _peers_page(request, caller, notice=notice, panel=panel)
+            return await _peers_page(request, caller, Outcome(notice=notice), panel=panel)
         if action in ("enable", "disable", "trust", "untrust"):
             changed = await actions.change_peer(
                 manager,
@@ -715,18 +697,20 @@ async def peers_post(request: Request) -> Response:
                 "trust": "a trusted device (no login from its tunnel address)",
                 "untrust": "no longer a trusted device",
             }
-            return await _peers_page(request, caller, notice=f"{changed.name} is {words[action]}.")
+            return await _peers_page(
+                request, caller, Outcome(notice=f"{changed.name} is {words[action]}.")
+            )
         if action == "rotate":
             rotated = await actions.rotate_peer(manager, context, caller, name)
             return await _peers_page(
                 request,
                 caller,
-                notice=f"New keys for {name}: the old configuration no longer works.",
+                Outcome(notice=f"New keys for {name}: the old configuration no longer works."),
                 panel=config_panel(name, rotated.config),
             )
         if action == "remove":
             await actions.remove_peer(manager, context, caller, name)
-            return await _peers_page(request, caller, notice=f"Removed {name}.")
+            return await _peers_page(request, caller, Outcome(notice=f"Removed {name}."))
         if action in ("show", "link"):
             config = await actions.peer_config(manager, context, name)
             link = None
@@ -737,34 +721,16 @@ async def peers_post(request: Request) -> Response:
             return await _peers_page(request, caller, panel=config_panel(name, config, link))
         raise ApiError(400, "invalid", "Unknown action.")
     except ApiError as error:
-        return await _peers_page(
-            request,
-            caller,
-            error=error.detail[:1].upper()
-            + error.detail[1:]
-            + ("" if error.detail.endswith(".") else "."),
-            form=fields if action == "add" else None,
-            status_code=error.status,
-        )
+        failed = Outcome.refused(error, fields if action == "add" else None)
+        return await _peers_page(request, caller, replace(failed, error=_sentence(error.detail)))
 
 
 # -- sessions -----------------------------------------------------------------------------
 async def _sessions_page(
-    request: Request,
-    caller: Caller,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    status_code: int = 200,
+    request: Request, caller: Caller, outcome: Outcome = Outcome()
 ) -> HTMLResponse:
     found = await actions.list_sessions(_ctx(request), caller)
-    return render(
-        request,
-        caller,
-        "sessions.html",
-        {"sessions": found, "notice": notice, "error": error},
-        status_code,
-    )
+    return render_outcome(request, caller, "sessions.html", {"sessions": found}, outcome)
 
 
 @router.get("/sessions")
@@ -811,10 +777,10 @@ async def sessions_post(request: Request) -> Response:
         else:
             raise ApiError(400, "invalid", "Unknown action.")
     except ApiError as error:
-        return await _sessions_page(request, caller, error=error.detail, status_code=error.status)
+        return await _sessions_page(request, caller, Outcome.refused(error))
     if own or (action == "revoke_user" and user.lower() == caller.user_name.lower()):
         return _logged_out_page(request, notice, "/sessions")
-    return await _sessions_page(request, caller, notice=notice)
+    return await _sessions_page(request, caller, Outcome(notice=notice))
 
 
 def _logged_out_page(request: Request, notice: str, back: str) -> HTMLResponse:
@@ -833,17 +799,10 @@ def _logged_out_page(request: Request, notice: str, back: str) -> HTMLResponse:
 
 # -- bans ---------------------------------------------------------------------------------
 async def _bans_page(
-    request: Request,
-    caller: Caller,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    status_code: int = 200,
+    request: Request, caller: Caller, outcome: Outcome = Outcome()
 ) -> HTMLResponse:
     found = await actions.list_bans(_ctx(request))
-    return render(
-        request, caller, "bans.html", {"bans": found, "notice": notice, "error": error}, status_code
-    )
+    return render_outcome(request, caller, "bans.html", {"bans": found}, outcome)
 
 
 @router.get("/bans")
@@ -861,8 +820,8 @@ async def bans_post(request: Request) -> Response:
             raise ApiError(400, "invalid", "Unknown action.")
         lifted = await actions.lift_ban(_ctx(request), caller, int(form.text("ban_id")))
     except ApiError as error:
-        return await _bans_page(request, caller, error=error.detail, status_code=error.status)
-    return await _bans_page(request, caller, notice=f"Lifted the ban on {lifted.target}.")
+        return await _bans_page(request, caller, Outcome.refused(error))
+    return await _bans_page(request, caller, Outcome(notice=f"Lifted the ban on {lifted.target}."))
 
 
 # -- audit log ----------------------------------------------------------------------------
