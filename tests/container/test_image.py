@@ -31,7 +31,6 @@ from tests.container.podman import (
     Build,
     Deployment,
     build_image,
-    in_ci,
     podman,
     require_podman,
     run_once,
@@ -318,16 +317,7 @@ def test_first_password_on_the_console_and_healthy_over_https(
 
 
 # -- WireGuard ----------------------------------------------------------------------------------
-def _has_peer_command(image: str) -> bool:
-    return run_once(image, "peer", "--help", entrypoint="cemm-gateway").returncode == 0
-
-
 def test_wireguard_comes_up_with_wireguard_go(image: str) -> None:
-    if not _has_peer_command(image):
-        reason = "the image has no 'cemm-gateway peer' yet (WireGuard, issue 7, not landed)"
-        if in_ci():
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
     env = {
         "CEMM_GATEWAY_UPSTREAM__HOST": "127.0.0.1",
         "CEMM_GATEWAY_WIREGUARD__ENABLED": "true",
