@@ -65,6 +65,44 @@ def _when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+Row = tuple[str, ...]
+
+
+def _table(header: Row, rows: Sequence[Row], *, indent: str = "") -> None:
+    """Print the header and rows in left-aligned columns, two spaces apart.
+
+    Every cell, the last of a line too, is padded to the width of its column's widest cell.
+    """
+    lines = [header, *rows]
+    widths = [max(map(len, column)) for column in zip(*lines, strict=True)]
+    for line in lines:
+        print(
+            indent + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        )
+
+
+def _print_list(
+    header: Row,
+    rows: Sequence[Row],
+    records: object,
+    *,
+    as_json: bool,
+    empty: str | None = None,
+) -> int:
+    """Print a list command's result; its exit code.
+
+    With ``as_json``: ``records`` as JSON. Else the table, or ``empty`` in its place when
+    there are no rows (without ``empty``, an empty list is the header alone).
+    """
+    if as_json:
+        print(json.dumps(records, indent=2))
+    elif rows or empty is None:
+        _table(header, rows)
+    else:
+        print(empty)
+    return EXIT_OK
+
+
 # -- run / demo / simulator ---------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway.app import serve
@@ -133,25 +171,19 @@ def cmd_allow_list(args: argparse.Namespace) -> int:
     if not entries:
         print("No added entries. Add one with: cemm-gateway allow add 203.0.113.7 --label office")
         return EXIT_OK
-    rows = [("NETWORK", "LABEL", "EXPIRES", "HITS", "LAST HIT", "ADDED BY")]
-    for entry in entries:
-        expires = _when(entry.expires_at)
-        if not entry.active(now):
-            expires += " (expired)"
-        rows.append(
-            (
-                entry.network,
-                entry.label or "-",
-                expires,
-                str(entry.hits),
-                _when(entry.last_hit_at),
-                entry.created_by,
-            )
+    rows = [
+        (
+            entry.network,
+            entry.label or "-",
+            _when(entry.expires_at) + ("" if entry.active(now) else " (expired)"),
+            str(entry.hits),
+            _when(entry.last_hit_at),
+            entry.created_by,
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for entry in entries
+    ]
     print("Added entries:")
-    for row in rows:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    _table(("NETWORK", "LABEL", "EXPIRES", "HITS", "LAST HIT", "ADDED BY"), rows, indent="  ")
     return EXIT_OK
 
 
@@ -234,29 +266,23 @@ def cmd_user_reset_2fa(args: argparse.Namespace) -> int:
 def cmd_user_list(args: argparse.Namespace) -> int:
     with _open(_settings(args)) as conn:
         found = users.list_users(conn)
-    if args.json:
-        print(json.dumps([user.__dict__ for user in found], indent=2))
-        return EXIT_OK
-    rows = [("NAME", "ROLE", "STATE", "2FA", "SIGN-IN", "EMAIL")]
-    for user in found:
-        rows.append(
-            (
-                user.name,
-                user.role,
-                "disabled" if user.disabled else "enabled",
-                "on" if user.totp_enabled else "off",
-                "oidc" if user.oidc_managed else "password",
-                user.email or "-",
-            )
+    rows = [
+        (
+            user.name,
+            user.role,
+            "disabled" if user.disabled else "enabled",
+            "on" if user.totp_enabled else "off",
+            "oidc" if user.oidc_managed else "password",
+            user.email or "-",
         )
-    _table(rows)
-    return EXIT_OK
-
-
-def _table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        for user in found
+    ]
+    return _print_list(
+        ("NAME", "ROLE", "STATE", "2FA", "SIGN-IN", "EMAIL"),
+        rows,
+        [user.__dict__ for user in found],
+        as_json=args.json,
+    )
 
 
 # -- sessions -----------------------------------------------------------------------------
@@ -270,31 +296,24 @@ def cmd_session_list(args: argparse.Namespace) -> int:
             idle_timeout=settings.auth.session_idle_timeout,
             user_id=user_id,
         )
-    if args.json:
-        print(
-            json.dumps(
-                [{k: v for k, v in info.__dict__.items() if k != "csrf_token"} for info in found],
-                indent=2,
-            )
+    rows = [
+        (
+            info.id,
+            info.user_name,
+            info.client_address or "-",
+            _when(info.last_seen_at),
+            _when(info.expires_at),
+            (info.user_agent or "-")[:40],
         )
-        return EXIT_OK
-    if not found:
-        print("No active sessions.")
-        return EXIT_OK
-    rows = [("ID", "USER", "ADDRESS", "LAST SEEN", "EXPIRES", "DEVICE")]
-    for info in found:
-        rows.append(
-            (
-                info.id,
-                info.user_name,
-                info.client_address or "-",
-                _when(info.last_seen_at),
-                _when(info.expires_at),
-                (info.user_agent or "-")[:40],
-            )
-        )
-    _table(rows)
-    return EXIT_OK
+        for info in found
+    ]
+    return _print_list(
+        ("ID", "USER", "ADDRESS", "LAST SEEN", "EXPIRES", "DEVICE"),
+        rows,
+        [{k: v for k, v in info.__dict__.items() if k != "csrf_token"} for info in found],
+        as_json=args.json,
+        empty="No active sessions.",
+    )
 
 
 def cmd_session_revoke(args: argparse.Namespace) -> int:
@@ -338,27 +357,25 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     with _open(_settings(args)) as conn:
         found = api_tokens.list_tokens(conn, user_name=args.user)
     now = dt.datetime.now().timestamp()
-    if args.json:
-        print(json.dumps([{**t.__dict__, "active": t.active(now)} for t in found], indent=2))
-        return EXIT_OK
-    if not found:
-        print("No API tokens. Create one with: cemm-gateway token add USER --name 'home assistant'")
-        return EXIT_OK
-    rows = [("ID", "USER", "NAME", "ACCESS", "EXPIRES", "LAST USED", "STATE")]
-    for token in found:
-        rows.append(
-            (
-                token.id,
-                token.user_name,
-                token.name,
-                "read-only" if token.read_only else "full",
-                _when(token.expires_at),
-                _when(token.last_used_at),
-                "active" if token.active(now) else ("revoked" if token.revoked_at else "expired"),
-            )
+    rows = [
+        (
+            token.id,
+            token.user_name,
+            token.name,
+            "read-only" if token.read_only else "full",
+            _when(token.expires_at),
+            _when(token.last_used_at),
+            "active" if token.active(now) else ("revoked" if token.revoked_at else "expired"),
         )
-    _table(rows)
-    return EXIT_OK
+        for token in found
+    ]
+    return _print_list(
+        ("ID", "USER", "NAME", "ACCESS", "EXPIRES", "LAST USED", "STATE"),
+        rows,
+        [{**token.__dict__, "active": token.active(now)} for token in found],
+        as_json=args.json,
+        empty="No API tokens. Create one with: cemm-gateway token add USER --name 'home assistant'",
+    )
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
@@ -372,17 +389,16 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_bans_list(args: argparse.Namespace) -> int:
     with _open(_settings(args)) as conn:
         found = bans.list_bans(conn, now=dt.datetime.now().timestamp())
-    if args.json:
-        print(json.dumps([ban.__dict__ for ban in found], indent=2))
-        return EXIT_OK
-    if not found:
-        print("No active bans.")
-        return EXIT_OK
-    rows = [("ID", "SUBJECT", "SINCE", "UNTIL", "REASON")]
-    for ban in found:
-        rows.append((str(ban.id), ban.subject, _when(ban.created_at), _when(ban.until), ban.reason))
-    _table(rows)
-    return EXIT_OK
+    return _print_list(
+        ("ID", "SUBJECT", "SINCE", "UNTIL", "REASON"),
+        [
+            (str(ban.id), ban.subject, _when(ban.created_at), _when(ban.until), ban.reason)
+            for ban in found
+        ],
+        [ban.__dict__ for ban in found],
+        as_json=args.json,
+        empty="No active bans.",
+    )
 
 
 def cmd_bans_lift(args: argparse.Namespace) -> int:
@@ -449,27 +465,25 @@ def cmd_peer_list(args: argparse.Namespace) -> int:
     with _open(_settings(args)) as conn:
         found = peers.list_peers(conn)
     now = dt.datetime.now().timestamp()
-    if args.json:
-        print(json.dumps([{**p.__dict__, "active": p.active(now)} for p in found], indent=2))
-        return EXIT_OK
-    if not found:
-        print("No peers. Add a phone with: cemm-gateway peer add 'anna phone' --qr")
-        return EXIT_OK
-    rows = [("NAME", "ADDRESS", "STATE", "TRUSTED", "FIRST HANDSHAKE", "EXPIRES", "USER")]
-    for peer in found:
-        rows.append(
-            (
-                peer.name,
-                peer.address_v4,
-                "enabled" if peer.active(now) else ("expired" if peer.enabled else "disabled"),
-                "yes" if peer.trusted else "no",
-                _when(peer.first_handshake_at),
-                _when(peer.expires_at),
-                peer.user_name or "-",
-            )
+    rows = [
+        (
+            peer.name,
+            peer.address_v4,
+            "enabled" if peer.active(now) else ("expired" if peer.enabled else "disabled"),
+            "yes" if peer.trusted else "no",
+            _when(peer.first_handshake_at),
+            _when(peer.expires_at),
+            peer.user_name or "-",
         )
-    _table(rows)
-    return EXIT_OK
+        for peer in found
+    ]
+    return _print_list(
+        ("NAME", "ADDRESS", "STATE", "TRUSTED", "FIRST HANDSHAKE", "EXPIRES", "USER"),
+        rows,
+        [{**peer.__dict__, "active": peer.active(now)} for peer in found],
+        as_json=args.json,
+        empty="No peers. Add a phone with: cemm-gateway peer add 'anna phone' --qr",
+    )
 
 
 def cmd_peer_enable(args: argparse.Namespace) -> int:

@@ -80,3 +80,61 @@ def test_invalid_config_exits_non_zero(tmp_path: Path) -> None:
     result = cli("allow", "list", config=path)
     assert result.returncode == 1
     assert "listen.http_port" in result.stderr and "example" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (("user", "list"), "NAME  ROLE  STATE  2FA  SIGN-IN  EMAIL\n"),
+        (("session", "list"), "No active sessions.\n"),
+        (
+            ("token", "list"),
+            "No API tokens. Create one with: cemm-gateway token add USER --name 'home assistant'\n",
+        ),
+        (("bans", "list"), "No active bans.\n"),
+        (("peer", "list"), "No peers. Add a phone with: cemm-gateway peer add 'anna phone' --qr\n"),
+    ],
+)
+def test_list_commands_without_entries(
+    config: Path, command: tuple[str, ...], expected: str
+) -> None:
+    result = cli(*command, config=config)
+    assert (result.returncode, result.stdout, result.stderr) == (0, expected, "")
+    listed = cli(*command, "--json", config=config)
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+
+
+def test_list_table_columns_fit_their_widest_cell(config: Path) -> None:
+    for name, options in [
+        ("anna", ["--role", "admin", "--email", "anna@example.org"]),
+        ("a-rather-long-user-name", ["--role", "user"]),
+    ]:
+        added = cli(
+            "user", "add", name, *options, "--password-stdin", config=config, input="Pass-4-cli!\n"
+        )
+        assert added.returncode == 0, added.stderr
+    assert cli("user", "disable", "a-rather-long-user-name", config=config).returncode == 0
+    table = cli("user", "list", config=config)
+    assert table.returncode == 0
+    # Every cell, the last of a line too, is padded to its column's widest cell.
+    assert table.stdout == (
+        "NAME                     ROLE   STATE     2FA  SIGN-IN   EMAIL           \n"
+        "a-rather-long-user-name  user   disabled  off  password  -               \n"
+        "anna                     admin  enabled   off  password  anna@example.org\n"
+    )
+
+
+def test_allow_list_table_is_indented_under_its_title(config: Path) -> None:
+    for network, label in [("203.0.113.0/24", "office"), ("2001:db8::/32", "a wide label")]:
+        assert cli("allow", "add", network, "--label", label, config=config).returncode == 0
+    actor = json.loads(cli("allow", "list", "--json", config=config).stdout)["entries"][0][
+        "created_by"
+    ]
+    table = cli("allow", "list", config=config)
+    assert table.returncode == 0
+    width = max(len("ADDED BY"), len(actor))
+    assert table.stdout.split("Added entries:\n")[1] == (
+        f"  NETWORK         LABEL         EXPIRES  HITS  LAST HIT  {'ADDED BY'.ljust(width)}\n"
+        f"  2001:db8::/32   a wide label  -        0     -         {actor.ljust(width)}\n"
+        f"  203.0.113.0/24  office        -        0     -         {actor.ljust(width)}\n"
+    )
