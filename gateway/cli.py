@@ -529,7 +529,9 @@ def cmd_peer_link(args: argparse.Namespace) -> int:
 
 
 # -- audit ------------------------------------------------------------------------------
-def _parse_since(text: str) -> float:
+def _parse_moment(text: str, option: str) -> float:
+    """``--since``/``--until``: a duration back from now (7d) or a date (local time when it
+    has no offset)."""
     try:
         return dt.datetime.now().timestamp() - allowlist_service.parse_duration(text)
     except allowlist_service.AllowlistError:
@@ -538,7 +540,7 @@ def _parse_since(text: str) -> float:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise CommandError(
-            f"--since '{text}' is neither a duration nor a date; examples: 7d, 2026-11-01, "
+            f"{option} '{text}' is neither a duration nor a date; examples: 7d, 2026-11-01, "
             "2026-11-01T08:00"
         ) from None
     if moment.tzinfo is None:
@@ -547,14 +549,25 @@ def _parse_since(text: str) -> float:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    since = _parse_since(args.since) if args.since else None
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    since = _parse_moment(args.since, "--since") if args.since else None
+    until = _parse_moment(args.until, "--until") if args.until else None
     with _open(_settings(args)) as conn:
-        entries = audit_service.entries(conn, since=since, limit=args.limit)
+        entries = audit_service.search(
+            conn, user=args.user, event=args.event, since=since, until=until, limit=args.limit
+        )
+    if args.csv:
+        sys.stdout.write(audit_service.as_csv(entries))
+        return EXIT_OK
     if args.json:
         print(json.dumps([entry.__dict__ for entry in entries], indent=2))
         return EXIT_OK
     if not entries:
-        print("No audit entries" + (" in that period." if since else "."))
+        if args.user or args.event:
+            print("No audit entries match.")
+        else:
+            print("No audit entries" + (" in that period." if since or until else "."))
         return EXIT_OK
     for entry in entries:
         detail = " ".join(f"{key}={value}" for key, value in entry.detail.items())
@@ -626,9 +639,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_peer_commands(commands)
 
     audit = commands.add_parser("audit", help="show the audit log, newest first")
-    audit.add_argument("--since", help="a duration (7d) or a date (2026-11-01)")
-    audit.add_argument("--limit", type=int, default=1000)
-    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument("--since", help="from: a duration back (7d) or a date (2026-11-01)")
+    audit.add_argument("--until", help="up to (not including): a duration back or a date")
+    audit.add_argument("--user", help="entries made by or about this user")
+    audit.add_argument("--event", help="an event (user.add) or a family of them (user)")
+    audit.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
+    output = audit.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_argument("--csv", action="store_true", help="CSV, as the admin page exports")
     _config_option(audit)
     audit.set_defaults(handler=cmd_audit)
     return parser

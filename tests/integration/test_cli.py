@@ -36,6 +36,56 @@ def test_allow_add_list_remove(config: Path) -> None:
     assert [e["event"] for e in json.loads(audit.stdout)] == ["allowlist.remove", "allowlist.add"]
 
 
+def test_audit_filters_and_csv(config: Path) -> None:
+    for name in ("anna", "bert"):
+        added = cli(
+            "user",
+            "add",
+            name,
+            "--role",
+            "user",
+            "--password-stdin",
+            config=config,
+            input="a long password 1\n",
+        )
+        assert added.returncode == 0, added.stderr
+    assert cli("user", "disable", "bert", config=config).returncode == 0
+    assert cli("allow", "add", "203.0.113.7", config=config).returncode == 0
+
+    def events(*options: str) -> list[tuple[str, str | None]]:
+        result = cli("audit", "--json", *options, config=config)
+        assert result.returncode == 0, result.stderr
+        return [(e["event"], e["detail"].get("user")) for e in json.loads(result.stdout)]
+
+    assert events("--user", "BERT") == [("user.disable", "bert"), ("user.add", "bert")]
+    assert events("--event", "user") == [
+        ("user.disable", "bert"),
+        ("user.add", "bert"),
+        ("user.add", "anna"),
+    ]
+    assert events("--event", "user.add", "--user", "anna") == [("user.add", "anna")]
+    assert events("--event", "allowlist") == [("allowlist.add", None)]
+    assert events("--until", "2000-01-01") == []
+    assert events("--since", "1h", "--limit", "1") == [("allowlist.add", None)]
+
+    csv_out = cli("audit", "--csv", "--event", "user.disable", config=config)
+    assert csv_out.returncode == 0, csv_out.stderr
+    header, row = csv_out.stdout.splitlines()
+    assert header == "time,actor,event,client_address,user_agent,detail"
+    assert ",user.disable," in row and '""user"": ""bert""' in row
+
+    none = cli("audit", "--user", "nobody", config=config)
+    assert (none.returncode, none.stdout) == (0, "No audit entries match.\n")
+    for bad, message in (
+        (["--until", "soon"], "--until 'soon' is neither a duration nor a date"),
+        (["--limit", "0"], "--limit must be at least 1"),
+    ):
+        refused = cli("audit", *bad, config=config)
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+    both = cli("audit", "--json", "--csv", config=config)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
 @pytest.mark.parametrize(
     ("network", "message"),
     [
