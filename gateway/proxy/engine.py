@@ -1,7 +1,8 @@
 """mitmproxy, embedded: a plain ``Master`` with only the addons the gateway needs.
 
 Embedding ``Master`` is not a supported mitmproxy API, so everything that depends on its
-internals stays in this module (and :mod:`gateway.proxy.errorpages`), pinned to the
+internals stays in this module (and :mod:`gateway.proxy.errorpages`,
+:mod:`gateway.proxy.ws_close`), pinned to the
 version in ``pyproject.toml`` and covered by the integration tests:
 
 - ``DumpMaster`` is not used: its ``ErrorCheck`` addon calls ``sys.exit(1)`` when anything
@@ -37,7 +38,7 @@ from mitmproxy import hooks, options
 from mitmproxy.addons import core, next_layer, proxyserver
 from mitmproxy.master import Master
 
-from gateway.proxy import errorpages
+from gateway.proxy import errorpages, ws_close
 
 logger = logging.getLogger("cemm_gateway.proxy")
 
@@ -125,6 +126,7 @@ class ProxyEngine:
     async def start(self, timeout: float = 10.0) -> None:
         """Start the listeners; returns once all of them accept connections."""
         errorpages.install()
+        ws_close.install()
         self._confdir.mkdir(parents=True, exist_ok=True)
         opts = options.Options()
         master = Master(opts)
