@@ -333,6 +333,10 @@ class Gateway:
             generated = users.ensure_initial_admin(
                 self.conn, auth.initial_admin, password, clock=self.clock
             )
+        except users.UserExistsError as error:
+            # The CEMM stays usable for the existing accounts; only the admin pages wait.
+            logger.warning("no admin account: %s", error)
+            return
         except users.UserError as error:
             raise SettingsError(f"cannot create the first admin: {error}") from None
         if generated:

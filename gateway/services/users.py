@@ -476,10 +476,19 @@ def disable_totp(
 def ensure_initial_admin(
     conn: sqlite3.Connection, name: str, password: str | None, *, clock: Clock = SYSTEM_CLOCK
 ) -> str | None:
-    """Create the first admin if there are no users. Returns a generated password to show
-    once, or None when an account existed already or the password was given."""
-    if conn.execute("SELECT count(*) FROM user").fetchone()[0]:
+    """Create the first admin if there is no admin account yet: on a fresh data directory,
+    and also when only ``user`` accounts were made with the CLI before the first start.
+    Returns a generated password to show once, or None when an admin existed already or
+    the password was given. Raises ``UserExistsError`` when there is no admin and ``name``
+    is taken by a ``user`` account (which is not promoted behind the owner's back)."""
+    if conn.execute("SELECT count(*) FROM user WHERE role = 'admin'").fetchone()[0]:
         return None
+    if get_user(conn, name) is not None:
+        raise UserExistsError(
+            f"there is no admin account, and '{name}' is a user account; make it an admin "
+            f"with 'cemm-gateway user role {name} admin', or set auth.initial_admin to a "
+            "free name"
+        )
     generated = None
     if not password:
         password = generated = passwords.generate_password(username=name)

@@ -214,3 +214,28 @@ def test_nobody_disables_demotes_or_removes_their_own_account(conn) -> None:
     users.set_disabled(conn, "anna", False, actor="anna")  # enabling is no danger
     users.set_role(conn, "anna", "user", actor="bert")
     users.remove_user(conn, "anna", actor="cli:root")
+
+
+# -- first start ------------------------------------------------------------------------------
+def test_first_start_makes_an_admin_on_an_empty_database(conn) -> None:
+    generated = users.ensure_initial_admin(conn, "admin", None)
+    assert generated and users.authenticate(conn, "admin", generated) is not None
+    assert users.get_user(conn, "admin").role == "admin"
+    # Later starts leave the accounts alone.
+    assert users.ensure_initial_admin(conn, "admin", None) is None
+    assert users.ensure_initial_admin(conn, "other", "a long password 9") is None
+    assert users.get_user(conn, "other") is None
+
+
+def test_first_start_makes_an_admin_when_only_users_were_added_before(conn) -> None:
+    users.add_user(conn, "bob", role="user", password="a long password 1", actor="cli")
+    assert users.ensure_initial_admin(conn, "admin", "a long password 2") is None
+    assert users.get_user(conn, "admin").role == "admin"
+    assert users.get_user(conn, "bob").role == "user"
+
+
+def test_first_start_does_not_promote_a_user_account_of_the_admins_name(conn) -> None:
+    users.add_user(conn, "admin", role="user", password="a long password 1", actor="cli")
+    with pytest.raises(users.UserExistsError, match="user role admin admin"):
+        users.ensure_initial_admin(conn, "admin", None)
+    assert users.get_user(conn, "admin").role == "user"
