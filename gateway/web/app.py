@@ -125,9 +125,25 @@ def create_web_app(context: WebContext) -> FastAPI:
         return response
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, Any]:
-        """The gateway is up. The CEMM's state is reported, never a reason to fail."""
-        return {"status": "ok", **context.status()}
+    async def healthz(request: Request) -> dict[str, Any]:
+        """The gateway is up (200 while it runs). The CEMM's state is reported, never a
+        reason to fail. Anyone inside ``admin_networks`` may ask, so the answer says only
+        whether each CEMM port answers; the details (the CEMM's address and MAC, clock
+        drift, open WebSocket sessions, VPN peers, denials) need what ``/metrics`` needs."""
+        status = context.status()
+        if metrics_routes.authorized(context, request):
+            return {"status": "ok", **status}
+        return {"status": "ok", "cemm": _port_states(status)}
+
+    def _port_states(status: dict[str, Any]) -> dict[str, str]:
+        """``{"web": "up", "websocket": "down"}`` from the health checks ("unknown" before
+        the first one)."""
+        ports = dict(dict(status.get("upstream") or {}).get("ports") or {})
+        states = {}
+        for key, name in (("http", "web"), ("ws", "websocket")):
+            up = dict(ports.get(key) or {}).get("up")
+            states[name] = "unknown" if up is None else "up" if up else "down"
+        return states
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:

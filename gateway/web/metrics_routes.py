@@ -65,7 +65,8 @@ def scrape_token(settings: MetricsSettings) -> str:
     return _token_cache[key]
 
 
-def _authorized(context: WebContext, request: Request) -> bool:
+def authorized(context: WebContext, request: Request) -> bool:
+    """The scrape token or an admin's credentials (also what ``/healthz`` details need)."""
     authorization = request.headers.get("authorization")
     if authorization is not None:
         expected = scrape_token(context.settings.metrics)
@@ -115,7 +116,7 @@ def _wireguard_peers(request: Request) -> list[WireguardPeer] | None:
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     context: WebContext = request.app.state.context
-    if not _authorized(context, request):
+    if not authorized(context, request):
         return JSONResponse(
             {"error": "unauthorized", "detail": "send the scrape token or log in as an admin"},
             status_code=401,

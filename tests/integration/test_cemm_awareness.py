@@ -63,7 +63,12 @@ def _wait(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "cond
 
 
 def _healthz(gateway: GatewayProcess) -> dict[str, Any]:
-    response = httpx.get(gateway.config.url("/healthz", port="admin"), timeout=5)
+    """The details of /healthz, as a monitoring system with the scrape token reads them."""
+    response = httpx.get(
+        gateway.config.url("/healthz", port="admin"),
+        headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"},
+        timeout=5,
+    )
     assert response.status_code == 200
     return response.json()
 
@@ -208,6 +213,13 @@ def test_healthz_stays_up_when_the_cemm_is_down(tmp_path: Path, simulator: Simul
         )
         assert status["status"] == "ok"
         assert any("has not answered on port" in w for w in status["upstream"]["warnings"])
+        # Without credentials: up, and which CEMM port answers - no address, MAC or sessions.
+        anonymous = httpx.get(gateway.config.url("/healthz", port="admin"), timeout=5)
+        assert anonymous.status_code == 200
+        body = anonymous.json()
+        assert set(body) == {"status", "cemm"} and set(body["cemm"]) == {"web", "websocket"}
+        assert body["cemm"]["web"] == "down"
+        assert "127.0.0.1" not in anonymous.text
         samples = _scrape(gateway)
         assert [
             s.value for s in samples[PREFIX + "upstream_up"] if s.labels["service"] == "http"
