@@ -24,6 +24,7 @@ from tests.support.gateway import (
     GatewayConfig,
     GatewayProcess,
     SimulatorThread,
+    changed_at,
     cli,
     policy_reloads,
     wait_policy_reload,
@@ -275,14 +276,16 @@ def test_removing_an_entry_closes_open_websockets(env: Env) -> None:
     ws_port_url = env.url(env.lab.gateway_address_v4, "ws", "/ws").replace("https", "wss", 1)
     web_port_url = env.url(env.lab.gateway_address_v4, "http", "/ws").replace("https", "wss", 1)
     watchers = [_watch(host, ws_port_url)[0], _watch(host, web_port_url)[0]]
-    removed_at = time.time()
+    started = time.time()
     _remove(env.config, host.v4)
-    removal_done = time.time()
+    removed_at = changed_at(env.config.data_dir, "allowlist.remove")
     delays = [_closed_at(watcher) - removed_at for watcher in watchers]
     print(
-        f"closed {[round(d, 3) for d in delays]} s after 'allow remove' started "
-        f"(the command itself took {removal_done - removed_at:.3f} s)"
+        f"closed {[round(d, 3) for d in delays]} s after the removal was committed "
+        f"('allow remove' took {time.time() - started:.3f} s to get there and exit)"
     )
+    # The gateway polls the database every reload_interval (0.25 s); one second is the
+    # promise, two the margin for a loaded machine.
     assert max(delays) < 2.0
     assert env.probe(host, env.lab.gateway_address_v4, env.config.http_port, "http")[0] == 0
 

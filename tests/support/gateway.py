@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -164,6 +165,19 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) ->
             raise AssertionError(f"{what}: not within {timeout} s")
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def changed_at(data_dir: Path, event: str) -> float:
+    """When the newest ``event`` was committed: the audit entry is written in the same
+    transaction as the change, so deadlines ("closed within a second of the change") are
+    measured from it rather than from a CLI command's start-up or exit."""
+    conn = sqlite3.connect(data_dir / "gateway.db", timeout=10)
+    try:
+        row = conn.execute("SELECT max(at) FROM audit_log WHERE event = ?", (event,)).fetchone()
+    finally:
+        conn.close()
+    assert row and row[0] is not None, f"no '{event}' in the audit log"
+    return float(row[0])
 
 
 def policy_reloads(log: Path) -> int:
