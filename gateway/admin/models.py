@@ -35,10 +35,12 @@ PlainText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$"), AfterValidator
 # Patterns are not combined: each type has exactly one, which is what the document shows.
 USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 UserName = Annotated[str, Field(min_length=1, max_length=64, pattern=USER_NAME_PATTERN)]
+# The Field comes before the validator: constraints after an AfterValidator are left out
+# of the JSON schema, and the document would not say that NUL is refused.
 Password = Annotated[
     str,
-    AfterValidator(_password_text),
     Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, pattern=r"^[^\x00]*$"),
+    AfterValidator(_password_text),
 ]
 Expiry = Annotated[
     str,
