@@ -100,7 +100,7 @@ def _login_page(
         path="/.gateway/",
         httponly=True,
         samesite="strict",
-        secure=context.tls,
+        secure=context.secure_cookies(request),
     )
     return response
 
@@ -176,7 +176,7 @@ async def _start_session(
         path="/",
         httponly=True,
         samesite="lax",
-        secure=context.tls,
+        secure=context.secure_cookies(request),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/.gateway/")
     return info
@@ -239,7 +239,7 @@ async def login_form(
             path="/.gateway/",
             httponly=True,
             samesite="strict",
-            secure=_ctx(request).tls,
+            secure=_ctx(request).secure_cookies(request),
         )
         return response
     redirect = RedirectResponse(next_url, status_code=303)
@@ -373,7 +373,9 @@ async def logout(request: Request, csrf_token: str = Form("")) -> Response:
         )
         context.auth_changed()
     response = _login_page(request, next_url="/", notice="You are logged out.")
-    response.delete_cookie(context.state.session_cookie, path="/", secure=context.tls)
+    response.delete_cookie(
+        context.state.session_cookie, path="/", secure=context.secure_cookies(request)
+    )
     return response
 
 

@@ -46,6 +46,12 @@ class WebContext:
     def tls(self) -> bool:
         return self.state.session_cookie.startswith("__Host-")
 
+    def secure_cookies(self, request: Request) -> bool:
+        """Whether cookies set in answer to ``request`` get ``Secure``: always with the
+        gateway's own TLS (the ``__Host-`` name needs it), and when the browser reached a
+        trusted reverse proxy over HTTPS (the proxy's ``X-Forwarded-Proto``)."""
+        return self.tls or request_scheme(request) == "https"
+
     def current_session(self, request: Request) -> SessionInfo | None:
         """The usable session of the request's cookie, as the proxy sees it."""
         token = request.cookies.get(self.state.session_cookie)
