@@ -77,10 +77,13 @@ def adjust_csp(policy: str, *, integrity: str, ws_origin: str) -> str:
         "script-src": ["'self'", f"'{integrity}'"],
         "connect-src": ["'self'", ws_origin],
     }
+    # script-src-elem, where the CEMM sets it, decides for <script> elements instead of
+    # script-src: it needs the same; where it is absent, script-src applies.
+    widened = {**additions, "script-src-elem": additions["script-src"]}
     result = []
     for name, values in directives:
-        if name in additions:
-            values = values + [v for v in additions[name] if v not in values]
+        if name in widened:
+            values = values + [v for v in widened[name] if v not in values]
             if "'none'" in values:
                 values = [v for v in values if v != "'none'"]
         result.append((name, values))
@@ -126,7 +129,7 @@ class PageFixup:
         response.content = inject(page, self.tag)
         scheme = "wss" if flow.metadata.get(ORIGINAL_SCHEME) == "https" else "ws"
         ws_origin = f"{scheme}://{flow.metadata.get(ORIGINAL_HOST, '')}"
-        for header in ("content-security-policy",):
+        for header in ("content-security-policy", "content-security-policy-report-only"):
             policies = response.headers.get_all(header)
             if policies:
                 response.headers.set_all(

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from mitmproxy import http
+from mitmproxy.test import tflow
 
-from addons.page_fixup import adjust_csp, inject, script_integrity, script_tag
+from addons.page_fixup import PageFixup, adjust_csp, inject, script_integrity, script_tag
+from gateway.policy.access import AccessConfig
+from gateway.policy.allowlist import CompiledAllowlist
+from gateway.proxy.state import Limits, PolicySnapshot, ProxyState, UpstreamTarget
 
 TAG = b'<script src="/.gateway/static/ws-fixup.js"></script>'
 H = "'sha256-abc='"
@@ -51,6 +56,11 @@ def test_inject(page: bytes, expected: bytes) -> None:
         ),
         ("frame-ancestors 'none'", "frame-ancestors 'none'"),
         ("script-src 'none'", f"script-src 'self' {H}"),
+        (
+            "script-src 'self'; script-src-elem 'nonce-abc'; connect-src 'self'",
+            f"script-src 'self' {H}; script-src-elem 'nonce-abc' 'self' {H}; "
+            "connect-src 'self' wss://gw.example",
+        ),
     ],
 )
 def test_adjust_csp(policy: str, expected: str) -> None:
@@ -62,3 +72,38 @@ def test_script_tag_carries_integrity_and_ports() -> None:
     tag = script_tag(integrity, [8090, 18090])
     assert f'integrity="{integrity}"' in tag.decode()
     assert 'data-ws-ports="8090,18090"' in tag.decode()
+
+
+def test_both_policy_headers_are_widened_on_a_fixed_up_page() -> None:
+    empty = CompiledAllowlist.from_networks([])
+    state = ProxyState(
+        listeners={},
+        policy=PolicySnapshot(empty, empty, empty),
+        upstream=UpstreamTarget(
+            host="127.0.0.1", http_port=80, ws_port=8090, connect_timeout=2, admin_port=5000
+        ),
+        limits=Limits(16384, 0),
+        access=AccessConfig(empty, frozenset(), 80),
+        session_cookie="cemm_session",
+    )
+    fixup = PageFixup(state, ws_ports=[8090])
+    flow = tflow.tflow()
+    flow.response = http.Response.make(
+        200,
+        b"<html><head></head></html>",
+        {
+            "Content-Type": "text/html",
+            "Content-Security-Policy": "script-src 'self'",
+            # A report-only policy would otherwise report the script on every page view.
+            "Content-Security-Policy-Report-Only": "script-src-elem 'none'",
+        },
+    )
+    fixup.responseheaders(flow)
+    fixup.response(flow)
+    integrity = f"'{fixup.integrity}'"
+    assert flow.response.headers["content-security-policy"] == f"script-src 'self' {integrity}"
+    assert (
+        flow.response.headers["content-security-policy-report-only"]
+        == f"script-src-elem 'self' {integrity}"
+    )
+    assert b"ws-fixup.js" in flow.response.content
