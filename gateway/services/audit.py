@@ -4,6 +4,11 @@ change it describes, so a change without its audit entry cannot exist.
 Reading it: :func:`entries` (newest first, optionally since a time) and :func:`search`
 (by person, event and time range), as the CLI and the admin app show it; :func:`as_csv`
 for the export.
+
+Where a change comes from: an entry written while the web app handles a request carries
+that request's client address and user agent (:data:`REQUESTER`, set by the web app for
+each request and carried to its database thread) unless the caller names others. Changes
+from the CLI or the gateway itself (``system:...`` actors) have none.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import datetime as dt
 import io
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +39,22 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
+#: (client address, user agent) of the web request being handled, if any.
+REQUESTER: ContextVar[tuple[str | None, str | None]] = ContextVar(
+    "audit_requester", default=(None, None)
+)
+
+
+@contextmanager
+def requested_by(client_address: str | None, user_agent: str | None) -> Iterator[None]:
+    """Entries written inside are attributed to this client (see the module's docstring)."""
+    token = REQUESTER.set((client_address or None, user_agent or None))
+    try:
+        yield
+    finally:
+        REQUESTER.reset(token)
+
+
 def record(
     conn: sqlite3.Connection,
     actor: str,
@@ -43,6 +66,9 @@ def record(
     **detail: Any,
 ) -> None:
     """Append one entry. Call inside the transaction that makes the change."""
+    address, agent = REQUESTER.get()
+    client_address = client_address if client_address is not None else address
+    user_agent = user_agent if user_agent is not None else agent
     conn.execute(
         "INSERT INTO audit_log (at, actor, event, client_address, user_agent, detail)"
         " VALUES (?, ?, ?, ?, ?, ?)",

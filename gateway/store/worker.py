@@ -10,6 +10,7 @@ threads.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import sqlite3
 from collections.abc import Callable
@@ -34,10 +35,12 @@ class DbWorker:
         return function(self._conn, *args, **kwargs)
 
     async def run[T](self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``function(connection, *args, **kwargs)`` on the worker thread."""
+        """``function(connection, *args, **kwargs)`` on the worker thread, in a copy of the
+        caller's context (as ``asyncio.to_thread``): the audit log's requester goes along."""
         loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
         return await loop.run_in_executor(
-            self._executor, functools.partial(self._call, function, args, kwargs)
+            self._executor, functools.partial(context.run, self._call, function, args, kwargs)
         )
 
     async def call[T](self, function: Callable[..., T], *args: Any) -> T:

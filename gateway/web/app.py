@@ -35,8 +35,9 @@ from gateway.admin import pages as admin_pages
 from gateway.admin.security import ApiError, admin_guard, guarded, is_api_path
 from gateway.portal import peer_link
 from gateway.portal import routes as portal
+from gateway.services import audit
 from gateway.web import metrics_routes
-from gateway.web.context import WebContext
+from gateway.web.context import WebContext, client_address, user_agent
 
 logger = logging.getLogger("cemm_gateway.web")
 
@@ -115,7 +116,8 @@ def create_web_app(context: WebContext) -> FastAPI:
         presented = request.headers.get(INTERNAL_HEADER, "")
         if not hmac.compare_digest(presented.encode(), context.state.internal_secret.encode()):
             return JSONResponse({"detail": "not through the gateway"}, status_code=403)
-        response = await call_next(request)
+        with audit.requested_by(client_address(request), user_agent(request)):
+            response = await call_next(request)
         if guarded(request.url.path):
             response.headers.setdefault("Content-Security-Policy", ADMIN_CSP)
         for name, value in SECURITY_HEADERS.items():
