@@ -9,7 +9,9 @@ configure the gateway.
 
 Unknown keys are errors, not silently ignored: a mistyped ``[allowlist]`` key on a security
 appliance must not leave the operator believing a rule is active. Every error names the
-key and shows a valid example (:class:`SettingsError`).
+key, or the environment variable when the value came from there, and shows a valid example
+written the same way (:class:`SettingsError`). The example is the one in ``_EXAMPLES``, or
+else the default (``true`` for a switch), so no setting is without one.
 
 ``config/gateway.toml`` documents every setting with its default; a test keeps that file
 and this module in step.
@@ -18,14 +20,19 @@ and this module in step.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
+import shlex
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from gateway.policy.allowlist import AllowlistEntryError, parse_network
 
@@ -41,37 +48,38 @@ PRIVATE_NETWORKS: tuple[str, ...] = (
     "::1/128",
 )
 
-# Examples shown next to a settings error, by key (the last part of the dotted name).
-_EXAMPLES: dict[str, str] = {
-    "host": '"192.168.2.34"',
-    "http_port": "8080",
-    "ws_port": "8090",
-    "admin_port": "8443",
-    "connect_timeout": "5.0",
-    "data_dir": '"/data"',
-    "default_networks": '["192.168.0.0/16", "fd00::/8"]',
-    "admin_networks": '["192.168.1.0/24"]',
-    "trusted_proxies": '["192.168.1.2"]',
-    "max_header_bytes": "16384",
-    "max_request_body_bytes": "16777216",
-    "log_level": '"info"',
-    "log_format": '"text"',
-    "reload_interval": "0.25",
-    "session_idle_timeout": "86400",
-    "session_lifetime": "2592000",
-    "trusted_networks": '["192.168.1.0/24"]',
-    "public_hostnames": '["cemm.example.org"]',
-    "endpoint": '"home.example.org:51820"',
-    "subnet": '"10.13.13.0/24"',
-    "subnet6": '"fd13:13:13::/64"',
-    "interface": '"wg0"',
-    "never_ban": '["192.168.1.10"]',
-    "discovery_url": '"https://sso.example.org/.well-known/openid-configuration"',
-    "mac": '"80:1F:12:47:06:B0"',
-    "probe_subnet": '"192.168.2.0/24"',
-    "health_interval": "5.0",
-    "clock_drift_threshold": "30.0",
-    "scrape_token_file": '"/run/secrets/metrics_token"',
+# Examples shown next to a settings error, by dotted key, where the default does not make a
+# good example (it is empty, or long). Every other setting's example is its default; a test
+# makes sure every setting has a non-empty example that is itself valid.
+_EXAMPLES: dict[str, Any] = {
+    "upstream.host": "192.168.2.34",
+    "upstream.mac": "80:1F:12:47:06:B0",
+    "upstream.probe_subnet": "192.168.2.0/24",
+    "listen.host": "192.168.1.10",
+    "listen.http_port": 8080,
+    "allowlist.default_networks": ["192.168.0.0/16", "fd00::/8"],
+    "allowlist.admin_networks": ["192.168.1.0/24"],
+    "allowlist.trusted_proxies": ["192.168.1.2"],
+    "tls.cert": "/data/tls/fullchain.pem",
+    "tls.key": "/data/tls/privkey.pem",
+    "tls.hostnames": ["cemm.example.org"],
+    "tls.addresses": ["192.168.1.10"],
+    "tls.single_port": True,
+    "wireguard.subnet6": "fd13:13:13::/64",
+    "wireguard.endpoint": "home.example.org:51820",
+    "auth.trusted_networks": ["192.168.1.0/24"],
+    "auth.public_hostnames": ["cemm.example.org"],
+    "auth.initial_admin_password": "a long passphrase",
+    "auth.initial_admin_password_file": "/run/secrets/admin_password",
+    "oidc.discovery_url": "https://sso.example.org/.well-known/openid-configuration",
+    "oidc.client_id": "cemm-gateway",
+    "oidc.client_secret": "the secret the provider shows",
+    "oidc.client_secret_file": "/run/secrets/oidc_client_secret",
+    "oidc.redirect_uri": "https://cemm.example.org/.gateway/oidc/callback",
+    "oidc.allowed_emails": ["alice@example.org"],
+    "oidc.allowed_groups": ["cemm-users"],
+    "metrics.scrape_token": "a long random token",
+    "metrics.scrape_token_file": "/run/secrets/metrics_token",
 }
 
 # The largest subnet the gateway probes when looking for the CEMM by MAC (a /22).
@@ -386,21 +394,234 @@ class Settings(BaseSettings):
         return self.data_dir / "gateway.db"
 
 
+def _section_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def setting_keys(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """Every setting's dotted key (``tls.enabled``, ``auth.bruteforce.never_ban``), in order."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        section = _section_model(field)
+        if section is None:
+            keys.append(prefix + name)
+        else:
+            keys.extend(setting_keys(section, f"{prefix}{name}."))
+    return keys
+
+
+def setting_field(key: str) -> FieldInfo:
+    """The field behind the dotted key (a setting, or a section); KeyError if none."""
+    model: type[BaseModel] | None = Settings
+    field: FieldInfo | None = None
+    for name in key.split("."):
+        if model is None or name not in model.model_fields:
+            raise KeyError(key)
+        field = model.model_fields[name]
+        model = _section_model(field)
+    if field is None:
+        raise KeyError(key)
+    return field
+
+
+def example_value(key: str) -> Any:
+    """A valid value for the setting ``key``: the curated example, else the default.
+
+    For a section, the example of its first setting.
+    """
+    field = setting_field(key)
+    section = _section_model(field)
+    if section is not None:
+        return example_value(f"{key}.{next(iter(section.model_fields))}")
+    if key in _EXAMPLES:
+        return _EXAMPLES[key]
+    if field.annotation is bool:
+        return True
+    default = field.get_default(call_default_factory=True)
+    return str(default) if isinstance(default, Path) else default
+
+
+def _leaf_key(key: str) -> str:
+    """``key`` itself for a setting, the first setting of the section for a section."""
+    section = _section_model(setting_field(key))
+    return _leaf_key(f"{key}.{next(iter(section.model_fields))}") if section else key
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return json.dumps(str(value))
+
+
+def env_name(key: str) -> str:
+    """The environment variable that sets ``key``: ``CEMM_GATEWAY_TLS__ENABLED``."""
+    return ENV_PREFIX + key.replace(".", "__").upper()
+
+
+def toml_example(key: str) -> str:
+    """``[tls] enabled = true``: how the example for ``key`` is written in the file."""
+    key = _leaf_key(key)
+    section, _, name = key.rpartition(".")
+    where = f"[{section}] " if section else ""
+    return f"{where}{name} = {_toml_value(example_value(key))}"
+
+
+def env_example(key: str) -> str:
+    """``CEMM_GATEWAY_TLS__ENABLED=true``: the example for ``key`` as a shell assignment."""
+    key = _leaf_key(key)
+    value = example_value(key)
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list):
+        text = json.dumps(value)
+    else:
+        text = _toml_value(value)
+    return f"{env_name(key)}={shlex.quote(text)}"
+
+
+def _accepted(annotation: Any) -> list[str]:
+    """The values a union field accepts, as a person writes them: ``true``, ``"auto"``."""
+    if get_origin(annotation) in (Union, UnionType):
+        return [text for member in get_args(annotation) for text in _accepted(member)]
+    if get_origin(annotation) is Literal:
+        return [_toml_value(value) for value in get_args(annotation)]
+    if annotation is bool:
+        return ["true", "false"]
+    names = {int: "a whole number", float: "a number", str: "a string"}
+    return [names.get(annotation, getattr(annotation, "__name__", str(annotation)))]
+
+
+def _resolve(loc: tuple[int | str, ...]) -> tuple[str, FieldInfo | None, tuple[int | str, ...]]:
+    """Split an error location into the user's key and what pydantic added after it.
+
+    ``("tls", "single_port", "literal['auto']")`` is ``tls.single_port`` and a union member;
+    ``("auth", "trusted_networks", 0)`` is ``auth.trusted_networks`` and a list index.
+    """
+    model: type[BaseModel] | None = Settings
+    names: list[str] = []
+    field: FieldInfo | None = None
+    for index, part in enumerate(loc):
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return ".".join(names), field, loc[index:]
+        field = model.model_fields[part]
+        names.append(part)
+        model = _section_model(field)
+    return ".".join(names), field, ()
+
+
+def _environment() -> dict[str, str]:
+    """The ``CEMM_GATEWAY_*`` variables that name settings, by dotted key (lower case)."""
+    found: dict[str, str] = {}
+    for name in os.environ:
+        if name.upper().startswith(ENV_PREFIX) and name.upper() != CONFIG_ENV:
+            found[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = name
+    return found
+
+
+def _from_environment(key: str, environment: dict[str, str]) -> str | None:
+    """The variable that gave ``key`` its value, if the value came from the environment.
+
+    Either the variable for the key itself, or one for an enclosing section whose JSON
+    object holds the key.
+    """
+    if key in environment:
+        return environment[key]
+    parts = key.split(".")
+    for length in range(len(parts) - 1, 0, -1):
+        section = ".".join(parts[:length])
+        if section not in environment:
+            continue
+        try:
+            value: Any = json.loads(os.environ[environment[section]])
+        except ValueError:
+            return environment[section]
+        for part in parts[length:]:
+            if not isinstance(value, dict) or part not in value:
+                break
+            value = value[part]
+        else:
+            return environment[section]
+    return None
+
+
+def _message(item: Any) -> str:
+    """Pydantic's message, without its prefix or the names of Python classes."""
+    if item["type"] == "path_type":
+        return "must be a path, as a string"
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
+def _error_line(key: str, message: str, known: bool, environment: dict[str, str]) -> str:
+    variable = _from_environment(key, environment)
+    name = f"{variable} ({key})" if variable else key
+    if not known:
+        return f"  {name or '(top level)'}: {message}"
+    example = env_example(key) if variable else toml_example(key)
+    # A validator's own example (of one list entry, say) is left out when this one shows it.
+    message, _, own = message.partition("; example: ")
+    if own and own not in example:
+        message += f"; example: {own}"
+    return f"  {name}: {message}; example: {example}"
+
+
 def _format_error(error: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration ({source}):"]
+    environment = _environment()
+    # Errors by key, in order: a union reports once per member, a list once per item.
+    grouped: dict[str, list[tuple[dict[str, Any], FieldInfo | None, tuple[int | str, ...]]]] = {}
+    unknown: list[str] = []
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"] if not isinstance(part, int))
-        key = location.rsplit(".", 1)[-1]
-        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "is not a known setting (see config/gateway.toml for every key)"
-        line = f"  {location or '(top level)'}: {message}"
-        if key in _EXAMPLES and item["type"] != "extra_forbidden":
-            section, _, name = location.rpartition(".")
-            where = f"[{section}] " if section else ""
-            line += f"; example: {where}{name} = {_EXAMPLES[key]}"
-        lines.append(line)
+            unknown.append(".".join(str(part) for part in item["loc"]))
+            continue
+        key, field, rest = _resolve(item["loc"])
+        grouped.setdefault(key, []).append((dict(item), field, rest))
+    lines = [f"invalid configuration ({source}):"]
+    for key, items in grouped.items():
+        field = items[0][1]
+        if field is not None and any(rest and isinstance(rest[0], str) for _, _, rest in items):
+            # A union: each member's complaint alone is misleading; say what is accepted.
+            *others, last = _accepted(field.annotation)
+            message = f"must be {', '.join(others)} or {last}" if others else f"must be {last}"
+        elif field is not None and _section_model(field) is not None and not items[0][2]:
+            message = f"must be a table of settings, the [{key}] section"
+        else:
+            messages = [_message(item) for item, _, _ in items]
+            message = "; ".join(dict.fromkeys(messages))
+        lines.append(_error_line(key, message, field is not None, environment))
+    for key in unknown:
+        message = "is not a known setting (see config/gateway.toml for every key)"
+        lines.append(_error_line(key, message, False, environment))
     return "\n".join(lines)
+
+
+def _is_complex(field: FieldInfo) -> bool:
+    """Whether the environment gives this setting as JSON (a list, or a whole section)."""
+    return _section_model(field) is not None or get_origin(field.annotation) is list
+
+
+def _environment_json_errors() -> list[str]:
+    """Lines for ``CEMM_GATEWAY_*`` variables whose value must be JSON and is not."""
+    lines = []
+    for key, variable in _environment().items():
+        try:
+            field = setting_field(key)
+        except KeyError:
+            continue
+        if not _is_complex(field):
+            continue
+        try:
+            json.loads(os.environ[variable])
+        except ValueError:
+            kind = "a JSON object" if _section_model(field) else "a JSON list, with quoted items"
+            lines.append(f"  {variable} ({key}): must be {kind}; example: {env_example(key)}")
+    return lines
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
@@ -428,6 +649,10 @@ def load_settings(path: Path | str | None = None) -> Settings:
         settings = Settings(**data)
     except ValidationError as error:
         raise SettingsError(_format_error(error, source)) from None
+    except PydanticSettingsError as error:
+        # The environment source could not decode a value: a list or section that is not JSON.
+        lines = _environment_json_errors() or [f"  {error}"]
+        raise SettingsError("\n".join(["invalid configuration (environment):", *lines])) from None
     return settings
 
 
