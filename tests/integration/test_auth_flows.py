@@ -382,8 +382,31 @@ def test_api_tokens(env) -> None:
     assert [
         (t["user_name"], t["read_only"], t["active"]) for t in listed if t["id"] == token_id
     ] == [("homeassistant", True, True)]
+
+    def last_used() -> float | None:
+        tokens = json.loads(cli("token", "list", "--json", config=config.path).stdout)
+        (found,) = [t for t in tokens if t["id"] == token_id]
+        return found["last_used_at"]
+
+    # Use is kept in memory and written every ACTIVITY_FLUSH_INTERVAL (10 s).
+    wait_for(lambda: last_used() is not None, "the token's last use is recorded", timeout=25)
     assert cli("token", "revoke", token_id, config=config.path).returncode == 0
     wait_for(lambda: status() == 401, "the running gateway refuses the revoked token")
+
+
+def test_an_api_token_stops_working_at_its_expiry(env) -> None:
+    config, _ = env
+    _new_user(config, "script")
+    made = cli("token", "add", "script", "--name", "brief", "--expires", "4s", config=config.path)
+    assert made.returncode == 0, made.stderr
+    bearer = {"Authorization": f"Bearer {made.stdout.strip()}"}
+
+    def status() -> int:
+        return httpx.get(config.url("/api/v1/public/cemm"), headers=bearer, timeout=5).status_code
+
+    wait_for(lambda: status() == 200, "the running gateway admits the new token")
+    waited = wait_for(lambda: status() == 401, "the token is refused after its expiry")
+    assert waited < 8
 
 
 def test_ban_after_failures_then_lift(tmp_path: Path, simulator: SimulatorThread) -> None:
