@@ -4,15 +4,21 @@ Authentication and the CSRF rule are the guard's (:mod:`gateway.admin.security`)
 login session cookie plus ``X-CSRF-Token`` on every state change, or an admin's API token
 (``Authorization: Bearer cgw_...``). The OpenAPI document at ``/openapi.json`` describes
 every operation, its answers and its refusals (``{"error", "detail"}``); see
-:func:`document_security` for how it states the credentials.
+:func:`document_security` for how it states the credentials. A request that does not fit
+the operation's schema is refused in the same shape (:class:`ApiRoute`, 422).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from gateway.admin import actions
 from gateway.admin.dashboard import Dashboard, collect
@@ -24,6 +30,7 @@ from gateway.admin.models import (
     AuditOut,
     BanOut,
     ErrorOut,
+    FieldErrorOut,
     MeOut,
     PasswordSet,
     PasswordSetOut,
@@ -43,6 +50,7 @@ from gateway.admin.models import (
     UserAdded,
     UserChange,
     UserOut,
+    ValidationErrorOut,
 )
 from gateway.admin.security import CSRF_HEADER, Caller, current_caller
 from gateway.web.context import WebContext
@@ -68,14 +76,78 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _json_error(description: str) -> dict[str, Any]:
+INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": ValidationErrorOut,
+        "description": "The request does not fit the schema; the detail names each field",
+    }
+}
+
+
+def _field_error(error: Any) -> FieldErrorOut:
+    """One of pydantic's errors as a location and a sentence (never the value sent)."""
+    loc: Sequence[str | int] = error.get("loc") or ()
+    if error.get("type") == "json_invalid":  # loc is ("body", character offset)
+        reason = (error.get("ctx") or {}).get("error") or "not JSON"
+        offset = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return FieldErrorOut(location="body", message=f"not valid JSON{offset}: {reason}")
+    location = ""
+    for part in loc:
+        if isinstance(part, int):
+            location += f"[{part}]"
+        else:
+            location += f".{part}" if location else str(part)
+    message = str(error.get("msg") or "not valid").removeprefix("Value error, ")
+    return FieldErrorOut(location=location or "request", message=message)
+
+
+def validation_refusal(error: RequestValidationError) -> JSONResponse:
+    """A request FastAPI could not validate, answered in the API's own error shape."""
+    fields = [_field_error(each) for each in error.errors()]
+    detail = "; ".join(f"{field.location}: {field.message}" for field in fields)
+    body = ValidationErrorOut(
+        error="invalid_request", detail=detail or "the request is not valid", errors=fields
+    )
+    return JSONResponse(body.model_dump(), status_code=422)
+
+
+class ApiRoute(APIRoute):
+    """A route of the admin API. A request that does not fit the operation's schema (a
+    missing or extra field, a wrong type, a pattern, a bound) is refused with 422 in the
+    API's own shape, :class:`ValidationErrorOut`, instead of FastAPI's ``{"detail": [...]}``;
+    and only an operation that takes input documents that 422."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.body_field is None and not get_flat_params(self.dependant):
+            self.responses.pop(422, None)
+            self.response_fields.pop(422, None)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                return validation_refusal(error)
+
+        return handle
+
+
+def _json_error(description: str, model: str = "ErrorOut") -> dict[str, Any]:
     # For an operation whose own answer is not JSON (FastAPI would document its refusals
     # with the operation's media type).
-    schema = {"$ref": "#/components/schemas/ErrorOut"}
+    schema = {"$ref": f"#/components/schemas/{model}"}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-router = APIRouter(prefix="/api", tags=["admin"], responses=_refusals)
+router = APIRouter(
+    prefix="/api",
+    tags=["admin"],
+    responses={**_refusals, **INVALID_REQUEST},
+    route_class=ApiRoute,
+)
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
 UserPath = Annotated[
@@ -489,6 +561,7 @@ async def audit_list(query: AuditFilterDep, caller: CallerDep, context: ContextD
         400: _json_error(INVALID[400]["description"]),
         401: _json_error(_refusals[401]["description"]),
         403: _json_error(_refusals[403]["description"]),
+        422: _json_error(INVALID_REQUEST[422]["description"], "ValidationErrorOut"),
     },
 )
 async def audit_export(query: AuditFilterDep, caller: CallerDep, context: ContextDep) -> Response:

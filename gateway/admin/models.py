@@ -65,6 +65,22 @@ class ErrorOut(BaseModel):
     detail: str = Field(description="what went wrong, in words a person can act on")
 
 
+class FieldErrorOut(BaseModel):
+    location: str = Field(
+        description="where in the request: body, query, path or header, then the field "
+        "(body.name, query.limit, body.items[0])"
+    )
+    message: str = Field(description="what is wrong with it")
+
+
+class ValidationErrorOut(ErrorOut):
+    """A request that does not fit the operation's schema (422). ``error`` is
+    ``invalid_request``; ``detail`` names every field at fault and what is wrong with it,
+    ``errors`` lists the same one by one. The values sent are never repeated."""
+
+    errors: list[FieldErrorOut]
+
+
 class SelfLockoutOut(ErrorOut):
     """A change that would cut off the caller's own address; send it again confirmed."""
 

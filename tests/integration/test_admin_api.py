@@ -146,18 +146,65 @@ def test_allowlist_add_list_remove(env: AdminEnv, admin: httpx.Client) -> None:
     [
         ({"network": "10.0.0.300/24"}, 400, "not an IPv4 or IPv6 network"),
         ({"network": "192.168.1.5/24"}, 400, "did you mean 192.168.1.0/24"),
-        ({"network": "192.0.2.0/24", "expires": "soon"}, 422, None),
-        ({"network": "192.0.2.0/24", "extra": 1}, 422, None),
-        ({"network": "192.0.2.0/24", "label": "bell\x07"}, 422, None),
+        ({"network": "192.0.2.0/24", "expires": "soon"}, 422, "body.expires: String should"),
+        ({"network": "192.0.2.0/24", "extra": 1}, 422, "body.extra: Extra inputs are not"),
+        ({"network": "192.0.2.0/24", "label": "bell\x07"}, 422, "body.label: String should"),
     ],
 )
 def test_invalid_entries_are_refused_with_a_reason(
-    admin: httpx.Client, body: dict, status: int, words: str | None
+    admin: httpx.Client, body: dict, status: int, words: str
 ) -> None:
     response = admin.post("/api/allowlist", json=body)
     assert response.status_code == status
-    if words:
-        assert words in response.json()["detail"]
+    assert words in response.json()["detail"]
+
+
+def test_a_request_that_does_not_fit_the_schema_is_refused_in_the_apis_own_shape(
+    admin: httpx.Client,
+) -> None:
+    refused = admin.post(
+        "/api/users", json={"name": "-nope", "password": "short", "colour": "blue"}
+    )
+    assert refused.status_code == 422
+    body = refused.json()
+    assert body["error"] == "invalid_request"
+    assert [e["location"] for e in body["errors"]] == ["body.name", "body.password", "body.colour"]
+    assert body["detail"] == "; ".join(f"{e['location']}: {e['message']}" for e in body["errors"])
+    assert "body.password: String should have at least 10 characters" in body["detail"]
+    assert "short" not in refused.text and "blue" not in refused.text  # values not repeated
+
+    # Query and path parameters, a validator's own sentence, and a body that is not JSON.
+    assert admin.get("/api/audit", params={"limit": 0}).json()["errors"] == [
+        {"location": "query.limit", "message": "Input should be greater than or equal to 1"}
+    ]
+    assert admin.get("/api/users/-x").json()["detail"].startswith("path.name: String should")
+    assert admin.get("/api/audit.csv", params={"since": "x"}).json()["error"] == "invalid_request"
+    nul = admin.post("/api/users/admin/password", json={"password": "ten chars \x00 and more"})
+    assert nul.json()["detail"].startswith("body.password: String should match pattern")
+    broken = admin.post(
+        "/api/allowlist", content=b'{"network": ', headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["detail"].startswith("body: not valid JSON at character 12")
+
+
+def test_the_document_describes_the_422_answers(admin: httpx.Client) -> None:
+    document = admin.get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    shape = document["components"]["schemas"]["ValidationErrorOut"]
+    assert set(shape["required"]) == {"error", "detail", "errors"}
+    documented = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            answer = operation["responses"].get("422")
+            documented[f"{method.upper()} {path}"] = answer and answer["content"]
+    assert documented["POST /api/users"] == documented["GET /api/audit.csv"]
+    assert documented["POST /api/users"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorOut"}}
+    }
+    # An operation that takes no input cannot answer 422 and does not say it would.
+    assert documented["GET /api/me"] is None and documented["GET /api/bans"] is None
+    assert all(documented[op] for op in documented if "{" in op or op.startswith("POST"))
 
 
 def test_cutting_off_my_own_address_needs_confirmation(env: AdminEnv, admin: httpx.Client) -> None:
