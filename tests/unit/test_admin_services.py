@@ -12,6 +12,7 @@ import pytest
 
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import ManualClock
+from gateway.policy.allowlist import CompiledAllowlist
 from gateway.services import allowlist, audit, bans, sessions, users
 from gateway.services.allowlist import OwnAddress, SelfLockoutError
 from gateway.store import db
@@ -239,3 +240,13 @@ def test_first_start_does_not_promote_a_user_account_of_the_admins_name(conn) ->
     with pytest.raises(users.UserExistsError, match="user role admin admin"):
         users.ensure_initial_admin(conn, "admin", None)
     assert users.get_user(conn, "admin").role == "user"
+
+
+def test_failures_from_never_ban_addresses_count_against_the_account_only() -> None:
+    never_ban = CompiledAllowlist.from_networks(["192.168.0.0/16", "fd00::/8"])
+    assert bans.subjects("Anna", "192.168.2.7", never_ban) == ["user:anna"]
+    assert bans.subjects("Anna", "fd00::7", never_ban) == ["user:anna"]
+    assert bans.subjects("Anna", "203.0.113.9", never_ban) == [
+        "user:anna",
+        "address:203.0.113.9",
+    ]
