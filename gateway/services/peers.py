@@ -327,9 +327,7 @@ def next_expiry(conn: sqlite3.Connection, *, clock: Clock = SYSTEM_CLOCK) -> flo
     return row[0]
 
 
-def record_handshakes(
-    conn: sqlite3.Connection, handshakes: dict[str, float], *, clock: Clock = SYSTEM_CLOCK
-) -> list[str]:
+def record_handshakes(conn: sqlite3.Connection, handshakes: dict[str, float]) -> list[str]:
     """Mark first handshakes; the generated private key is deleted at that moment."""
     done = []
     with transaction(conn):
@@ -341,12 +339,18 @@ def record_handshakes(
             ).rowcount
             if updated:
                 done.append(public_key)
-        conn.execute(
-            "UPDATE wireguard_peer SET private_key_sealed = NULL, private_key_until = NULL"
-            " WHERE private_key_until IS NOT NULL AND private_key_until <= ?",
-            (clock.now(),),
-        )
     return done
+
+
+def purge_expired_keys(conn: sqlite3.Connection, *, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+    """Delete the generated private keys kept longer than :data:`PRIVATE_KEY_TTL` (their
+    peers never made a handshake); the names of those peers."""
+    rows = conn.execute(
+        "UPDATE wireguard_peer SET private_key_sealed = NULL, private_key_until = NULL"
+        " WHERE private_key_until IS NOT NULL AND private_key_until <= ? RETURNING name",
+        (clock.now(),),
+    ).fetchall()
+    return sorted(row[0] for row in rows)
 
 
 def create_link(

@@ -1,10 +1,12 @@
 """Keeps the WireGuard interface in step with the database, and watches it.
 
 On start: the server key (made at first start, 0600), the interface, the firewall rule,
-and the peers from the database. Then every :data:`CHECK_INTERVAL` seconds: recreate the
-interface if it (or ``wireguard-go``) died and re-apply the peers; re-apply when the
-database changed or a peer expired; read handshakes and transfer for the dashboard and
-metrics; on a peer's first handshake, delete the private key the gateway generated for it.
+and the peers from the database. Then every :data:`CHECK_INTERVAL` seconds
+(:meth:`WireguardManager.check`): delete the generated private keys older than 24 hours;
+recreate the interface if it (or ``wireguard-go``) died and re-apply the peers; re-apply
+when the database changed or a peer expired; read handshakes and transfer for the
+dashboard and metrics; on a peer's first handshake, delete the private key the gateway
+generated for it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.services import peers as peer_service
 from gateway.settings import Settings
+from gateway.system import commands
 from gateway.wireguard import keys
 from gateway.wireguard.config import PeerStats
 from gateway.wireguard.interface import WireguardError, WireguardInterface
@@ -53,6 +56,7 @@ class WireguardManager:
         *,
         gateway_ports: list[int],
         clock: Clock = SYSTEM_CLOCK,
+        runner: commands.Runner = commands.run,
     ) -> None:
         self.settings = settings.wireguard
         self._conn = conn
@@ -62,7 +66,7 @@ class WireguardManager:
         private_key = keys.server_private_key(directory)
         self.server_public_key = keys.public_key(private_key)
         self.interface = WireguardInterface(
-            self.settings, private_key=private_key, gateway_ports=gateway_ports
+            self.settings, private_key=private_key, gateway_ports=gateway_ports, runner=runner
         )
         self._dirty = True
         self._next_expiry: float | None = None
@@ -79,6 +83,7 @@ class WireguardManager:
                 "The gateway needs NET_ADMIN, /dev/net/tun and nftables for it; or set "
                 "[wireguard] enabled = false"
             ) from None
+        self._purge_keys()
         await self._apply()
         self._task = asyncio.create_task(self._watch(), name="wireguard")
 
@@ -92,29 +97,41 @@ class WireguardManager:
         self._next_expiry = peer_service.next_expiry(self._conn, clock=self._clock)
         self._dirty = False
 
+    def _purge_keys(self) -> None:
+        expired = peer_service.purge_expired_keys(self._conn, clock=self._clock)
+        if expired:
+            logger.info(
+                "deleted the generated private key of peer %s: no handshake within 24 hours",
+                ", ".join(expired),
+            )
+
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(CHECK_INTERVAL)
             try:
-                if await self.interface.ensure():
-                    self.restarts += 1
-                    logger.warning(
-                        "WireGuard interface %s was gone; recreated it", self.settings.interface
-                    )
-                    await self._apply()
-                    await self.interface.resume(
-                        {key: peer.endpoint for key, peer in self.stats.items() if peer.endpoint}
-                    )
-                expired = self._next_expiry is not None and self._clock.now() >= self._next_expiry
-                if self._dirty or expired:
-                    await self._apply()
-                stats = await self.interface.stats()
-                self.stats = {peer.public_key: peer for peer in stats}
-                handshakes = {p.public_key: p.latest_handshake for p in stats if p.latest_handshake}
-                if handshakes:
-                    peer_service.record_handshakes(self._conn, handshakes, clock=self._clock)
+                await self.check()
             except Exception:
                 logger.exception("checking the WireGuard interface failed; trying again")
+
+    async def check(self) -> None:
+        """One round of the watch (the module's docstring lists what it does)."""
+        # First, so that trouble with the interface never keeps a key longer.
+        self._purge_keys()
+        if await self.interface.ensure():
+            self.restarts += 1
+            logger.warning("WireGuard interface %s was gone; recreated it", self.settings.interface)
+            await self._apply()
+            await self.interface.resume(
+                {key: peer.endpoint for key, peer in self.stats.items() if peer.endpoint}
+            )
+        expired = self._next_expiry is not None and self._clock.now() >= self._next_expiry
+        if self._dirty or expired:
+            await self._apply()
+        stats = await self.interface.stats()
+        self.stats = {peer.public_key: peer for peer in stats}
+        handshakes = {p.public_key: p.latest_handshake for p in stats if p.latest_handshake}
+        if handshakes:
+            peer_service.record_handshakes(self._conn, handshakes)
 
     def peer_status(self) -> list[PeerStatus]:
         result = []
