@@ -205,10 +205,15 @@ def start_gateway(
     auth: bool = True,
     tls: bool = False,
     module: str = "gateway",
+    directory: str | None = None,
 ) -> System:
+    """``key``'s gateway, its configuration and data in ``workdir/directory`` (default:
+    ``workdir/key``)."""
     http_port, ws_port, admin_port = free_port(), free_port(), free_port()
     sim = start_simulator(procs, key, ws_port)
-    config = gateway_config(workdir / key, sim, http_port, ws_port, admin_port, auth=auth, tls=tls)
+    config = gateway_config(
+        workdir / (directory or key), sim, http_port, ws_port, admin_port, auth=auth, tls=tls
+    )
     argv = [PYTHON, "-m", module, "run", "--config", str(config)]
 
     process = procs.start(key, argv, env=gateway_env())
