@@ -4,24 +4,34 @@ Every command goes through :mod:`gateway.system.commands`. The interface uses th
 module when ``ip link add ... type wireguard`` works, else ``wireguard-go`` (kept as a
 child process; its socket lives in ``/run/wireguard``). Desired peers are applied
 atomically with ``wg syncconf``. If the interface or ``wireguard-go`` disappears,
-:meth:`WireguardInterface.ensure` builds it again and the caller re-applies the peers.
+:meth:`WireguardInterface.ensure` builds it again; if the interface is there without its
+configuration (down, an address gone, another key or port), it configures it again; the
+caller then re-applies the peers.
 
 The firewall rule (nftables, table ``inet cemm_gateway_wg``): nothing is forwarded from or
 to the tunnel - container hosts usually have IP forwarding on, and without the rule a peer
 could reach the LAN through the gateway - and from the tunnel the gateway accepts only its
 own web, ws and admin ports (and ping). Without the rule the interface is not brought up.
+The table as nftables lists it right after it was applied is kept;
+:meth:`WireguardInterface.ensure_firewall` compares the current listing with it and applies
+the rule again if the table is gone or differs (a host firewall reload that flushed the
+ruleset); if that fails, the interface is taken down until the rule is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import ipaddress
+import json
 import logging
 import os
+from typing import Any
 
 from gateway.settings import WireguardSettings
 from gateway.system import commands
 from gateway.wireguard import config as wgconfig
+from gateway.wireguard import keys
 
 logger = logging.getLogger("cemm_gateway.wireguard")
 
@@ -30,6 +40,13 @@ FIREWALL_TABLE = "cemm_gateway_wg"
 
 class WireguardError(Exception):
     """The interface could not be set up; the message carries the failing command."""
+
+
+class Repair(enum.Enum):
+    """What :meth:`WireguardInterface.ensure` had to do; the value completes a log line."""
+
+    RECREATED = "was gone; recreated it"
+    RECONFIGURED = "had lost its configuration (down, address, key or port); configured it again"
 
 
 def firewall_rules(interface: str, ports: list[int]) -> str:
@@ -66,9 +83,11 @@ class WireguardInterface:
         self.settings = settings
         self.name = settings.interface
         self._private_key = private_key
+        self._public_key = keys.public_key(private_key)
         self._ports = gateway_ports
         self._run = runner
         self._userspace: asyncio.subprocess.Process | None = None
+        self._firewall: str | None = None  # the table as listed right after applying it
         self.kind = "none"
 
     @property
@@ -79,22 +98,66 @@ class WireguardInterface:
     def gateway_v6(self) -> str | None:
         return wgconfig.gateway_address(self.settings.subnet6) if self.settings.subnet6 else None
 
-    async def exists(self) -> bool:
-        result = await self._run(["ip", "link", "show", "dev", self.name], check=False)
+    async def _link(self) -> dict[str, Any] | None:
+        """The interface as ``ip -j address show`` describes it; None if it is gone."""
+        if self._userspace is not None and self._userspace.returncode is not None:
+            return None
+        result = await self._run(["ip", "-j", "address", "show", "dev", self.name], check=False)
         if result.returncode != 0:
-            return False
-        return self._userspace is None or self._userspace.returncode is None
-
-    async def ensure(self) -> bool:
-        """Create and configure the interface if it is missing; True if it was (re)built."""
-        if await self.exists():
-            return False
-        await self._teardown_link()
+            return None
         try:
-            await self._create()
+            (link,) = json.loads(result.stdout)
+        except ValueError:  # not JSON, or not one interface
+            return None
+        return link if isinstance(link, dict) else None
+
+    async def _configured(self, link: dict[str, Any]) -> bool:
+        """Up, with the gateway's tunnel addresses, key and port."""
+        addresses = {info.get("local") for info in link.get("addr_info") or []}
+        wanted = {self.gateway_v4, *([self.gateway_v6] if self.gateway_v6 else [])}
+        if "UP" not in (link.get("flags") or []) or not wanted <= addresses:
+            return False
+        dump = await self._run(["wg", "show", self.name, "dump"], check=False)
+        # The first line is the interface: private key, public key, listen port, fwmark.
+        own = dump.stdout.split("\n", 1)[0].split("\t")[1:3]
+        return dump.returncode == 0 and own == [self._public_key, str(self.settings.listen_port)]
+
+    async def ensure(self) -> Repair | None:
+        """Make the interface exist with its configuration; what had to be done, if anything."""
+        link = await self._link()
+        if link is not None and await self._configured(link):
+            return None
+        try:
+            if link is None:
+                await self._teardown_link()
+                await self._create()
             await self._configure()
         except commands.CommandError as error:
             raise WireguardError(str(error)) from None
+        return Repair.RECREATED if link is None else Repair.RECONFIGURED
+
+    async def _firewall_listing(self) -> str | None:
+        result = await self._run(["nft", "list", "table", "inet", FIREWALL_TABLE], check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    async def _apply_firewall(self) -> None:
+        await self._run(["nft", "-f", "-"], input=firewall_rules(self.name, self._ports).encode())
+        self._firewall = await self._firewall_listing()
+
+    async def ensure_firewall(self) -> bool:
+        """Apply the firewall rule again if it is gone or changed; True if it had to.
+
+        If it cannot, the interface goes down (no tunnel without the rule) and the error is
+        raised; :meth:`ensure` brings the interface up again once the rule applies.
+        """
+        listing = await self._firewall_listing()
+        if listing is not None and listing == self._firewall:
+            return False
+        try:
+            await self._apply_firewall()
+        except commands.CommandError as error:
+            await self._run(["ip", "link", "set", "dev", self.name, "down"], check=False)
+            raise WireguardError(f"{error}; interface {self.name} is down until it works") from None
         return True
 
     async def _create(self) -> None:
@@ -123,7 +186,7 @@ class WireguardInterface:
         )
 
     async def _configure(self) -> None:
-        await self._run(["nft", "-f", "-"], input=firewall_rules(self.name, self._ports).encode())
+        await self._apply_firewall()
         await self._run(
             [
                 "wg",

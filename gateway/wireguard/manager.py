@@ -3,10 +3,11 @@
 On start: the server key (made at first start, 0600), the interface, the firewall rule,
 and the peers from the database. Then every :data:`CHECK_INTERVAL` seconds
 (:meth:`WireguardManager.check`): delete the generated private keys older than 24 hours;
-recreate the interface if it (or ``wireguard-go``) died and re-apply the peers; re-apply
-when the database changed or a peer expired; read handshakes and transfer for the
-dashboard and metrics; on a peer's first handshake, delete the private key the gateway
-generated for it.
+recreate the interface if it (or ``wireguard-go``) died, configure it again if it lost its
+configuration, and then re-apply the peers; put the firewall rule back if it is gone (a
+warning each time); re-apply when the database changed or a peer expired; read handshakes
+and transfer for the dashboard and metrics; on a peer's first handshake, delete the
+private key the gateway generated for it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gateway.settings import Settings
 from gateway.system import commands
 from gateway.wireguard import keys
 from gateway.wireguard.config import PeerStats
-from gateway.wireguard.interface import WireguardError, WireguardInterface
+from gateway.wireguard.interface import FIREWALL_TABLE, Repair, WireguardError, WireguardInterface
 
 logger = logging.getLogger("cemm_gateway.wireguard")
 
@@ -77,6 +78,7 @@ class WireguardManager:
     async def start(self) -> None:
         try:
             await self.interface.ensure()
+            await self.interface.ensure_firewall()  # an interface left from before
         except WireguardError as error:
             raise WireguardError(
                 f"cannot bring up WireGuard interface {self.settings.interface}: {error}. "
@@ -117,12 +119,21 @@ class WireguardManager:
         """One round of the watch (the module's docstring lists what it does)."""
         # First, so that trouble with the interface never keeps a key longer.
         self._purge_keys()
-        if await self.interface.ensure():
-            self.restarts += 1
-            logger.warning("WireGuard interface %s was gone; recreated it", self.settings.interface)
+        repair = await self.interface.ensure()
+        if repair is not None:
+            if repair is Repair.RECREATED:
+                self.restarts += 1
+            logger.warning("WireGuard interface %s %s", self.settings.interface, repair.value)
             await self._apply()
             await self.interface.resume(
                 {key: peer.endpoint for key, peer in self.stats.items() if peer.endpoint}
+            )
+        elif await self.interface.ensure_firewall():
+            logger.warning(
+                "the firewall rule of WireGuard interface %s (nftables table inet %s) was gone "
+                "or changed; applied it again",
+                self.settings.interface,
+                FIREWALL_TABLE,
             )
         expired = self._next_expiry is not None and self._clock.now() >= self._next_expiry
         if self._dirty or expired:

@@ -15,16 +15,19 @@ import json
 import os
 import re
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from gateway.wireguard.interface import FIREWALL_TABLE
 from gateway.wireguard.keys import generate_private_key, public_key
 from tests.support.gateway import ROOT, cli, policy_reloads, wait_policy_reload
 from tests.support.netns import Host, Lab, require_netns
@@ -140,7 +143,21 @@ class Env:
     phone: Phone
     config: Path
     log: Path
+    process: subprocess.Popen
     phone_config: str = ""
+
+    def firewall_table(self) -> bool:
+        listed = self.gateway.run(["nft", "list", "table", "inet", FIREWALL_TABLE], check=False)
+        return listed.returncode == 0
+
+    @contextmanager
+    def gateway_frozen(self) -> Iterator[None]:
+        """The gateway process stopped (SIGSTOP; wireguard-go keeps running): no checks."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
 
 
 def _setup_phone(lab: Lab, gateway: Host) -> Phone:
@@ -226,7 +243,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 "[auth.bruteforce]\nnever_ban = []\nfree_attempts = 1000\nban_after = 1000\n"
             )
             log = directory / "gateway.log"
-            gateway.popen(
+            process = gateway.popen(
                 [sys.executable, "-m", "gateway", "run", "--config", str(config)],
                 stdout=log.open("w"),
                 stderr=subprocess.STDOUT,
@@ -243,7 +260,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 check=False,
             )
             assert cemm_up.returncode == 0, log.read_text()
-            environment = Env(lab, gateway, cemm, lan, phone, config, log)
+            environment = Env(lab, gateway, cemm, lan, phone, config, log, process)
             added = cli("peer", "add", "phone", config=config)
             assert added.returncode == 0, added.stderr
             environment.phone_config = added.stdout
@@ -259,6 +276,13 @@ def _phone_ready(env: Env) -> None:
     config = env.phone_config
     env.phone.tunnel_up(config)
     assert env.phone.works(), env.log.read_text()[-3000:]
+
+
+def _wait_for(condition: Callable[[], bool], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g} s"
+        time.sleep(0.2)
 
 
 def _add_peer(env: Env, name: str, *extra: str) -> str:
@@ -317,16 +341,46 @@ def test_nothing_else_on_the_lan_through_the_tunnel(env: Env) -> None:
         # ... and the gateway's own other ports are closed to the tunnel too.
         other = env.phone.python(TCP_PROBE, GATEWAY_TUNNEL, "22", "3", timeout=20)
         assert other.stdout.startswith("closed"), other.stdout
-        # The firewall rule is what stops it: without it the LAN host answers.
-        env.gateway.run(["nft", "delete", "table", "inet", "cemm_gateway_wg"])
-        open_lan = env.phone.python(TCP_PROBE, env.lan.v4, "8000", "4", timeout=20)
+        # The firewall rule is what stops it: without it the LAN host answers (the gateway
+        # frozen meanwhile, or its check would put the rule back).
+        with env.gateway_frozen():
+            env.gateway.run(["nft", "delete", "table", "inet", FIREWALL_TABLE])
+            open_lan = env.phone.python(TCP_PROBE, env.lan.v4, "8000", "4", timeout=20)
         assert open_lan.stdout.startswith("open"), open_lan.stdout
+        # The gateway's check puts the rule back within seconds, and logs it.
+        _wait_for(env.firewall_table, timeout=10)
+        lan = env.phone.python(TCP_PROBE, env.lan.v4, "8000", "4", timeout=20)
+        assert lan.stdout.startswith("closed"), lan.stdout
+        assert f"(nftables table inet {FIREWALL_TABLE}) was gone" in env.log.read_text()
     finally:
         env.phone.run(["ip", "route", "del", str(env.lab.subnet_v4), "dev", "wgp"], check=False)
         env.phone.run(
             ["wg", "set", "wgp", "peer", server_key, "allowed-ips", f"{GATEWAY_TUNNEL}/32"],
             check=False,
         )
+
+
+def test_flushed_firewall_rule_comes_back(env: Env) -> None:
+    """A host firewall reload that flushes the ruleset takes the rule away; the gateway's
+    2-second check applies it again, unchanged, and logs a warning."""
+    _phone_ready(env)
+    _wait_for(env.firewall_table, timeout=10)
+    rule = env.gateway.run(["nft", "list", "table", "inet", FIREWALL_TABLE]).stdout
+    warnings = env.log.read_text().count(f"(nftables table inet {FIREWALL_TABLE}) was gone")
+    env.gateway.run(["nft", "flush", "ruleset"])
+    started = time.monotonic()
+    _wait_for(env.firewall_table, timeout=10)
+    elapsed = time.monotonic() - started
+    print(f"firewall rule back {elapsed:.1f} s after the ruleset was flushed")
+    assert env.gateway.run(["nft", "list", "table", "inet", FIREWALL_TABLE]).stdout == rule
+    assert elapsed < 5
+    _wait_for(
+        lambda: (
+            env.log.read_text().count(f"(nftables table inet {FIREWALL_TABLE}) was gone") > warnings
+        ),
+        timeout=5,
+    )
+    assert env.phone.works()
 
 
 def test_killed_wireguard_go_comes_back(env: Env) -> None:
