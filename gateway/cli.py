@@ -131,12 +131,25 @@ def cmd_allow_add(args: argparse.Namespace) -> int:
     expires_in = allowlist_service.parse_duration(args.expires) if args.expires else None
     network = allowlist_service.normalise(args.network)
     with _open(_settings(args)) as conn:
-        entry = allowlist_service.add_entry(
+        saved = allowlist_service.save_entry(
             conn, network, actor=_actor(), label=args.label or "", expires_in=expires_in
         )
-    expiry = f", expires {_when(entry.expires_at)}" if entry.expires_at else ""
-    print(f"allowed {entry.network}{expiry}")
+    entry, previous = saved.entry, saved.previous
+    if previous is None:
+        expiry = f", expires {_when(entry.expires_at)}" if entry.expires_at else ""
+        print(f"allowed {entry.network}{expiry}")
+        return EXIT_OK
+    # The network was listed already: its label and expiry are replaced, and that is said.
+    now, was = _entry_terms(entry), _entry_terms(previous)
+    change = f"; was {was}" if was != now else "; unchanged"
+    print(f"updated {entry.network} ({now}{change})")
     return EXIT_OK
+
+
+def _entry_terms(entry: allowlist_service.Entry) -> str:
+    label = f"label {entry.label!r}" if entry.label else "no label"
+    expiry = f"expires {_when(entry.expires_at)}" if entry.expires_at else "no expiry"
+    return f"{label}, {expiry}"
 
 
 def cmd_allow_remove(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.policy.allowlist import (
@@ -202,6 +203,14 @@ def _guard_own_address(
     )
 
 
+@dataclass(frozen=True)
+class SavedEntry:
+    """What :func:`save_entry` did: the entry now, and as it was if it was there already."""
+
+    entry: Entry
+    previous: Entry | None
+
+
 def add_entry(
     conn: sqlite3.Connection,
     network: str,
@@ -213,10 +222,37 @@ def add_entry(
     own_address: OwnAddress | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Entry:
-    """Add (or, for an existing network, update label and expiry) one entry.
+    """Add (or, for an existing network, update label and expiry) one entry; see
+    :func:`save_entry`, which also says which of the two it was."""
+    return save_entry(
+        conn,
+        network,
+        actor=actor,
+        label=label,
+        expires_in=expires_in,
+        client_address=client_address,
+        own_address=own_address,
+        clock=clock,
+    ).entry
 
-    With ``own_address``, an update that would end that address's access sooner is
-    refused unless confirmed (:class:`SelfLockoutError`).
+
+def save_entry(
+    conn: sqlite3.Connection,
+    network: str,
+    *,
+    actor: str,
+    label: str = "",
+    expires_in: float | None = None,
+    client_address: str | None = None,
+    own_address: OwnAddress | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> SavedEntry:
+    """Add one entry or, for a network already listed, replace its label and expiry.
+
+    The audit log says which: ``allowlist.add``, or ``allowlist.update`` with the label and
+    expiry it had before (``previous_label``, ``previous_expires_at``). Who added the entry,
+    and when, stay as they were. With ``own_address``, an update that would end that
+    address's access sooner is refused unless confirmed (:class:`SelfLockoutError`).
     """
     canonical = normalise(network)
     if len(label) > 200:
@@ -226,6 +262,7 @@ def add_entry(
     now = clock.now()
     expires_at = now + expires_in if expires_in is not None else None
     with transaction(conn):
+        previous = _entry_for(conn, canonical)
         cut_off = False
         if own_address is not None:
             before = _networks(conn)
@@ -240,21 +277,32 @@ def add_entry(
             " expires_at = excluded.expires_at",
             (canonical, label, expires_at, now, actor),
         )
+        was: dict[str, Any] = (
+            {"previous_label": previous.label, "previous_expires_at": previous.expires_at}
+            if previous is not None
+            else {}
+        )
         audit.record(
             conn,
             actor,
-            "allowlist.add",
+            "allowlist.update" if previous is not None else "allowlist.add",
             client_address=client_address,
             clock=clock,
             network=canonical,
             label=label,
             expires_at=expires_at,
+            **was,
             **({"own_address_cut_off": own_address.address} if cut_off and own_address else {}),
         )
         row = conn.execute(
             "SELECT * FROM allowlist_entry WHERE network = ?", (canonical,)
         ).fetchone()
-    return _entry(row)
+    return SavedEntry(_entry(row), previous)
+
+
+def _entry_for(conn: sqlite3.Connection, network: str) -> Entry | None:
+    row = conn.execute("SELECT * FROM allowlist_entry WHERE network = ?", (network,)).fetchone()
+    return _entry(row) if row else None
 
 
 def remove_entry(

@@ -224,7 +224,7 @@ def test_cutting_off_my_own_address_needs_confirmation(env: AdminEnv, admin: htt
     assert (
         admin.post("/api/allowlist", json={**shorter, "confirm_lockout": True}).status_code == 201
     )
-    assert _last_audit(admin, "allowlist.add")["detail"]["own_address_cut_off"] == "127.0.0.1"
+    assert _last_audit(admin, "allowlist.update")["detail"]["own_address_cut_off"] == "127.0.0.1"
     forever = {"network": LOOPBACK_ENTRY, "label": "loopback", "expires": "never"}
     assert admin.post("/api/allowlist", json=forever).status_code == 201
     # The web port still admits loopback.

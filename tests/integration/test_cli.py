@@ -36,6 +36,36 @@ def test_allow_add_list_remove(config: Path) -> None:
     assert [e["event"] for e in json.loads(audit.stdout)] == ["allowlist.remove", "allowlist.add"]
 
 
+def test_allow_add_of_a_listed_network_says_it_updated_it(config: Path) -> None:
+    first = cli("allow", "add", "203.0.113.7", "--label", "office", config=config)
+    assert first.stdout == "allowed 203.0.113.7/32\n"
+    again = cli("allow", "add", "203.0.113.7", "--label", "home", "--expires", "1d", config=config)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("updated 203.0.113.7/32 (label 'home', expires 20")
+    assert again.stdout.endswith("; was label 'office', no expiry)\n")
+    same = cli("allow", "add", "203.0.113.7/32", config=config)
+    assert same.stdout.startswith("updated 203.0.113.7/32 (no label, no expiry; was label 'home'")
+    assert (
+        cli("allow", "add", "203.0.113.7", config=config).stdout
+        == "updated 203.0.113.7/32 (no label, no expiry; unchanged)\n"
+    )
+    entries = json.loads(cli("allow", "list", "--json", config=config).stdout)["entries"]
+    assert [(e["network"], e["label"], e["expires_at"]) for e in entries] == [
+        ("203.0.113.7/32", "", None)
+    ]
+    audit = json.loads(cli("audit", "--json", "--event", "allowlist", config=config).stdout)
+    assert [e["event"] for e in audit] == [
+        "allowlist.update",
+        "allowlist.update",
+        "allowlist.update",
+        "allowlist.add",
+    ]
+    assert audit[2]["detail"]["previous_label"] == "office"
+    assert audit[2]["detail"]["previous_expires_at"] is None
+    assert audit[2]["detail"]["label"] == "home"
+    assert audit[1]["detail"]["previous_expires_at"] == audit[2]["detail"]["expires_at"]
+
+
 def test_audit_filters_and_csv(config: Path) -> None:
     for name in ("anna", "bert"):
         added = cli(

@@ -104,6 +104,42 @@ def test_shortening_the_expiry_of_my_entry_is_a_lockout_too(conn) -> None:
     assert allowlist.get_entry(conn, 999) is None
 
 
+def test_saving_a_listed_network_updates_it_and_the_audit_log_says_so(conn) -> None:
+    clock = ManualClock(1_000.0)
+    added = allowlist.save_entry(conn, "203.0.113.0/24", actor="anna", label="a", clock=clock)
+    assert added.previous is None
+    clock.advance(60)
+    updated = allowlist.save_entry(
+        conn, "203.0.113.0/24", actor="bert", label="b", expires_in=3600, clock=clock
+    )
+    assert updated.previous == added.entry
+    assert (updated.entry.id, updated.entry.label, updated.entry.expires_at) == (
+        added.entry.id,
+        "b",
+        clock.now() + 3600,
+    )
+    # Who added the entry, and when, stay; who changed it is in the audit log.
+    assert (updated.entry.created_by, updated.entry.created_at) == ("anna", 1_000.0)
+    (update,) = audit.search(conn, event="allowlist.update")
+    assert update.actor == "bert"
+    assert update.detail == {
+        "network": "203.0.113.0/24",
+        "label": "b",
+        "expires_at": clock.now() + 3600,
+        "previous_label": "a",
+        "previous_expires_at": None,
+    }
+    (add,) = audit.search(conn, event="allowlist.add")
+    assert add.detail == {"network": "203.0.113.0/24", "label": "a", "expires_at": None}
+    # add_entry, which the admin app calls, is the same operation.
+    allowlist.add_entry(conn, "203.0.113.0/24", actor="anna", label="c", clock=clock)
+    assert [e.event for e in audit.search(conn, event="allowlist")] == [
+        "allowlist.update",
+        "allowlist.update",
+        "allowlist.add",
+    ]
+
+
 def test_labels_with_control_characters_are_refused(conn) -> None:
     with pytest.raises(allowlist.AllowlistError, match="control characters"):
         allowlist.add_entry(conn, "203.0.113.0/24", actor="anna", label="a\x1b[31mb")
