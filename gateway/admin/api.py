@@ -10,14 +10,18 @@ the operation's schema is refused in the same shape (:class:`ApiRoute`, 422).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Annotated, Any
+import functools
+import math
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 
 from gateway.admin import actions
@@ -53,6 +57,8 @@ from gateway.admin.models import (
     ValidationErrorOut,
 )
 from gateway.admin.security import CSRF_HEADER, Caller, current_caller
+from gateway.services import audit
+from gateway.store.worker import DbWorker
 from gateway.web.context import WebContext
 from gateway.wireguard.manager import WireguardManager
 
@@ -527,14 +533,12 @@ def audit_filter(
     event: EventQuery = None,
     since: Annotated[str | None, _moment_query("from (inclusive)")] = None,
     until: Annotated[str | None, _moment_query("to (exclusive)")] = None,
-    limit: Annotated[int, Query(ge=1, le=10000)] = 200,
 ) -> actions.AuditFilter:
     return actions.AuditFilter(
         user=user,
         event=event,
         since=actions.parse_moment(since, "since"),
         until=actions.parse_moment(until, "until"),
-        limit=limit,
     )
 
 
@@ -547,15 +551,82 @@ AuditFilterDep = Annotated[actions.AuditFilter, Depends(audit_filter)]
     summary="Audit log entries, newest first (naive times are the gateway's local time)",
     responses=INVALID,
 )
-async def audit_list(query: AuditFilterDep, caller: CallerDep, context: ContextDep) -> AuditOut:
+async def audit_list(
+    query: AuditFilterDep,
+    caller: CallerDep,
+    context: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=10000, description="at most this many, the newest")] = 200,
+) -> AuditOut:
+    query = dataclasses.replace(query, limit=limit)
     found, more = await actions.search_audit(context, query)
     return AuditOut(entries=found, limit=query.limit, more=more)
+
+
+# Entries read from the database at a time for the CSV export.
+EXPORT_BATCH = 1000
+# Bytes of an export held in memory; a larger one goes to a temporary file in the data
+# directory (unlinked at once: nothing is left behind).
+EXPORT_IN_MEMORY = 4 * 1024 * 1024
+EXPORT_READ_SIZE = 64 * 1024
+
+
+async def audit_csv_chunks(
+    db: DbWorker,
+    *,
+    user: str | None,
+    event: str | None,
+    since: float | None,
+    until: float | None,
+    most: int | None = None,
+    batch: int = EXPORT_BATCH,
+) -> AsyncIterator[str]:
+    """The CSV export, a header and then up to ``batch`` entries at a time, newest first:
+    every entry that matches (or the newest ``most``), in memory of one batch whatever
+    the log's size, the database free for other requests between batches.
+
+    Each batch is the entries before the previous batch's oldest time (``until`` is
+    exclusive). Entries at the very same time cannot be split that way, so those at a
+    full batch's oldest time are read whole, by themselves, before moving on.
+    """
+    search = functools.partial(audit.search, user=user, event=event, since=since)
+    header = audit.as_csv([])
+    yield header
+    left = most
+    while left is None or left > 0:
+        found = await db.run(search, until=until, limit=batch)
+        full = len(found) == batch
+        if full:
+            oldest = found[-1].at
+            at_oldest = await db.run(
+                search, since=oldest, until=math.nextafter(oldest, math.inf), limit=ID_MAX
+            )
+            found = [entry for entry in found if entry.at > oldest] + at_oldest
+            until = oldest
+        if left is not None:
+            found = found[:left]
+            left -= len(found)
+        if found:
+            yield audit.as_csv(found)[len(header) :]
+        if not full:
+            return
+
+
+async def _read_out(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while block := spool.read(EXPORT_READ_SIZE):
+            yield block
+    finally:
+        spool.close()
 
 
 @router.get(
     "/audit.csv",
     response_class=CsvResponse,
-    summary="The same entries as a CSV download",
+    summary="Every matching entry as a CSV download, newest first",
+    description="The same filter as GET /api/audit, without its cap: the file holds every "
+    "entry that matches, unless a limit is given. It is complete or not sent at all: it is "
+    "written out before the answer starts (a failure is an error status, never a shorter "
+    "file), and Content-Length gives its size.",
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
         400: _json_error(INVALID[400]["description"]),
@@ -564,13 +635,45 @@ async def audit_list(query: AuditFilterDep, caller: CallerDep, context: ContextD
         422: _json_error(INVALID_REQUEST[422]["description"], "ValidationErrorOut"),
     },
 )
-async def audit_export(query: AuditFilterDep, caller: CallerDep, context: ContextDep) -> Response:
-    body = await actions.audit_csv(context, query)
+async def audit_export(
+    query: AuditFilterDep,
+    caller: CallerDep,
+    context: ContextDep,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=ID_MAX, description="at most this many, the newest; default: all"),
+    ] = None,
+) -> Response:
+    # Not streamed from the database straight to the client: once the answer has started,
+    # a failure could only end it early, and it would look like a complete, shorter file.
+    chunks = audit_csv_chunks(
+        context.db,
+        user=query.user or None,
+        event=query.event or None,
+        since=actions.timestamp(query.since),
+        until=actions.timestamp(query.until),
+        most=limit,
+        batch=EXPORT_BATCH,
+    )
+    spool = tempfile.SpooledTemporaryFile(  # closed by _read_out, or below
+        max_size=EXPORT_IN_MEMORY, mode="w+b", dir=str(context.settings.data_dir)
+    )
+    try:
+        async for chunk in chunks:
+            spool.write(chunk.encode())
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return CsvResponse(
-        body,
+    return StreamingResponse(
+        _read_out(spool),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="cemm-gateway-audit-{stamp}.csv"'},
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="cemm-gateway-audit-{stamp}.csv"',
+        },
     )
 
 

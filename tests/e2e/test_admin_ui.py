@@ -11,14 +11,21 @@ own address off: the refusal has something to protect.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
 
+from gateway.clock import ManualClock
+from gateway.services import audit
+from gateway.store import db
 from tests.support.admin import (
     ADMIN,
     ADMIN_PASSWORD,
@@ -246,3 +253,24 @@ def test_revoking_a_session_closes_its_live_websocket(
     viewer.page.wait_for_timeout(3_500)
     assert viewer.page.get_attribute("#status", "data-state") == "disconnected"
     assert page.locator("tr[data-user='viewer']").count() == 0
+
+
+def test_the_audit_export_downloads_every_matching_entry(env: AdminEnv, admin: Watched) -> None:
+    # More entries than the page shows (200), written straight to the log.
+    count, start = 450, time.time() - 3600
+    conn = db.connect(env.config.data_dir / "gateway.db")
+    with conn:
+        for n in range(count):
+            audit.record(conn, "bulk-import", "user.add", clock=ManualClock(start + n), n=n)
+    conn.close()
+    page, earlier_errors = admin.page, len(admin.errors)
+    page.goto(env.admin_url("/audit?user=bulk-import"))
+    assert page.locator("#audit tbody tr").count() == 200
+    assert "the CSV file holds every entry that matches" in page.locator("[data-more]").inner_text()
+    assert "limit" not in (page.get_attribute("#export-csv", "href") or "")
+    with page.expect_download() as downloading:
+        page.click("#export-csv")
+    text = Path(downloading.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [json.loads(row["detail"])["n"] for row in rows] == list(range(count))[::-1]
+    assert admin.errors[earlier_errors:] == []

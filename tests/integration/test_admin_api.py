@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -416,6 +418,36 @@ def test_audit_filters_and_csv_export(env: AdminEnv, admin: httpx.Client) -> Non
         (ADMIN, "user.role", "127.0.0.1"),
         (ADMIN, "user.role", "127.0.0.1"),
     ]
+
+
+def test_the_csv_export_holds_every_matching_entry(env: AdminEnv, admin: httpx.Client) -> None:
+    # More entries than the JSON listing's cap, three to a time, written straight to the log.
+    count, start = 10_050, time.time() - 3600
+    conn = sqlite3.connect(env.config.data_dir / "gateway.db", timeout=10)
+    with conn:
+        conn.executemany(
+            "INSERT INTO audit_log (at, actor, event, detail)"
+            " VALUES (?, 'bulk-import', 'user.add', ?)",
+            [(start + i // 3, json.dumps({"n": i})) for i in range(count)],
+        )
+    conn.close()
+
+    export = admin.get("/api/audit.csv", params={"user": "bulk-import"})
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    assert int(export.headers["content-length"]) == len(export.content)
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [json.loads(row["detail"])["n"] for row in rows] == list(range(count))[::-1]
+    newest = admin.get("/api/audit.csv", params={"user": "bulk-import", "limit": 4})
+    assert [json.loads(r["detail"])["n"] for r in csv.DictReader(io.StringIO(newest.text))] == [
+        10_049,
+        10_048,
+        10_047,
+        10_046,
+    ]
+    # The JSON listing keeps its cap, and says that there is more.
+    listing = admin.get("/api/audit", params={"user": "bulk-import", "limit": 10_000}).json()
+    assert len(listing["entries"]) == 10_000 and listing["more"] is True
+    assert admin.get("/api/audit", params={"limit": 10_001}).status_code == 422
 
 
 def test_dashboard_counts(env: AdminEnv, admin: httpx.Client) -> None:
