@@ -8,7 +8,9 @@ key with the ``CEMM_GATEWAY_`` prefix and ``__`` between section and key, for ex
 configure the gateway.
 
 Unknown keys are errors, not silently ignored: a mistyped ``[allowlist]`` key on a security
-appliance must not leave the operator believing a rule is active. Every error names the
+appliance must not leave the operator believing a rule is active. The same holds for a
+``CEMM_GATEWAY_*`` variable that names no setting (``CEMM_GATEWAY_ALLOWLIST_DEFAULT_NETWORKS``,
+one underscore short); only ``CEMM_GATEWAY_CONFIG`` is not a setting. Every error names the
 key, or the environment variable when the value came from there, and shows a valid example
 written the same way (:class:`SettingsError`). The example is the one in ``_EXAMPLES``, or
 else the default (``true`` for a switch), so no setting is without one.
@@ -19,6 +21,7 @@ and this module in step.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -525,6 +528,28 @@ def _environment() -> dict[str, str]:
     return found
 
 
+def _unknown_environment() -> list[str]:
+    """A line for each ``CEMM_GATEWAY_*`` variable that names no setting and no section:
+    a typo (one underscore instead of two) would otherwise leave a rule unset unnoticed."""
+    keys = setting_keys()
+    known = set(keys) | {
+        ".".join(key.split(".")[:depth]) for key in keys for depth in range(1, key.count(".") + 1)
+    }
+    names = {env_name(key)[len(ENV_PREFIX) :]: env_name(key) for key in keys}
+    lines = []
+    for key, variable in sorted(_environment().items()):
+        if key in known:
+            continue
+        close = difflib.get_close_matches(variable[len(ENV_PREFIX) :].upper(), names, n=1)
+        hint = (
+            f"; did you mean {names[close[0]]}?"
+            if close
+            else f"; settings are named like {env_name('upstream.host')}"
+        )
+        lines.append(f"  {variable}: not a setting of the gateway{hint}")
+    return lines
+
+
 def _from_environment(key: str, environment: dict[str, str]) -> str | None:
     """The variable that gave ``key`` its value, if the value came from the environment.
 
@@ -645,6 +670,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
             raise SettingsError(f"configuration file {path} is not valid TOML: {error}") from None
         except OSError as error:
             raise SettingsError(f"cannot read configuration file {path}: {error}") from None
+    unknown = _unknown_environment()
+    if unknown:
+        raise SettingsError("\n".join(["invalid configuration (environment):", *unknown]))
     try:
         settings = Settings(**data)
     except ValidationError as error:

@@ -188,6 +188,33 @@ def test_a_list_in_the_environment_that_is_not_json(monkeypatch: pytest.MonkeyPa
     )
 
 
+def test_a_variable_that_names_no_setting_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One underscore instead of two: without the check, the default networks would stay.
+    monkeypatch.setenv("CEMM_GATEWAY_ALLOWLIST_DEFAULT_NETWORKS", '["192.168.1.0/24"]')
+    monkeypatch.setenv("CEMM_GATEWAY_NONSENSE", "1")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == (
+        "invalid configuration (environment):\n"
+        "  CEMM_GATEWAY_ALLOWLIST_DEFAULT_NETWORKS: not a setting of the gateway; did you mean "
+        "CEMM_GATEWAY_ALLOWLIST__DEFAULT_NETWORKS?\n"
+        "  CEMM_GATEWAY_NONSENSE: not a setting of the gateway; settings are named like "
+        "CEMM_GATEWAY_UPSTREAM__HOST"
+    )
+
+
+def test_sections_and_the_config_path_are_known_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text("")
+    monkeypatch.setenv("CEMM_GATEWAY_CONFIG", str(path))
+    monkeypatch.setenv("CEMM_GATEWAY_AUTH__BRUTEFORCE", '{"ban_after": 7}')
+    monkeypatch.setenv("cemm_gateway_log__level", "debug")
+    settings = load_settings()
+    assert settings.auth.bruteforce.ban_after == 7
+
+
 def test_a_section_given_as_json_in_the_environment_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
