@@ -12,15 +12,11 @@ from mitmproxy.test import tflow
 
 from addons.connection_guard import ConnectionGuard, DenialLog
 from addons.connection_registry import ConnectionRegistry
-from gateway.policy.allowlist import CompiledAllowlist
 from gateway.proxy.state import (
-    AccessConfig,
-    Limits,
     Listener,
-    PolicySnapshot,
     ProxyState,
-    UpstreamTarget,
 )
+from tests.support.proxy_state import proxy_state
 
 WEB = "reverse:http://127.0.0.1:80@8080"
 
@@ -126,17 +122,7 @@ def test_a_quiet_interval_writes_nothing(lines: _Lines) -> None:
 
 
 def _state() -> ProxyState:
-    empty = CompiledAllowlist.from_networks([])
-    return ProxyState(
-        listeners={WEB: Listener("web", 8080, WEB)},
-        policy=PolicySnapshot(empty, empty, empty),
-        upstream=UpstreamTarget(
-            host="192.168.2.34", http_port=80, ws_port=8090, connect_timeout=2, admin_port=5000
-        ),
-        limits=Limits(16384, 0),
-        access=AccessConfig(empty, frozenset(), 8080),
-        session_cookie="cemm_session",
-    )
+    return proxy_state({WEB: Listener("web", 8080, WEB)})
 
 
 def _client(address: str) -> Any:

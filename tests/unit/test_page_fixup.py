@@ -7,9 +7,7 @@ from mitmproxy import http
 from mitmproxy.test import tflow
 
 from addons.page_fixup import PageFixup, adjust_csp, inject, script_integrity, script_tag
-from gateway.policy.access import AccessConfig
-from gateway.policy.allowlist import CompiledAllowlist
-from gateway.proxy.state import Limits, PolicySnapshot, ProxyState, UpstreamTarget
+from tests.support.proxy_state import proxy_state
 
 TAG = b'<script src="/.gateway/static/ws-fixup.js"></script>'
 H = "'sha256-abc='"
@@ -75,17 +73,7 @@ def test_script_tag_carries_integrity_and_ports() -> None:
 
 
 def test_both_policy_headers_are_widened_on_a_fixed_up_page() -> None:
-    empty = CompiledAllowlist.from_networks([])
-    state = ProxyState(
-        listeners={},
-        policy=PolicySnapshot(empty, empty, empty),
-        upstream=UpstreamTarget(
-            host="127.0.0.1", http_port=80, ws_port=8090, connect_timeout=2, admin_port=5000
-        ),
-        limits=Limits(16384, 0),
-        access=AccessConfig(empty, frozenset(), 80),
-        session_cookie="cemm_session",
-    )
+    state = proxy_state(host="127.0.0.1", page_port=80)
     fixup = PageFixup(state, ws_ports=[8090])
     flow = tflow.tflow()
     flow.response = http.Response.make(

@@ -14,9 +14,8 @@ from mitmproxy.test import tflow
 import addons.upstream_identity as identity
 from addons.authentication import TO_APP
 from addons.base import DENIED
-from gateway.policy.access import AccessConfig
-from gateway.policy.allowlist import CompiledAllowlist
-from gateway.proxy.state import Limits, Listener, PolicySnapshot, ProxyState, UpstreamTarget
+from gateway.proxy.state import Listener, ProxyState
+from tests.support.proxy_state import proxy_state
 
 MAC = "80:1F:12:47:06:B0"
 WEB = "reverse:http://cemm.invalid:80@8080"
@@ -24,16 +23,10 @@ ADMIN = "reverse:http://127.0.0.1:5000@8443"
 
 
 def _state(host: str, mac: str = MAC) -> ProxyState:
-    empty = CompiledAllowlist.from_networks([])
-    return ProxyState(
-        listeners={WEB: Listener("web", 8080, WEB), ADMIN: Listener("admin", 8443, ADMIN)},
-        policy=PolicySnapshot(empty, empty, empty),
-        upstream=UpstreamTarget(
-            host=host, http_port=80, ws_port=8090, connect_timeout=2, admin_port=5000, mac=mac
-        ),
-        limits=Limits(16384, 0),
-        access=AccessConfig(empty, frozenset(), 8080),
-        session_cookie="cemm_session",
+    return proxy_state(
+        {WEB: Listener("web", 8080, WEB), ADMIN: Listener("admin", 8443, ADMIN)},
+        host=host,
+        mac=mac,
     )
 
 
