@@ -84,6 +84,14 @@ def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _listen_address(listener: Listener, listen_host: str) -> str:
+    """Where a listener listens, for the log: the address in its mode spec (``...@host:port``,
+    the tunnel's listeners), else ``listen_host``; ``*`` for every address."""
+    at = listener.mode_spec.rpartition("@")[2]
+    host = at.rpartition(":")[0] if ":" in at else listen_host
+    return _hostport(host or "*", listener.port)
+
+
 class _AdminServer(uvicorn.Server):
     """uvicorn without its own signal handling: the gateway owns SIGTERM and SIGINT."""
 
@@ -178,16 +186,17 @@ class Gateway:
                 await self._wireguard.start()
             except WireguardError as error:
                 raise SettingsError(str(error)) from None
-            if listen.host not in ("", "0.0.0.0", "::"):
-                tunnel = self._wireguard.interface.gateway_v4
-                listeners += [
-                    Listener(
-                        listener.name,
-                        listener.port,
-                        listener.mode_spec.rsplit("@", 1)[0] + f"@{tunnel}:{listener.port}",
-                    )
-                    for listener in listeners
-                ]
+            # Listeners of their own on the tunnel addresses [listen] host does not cover
+            # (both of them for a specific address).
+            listeners += [
+                Listener(
+                    listener.name,
+                    listener.port,
+                    listener.mode_spec.rsplit("@", 1)[0] + f"@{address}:{listener.port}",
+                )
+                for address in self._wireguard.interface.uncovered_addresses(listen.host)
+                for listener in listeners
+            ]
         self.state = state = ProxyState(
             listeners={listener.mode_spec: listener for listener in listeners},
             policy=policy,
@@ -280,7 +289,6 @@ class Gateway:
 
     def _log_start(self, listeners: list[Listener]) -> None:
         settings = self.settings
-        host = settings.listen.host or "*"
         assert self.state is not None
         for listener in listeners:
             target = (
@@ -290,7 +298,12 @@ class Gateway:
                 if self.state.upstream.host
                 else f"the CEMM with MAC {self.state.upstream.mac} (looking for it)"
             )
-            logger.info("listening on %s:%d (%s) -> %s", host, listener.port, listener.name, target)
+            logger.info(
+                "listening on %s (%s) -> %s",
+                _listen_address(listener, settings.listen.host),
+                listener.name,
+                target,
+            )
         logger.info(
             "allowlist default networks: %s", ", ".join(self.policy_loader.default_networks)
         )

@@ -1,8 +1,9 @@
 """What the interface and the phones should look like, as text: pure functions.
 
 - :func:`client_config`: the ``.conf`` a phone imports. ``AllowedIPs`` is the gateway's
-  tunnel address only, so the phone sends nothing else through the tunnel; the
-  ``PersistentKeepalive`` keeps its NAT mapping open.
+  tunnel addresses only (IPv4, and IPv6 with ``subnet6``; the proxy listens on both), so
+  the phone sends nothing else through the tunnel; the ``PersistentKeepalive`` keeps its
+  NAT mapping open.
 - :func:`server_config`: the peers section for ``wg syncconf`` (applied atomically:
   peers not listed are removed, changed ones updated, others untouched).
 - :func:`next_free_address`: the lowest unused host address of the tunnel subnet (the

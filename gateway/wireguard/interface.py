@@ -98,6 +98,17 @@ class WireguardInterface:
     def gateway_v6(self) -> str | None:
         return wgconfig.gateway_address(self.settings.subnet6) if self.settings.subnet6 else None
 
+    def uncovered_addresses(self, listen_host: str) -> list[str]:
+        """The gateway's tunnel addresses that listeners on ``listen_host`` do not reach.
+
+        ``""`` covers both families, ``0.0.0.0`` only IPv4, ``::`` only IPv6 (asyncio binds
+        IPv6 listeners with ``IPV6_V6ONLY``), any other address neither: the proxy needs
+        listeners of their own on these.
+        """
+        covered = {"": (4, 6), "0.0.0.0": (4,), "::": (6,)}.get(listen_host, ())
+        tunnel = [self.gateway_v4, *([self.gateway_v6] if self.gateway_v6 else [])]
+        return [a for a in tunnel if ipaddress.ip_address(a).version not in covered]
+
     async def _link(self) -> dict[str, Any] | None:
         """The interface as ``ip -j address show`` describes it; None if it is gone."""
         if self._userspace is not None and self._userspace.returncode is not None:
@@ -206,7 +217,18 @@ class WireguardInterface:
         if self.gateway_v6:
             prefix6 = ipaddress.ip_network(self.settings.subnet6).prefixlen
             await self._run(
-                ["ip", "-6", "address", "replace", f"{self.gateway_v6}/{prefix6}", "dev", self.name]
+                [
+                    "ip",
+                    "-6",
+                    "address",
+                    "replace",
+                    f"{self.gateway_v6}/{prefix6}",
+                    "dev",
+                    self.name,
+                    # No duplicate address detection: the proxy can bind the address as
+                    # soon as the interface is up.
+                    "nodad",
+                ]
             )
         await self._run(["ip", "link", "set", "dev", self.name, "up"])
         logger.info(

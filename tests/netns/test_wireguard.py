@@ -36,19 +36,20 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(240)]
 
 PASSWORD = "correct-horse-battery-staple"
 GATEWAY_TUNNEL = "10.13.13.1"
+GATEWAY_TUNNEL6 = "fd13:13:13::1"
 PHONE_LINK, GATEWAY_LINK = "203.0.113.2", "203.0.113.1"
 
 # Runs in the phone's namespace: log in through the tunnel, load the page and one reading.
 PHONE_CLIENT = r"""
 import json, sys, httpx
 from websockets.sync.client import connect
-base = "http://10.13.13.1"
+base = sys.argv[2]
 login = httpx.post(base + "/.gateway/api/login", timeout=4,
                    json={"username": "admin", "password": sys.argv[1]})
 token = login.cookies["cemm_session"]
 page = httpx.get(base + "/", cookies={"cemm_session": token}, timeout=4)
 assert page.status_code == 200 and "/assets/app.js" in page.text, page.status_code
-with connect("ws://10.13.13.1:8090/ws", origin=base, open_timeout=4,
+with connect(base.replace("http", "ws", 1) + ":8090/ws", origin=base, open_timeout=4,
              additional_headers={"Cookie": "cemm_session=" + token}) as ws:
     reading = json.loads(ws.recv(timeout=4))
 print(json.dumps({"page": page.status_code, "reading": reading["type"]}))
@@ -109,21 +110,24 @@ class Phone:
             if self.run(["ip", "link", "show", name], check=False).returncode == 0:
                 break
             time.sleep(0.05)
-        address = re.search(r"^Address = ([0-9.]+)/32", config, re.M).group(1)
+        addresses = re.search(r"^Address = (.+)$", config, re.M).group(1).split(", ")
+        allowed = re.search(r"^AllowedIPs = (.+)$", config, re.M).group(1).split(", ")
         # wg setconf takes the [Interface] keys wg understands; Address is wg-quick's.
         plain = "\n".join(line for line in config.splitlines() if not line.startswith("Address"))
         self.run(["wg", "setconf", name, "/dev/stdin"], input=plain + "\n")
-        self.run(["ip", "address", "add", f"{address}/32", "dev", name])
+        for address in addresses:
+            self.run(["ip", "address", "add", address, "dev", name, "nodad"])
         self.run(["ip", "link", "set", name, "up"])
-        self.run(["ip", "route", "replace", f"{GATEWAY_TUNNEL}/32", "dev", name])
+        for network in allowed:
+            self.run(["ip", "route", "replace", network, "dev", name])
 
     def tunnel_down(self, name: str = "wgp") -> None:
         self.run(["ip", "link", "del", name], check=False)
 
-    def works(self, timeout: float = 20) -> bool:
+    def works(self, timeout: float = 20, base: str = f"http://{GATEWAY_TUNNEL}") -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.python(PHONE_CLIENT, PASSWORD, timeout=15).returncode == 0:
+            if self.python(PHONE_CLIENT, PASSWORD, base, timeout=15).returncode == 0:
                 return True
             time.sleep(0.5)
         return False
@@ -194,15 +198,25 @@ def _setup_phone(lab: Lab, gateway: Host) -> Phone:
 def _teardown_phone(phone: Phone) -> None:
     for process in phone.processes:
         if process.poll() is None:
-            os.killpg(process.pid, 9)
-        process.wait(5)
+            os.killpg(process.pid, signal.SIGTERM)  # wireguard-go then removes its socket
+        try:
+            process.wait(3)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
     subprocess.run(["ip", "netns", "del", phone.netns], check=False)
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+@contextmanager
+def _environment(
+    directory: Path, *, listen_on_lan: bool = False, subnet6: str = "", interface: str = "wg0"
+) -> Iterator[Env]:
+    """The lab, the gateway (``[listen] host`` empty, or its LAN address) and a peer "phone".
+
+    Two at a time need interfaces of different names: wireguard-go's control socket is
+    ``/run/wireguard/<interface>.sock``, and ``/run`` is not per network namespace.
+    """
     require_netns()
-    directory = tmp_path_factory.mktemp("wireguard")
     with Lab(gateway_in_namespace=True) as lab:
         gateway = lab.gateway_host
         cemm, lan = lab.add_host("cemm"), lab.add_host("lan")
@@ -236,9 +250,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             config.write_text(
                 f'data_dir = "{directory / "data"}"\nreload_interval = 0.2\n'
                 f'[upstream]\nhost = "{cemm.v4}"\n'
-                '[listen]\nhost = ""\n'
+                f'[listen]\nhost = "{lab.gateway_address_v4 if listen_on_lan else ""}"\n'
                 f'[allowlist]\ndefault_networks = ["{lab.subnet_v4}", "127.0.0.0/8"]\n'
                 f'[wireguard]\nenabled = true\nendpoint = "{GATEWAY_LINK}:51820"\n'
+                f'subnet6 = "{subnet6}"\ninterface = "{interface}"\n'
                 f'[auth]\ninitial_admin_password = "{PASSWORD}"\n'
                 "[auth.bruteforce]\nnever_ban = []\nfree_attempts = 1000\nban_after = 1000\n"
             )
@@ -250,7 +265,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 cwd=ROOT,
             )
-            gateway.wait_tcp(lab.gateway_address_v4, 80, timeout=30)
+            try:
+                gateway.wait_tcp(lab.gateway_address_v4, 80, timeout=30)
+            except Exception:
+                pytest.fail(f"the gateway did not start:\n{log.read_text()[-3000:]}")
             cemm_up = gateway.run(
                 [
                     "python3",
@@ -267,6 +285,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             yield environment
         finally:
             _teardown_phone(phone)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with _environment(tmp_path_factory.mktemp("wireguard")) as environment:
+        yield environment
 
 
 def _phone_ready(env: Env) -> None:
@@ -525,3 +549,23 @@ def test_bulk_transfer_through_the_tunnel(env: Env) -> None:
         f"50 MB download, median of 3: through the tunnel {rates['tunnel']:.0f} Mbit/s, "
         f"direct {rates['direct']:.0f} Mbit/s (ratio {rates['tunnel'] / rates['direct']:.2f})"
     )
+
+
+def test_listen_host_of_its_own_serves_both_tunnel_addresses(tmp_path: Path) -> None:
+    """``[listen] host`` set to the LAN address: the gateway listens on its IPv4 and IPv6
+    tunnel addresses too (a client's AllowedIPs names both), and its log says where."""
+    with _environment(
+        tmp_path, listen_on_lan=True, subnet6="fd13:13:13::/64", interface="wg-listen"
+    ) as env:
+        config = env.phone_config
+        assert f"AllowedIPs = {GATEWAY_TUNNEL}/32, {GATEWAY_TUNNEL6}/128\n" in config
+        env.phone.tunnel_up(config, name="wgl")  # not wgp: see _environment
+        assert env.phone.works(), env.log.read_text()[-3000:]
+        assert env.phone.works(base=f"http://[{GATEWAY_TUNNEL6}]"), env.log.read_text()[-3000:]
+        admin = env.phone.python(TCP_PROBE, GATEWAY_TUNNEL6, "8443", "3")
+        assert admin.stdout.startswith("open"), admin.stdout
+        addresses = (env.lab.gateway_address_v4, GATEWAY_TUNNEL, f"[{GATEWAY_TUNNEL6}]")
+        log = env.log.read_text()
+    for port, name in ((80, "web"), (8090, "ws"), (8443, "admin")):
+        for address in addresses:
+            assert log.count(f"listening on {address}:{port} ({name})") == 1, (address, log)

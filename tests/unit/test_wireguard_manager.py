@@ -23,7 +23,7 @@ from gateway.services import peers
 from gateway.settings import Settings, WireguardSettings
 from gateway.store import db
 from gateway.system.commands import CommandError, CommandResult
-from gateway.wireguard.interface import FIREWALL_TABLE, WireguardError
+from gateway.wireguard.interface import FIREWALL_TABLE, WireguardError, WireguardInterface
 from gateway.wireguard.keys import KeyVault, generate_private_key, public_key
 from gateway.wireguard.manager import WireguardManager
 
@@ -290,3 +290,27 @@ def test_an_interface_without_its_configuration_is_configured_again(
         await gateway.manager.stop()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("listen_host", "subnet6", "uncovered"),
+    [
+        ("", "fd13::/64", []),
+        ("0.0.0.0", "fd13::/64", ["fd13::1"]),
+        ("::", "fd13::/64", ["10.13.13.1"]),
+        ("192.168.1.5", "fd13::/64", ["10.13.13.1", "fd13::1"]),
+        ("2001:db8::5", "fd13::/64", ["10.13.13.1", "fd13::1"]),
+        ("192.168.1.5", "", ["10.13.13.1"]),
+        ("0.0.0.0", "", []),
+    ],
+)
+def test_tunnel_addresses_that_need_listeners_of_their_own(
+    listen_host: str, subnet6: str, uncovered: list[str]
+) -> None:
+    interface = WireguardInterface(
+        WireguardSettings(enabled=True, endpoint="vpn.example.net:51820", subnet6=subnet6),
+        private_key=generate_private_key(),
+        gateway_ports=[80],
+        runner=FakeHost(),
+    )
+    assert interface.uncovered_addresses(listen_host) == uncovered
