@@ -26,6 +26,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.services import audit
 from gateway.store import db
+from tests.e2e.admin_browser import SCREENSHOTS, Watched, log_in, overflows
 from tests.support.admin import (
     ADMIN,
     ADMIN_PASSWORD,
@@ -36,11 +37,6 @@ from tests.support.admin import (
     admin_gateway,
     auth_config,
 )
-from tests.support.browser import chromium
-from tests.support.gateway import ROOT
-
-SCREENSHOTS = ROOT / "results" / "screenshots"
-TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="module")
@@ -52,37 +48,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminEnv]:
 
 
 @pytest.fixture(scope="module")
-def browser(env: AdminEnv) -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-class Watched:
-    """A page whose console errors and uncaught exceptions are collected."""
-
-    def __init__(self, context: Any) -> None:
-        self.context = context
-        self.page = context.new_page()
-        self.page.set_default_timeout(TIMEOUT_MS)
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-
-def _log_in(page: Any, name: str, password: str) -> None:
-    page.fill("#username", name)
-    page.fill("#password", password)
-    page.click("form[action='/.gateway/login'] button[type=submit]")
-
-
-@pytest.fixture(scope="module")
 def admin(env: AdminEnv, browser: Any) -> Iterator[Watched]:
     """The admin, logged in through the login page the admin port sends them to."""
     watched = Watched(browser.new_context(viewport={"width": 1280, "height": 900}))
     page = watched.page
     page.goto(env.admin_url("/"))
     assert page.url == env.admin_url("/.gateway/login?next=%2F")
-    _log_in(page, ADMIN, ADMIN_PASSWORD)
+    log_in(page, ADMIN, ADMIN_PASSWORD)
     page.wait_for_url(env.admin_url("/"))
     yield watched
     watched.context.close()
@@ -94,7 +66,7 @@ def viewer(env: AdminEnv, browser: Any) -> Iterator[Watched]:
     watched = Watched(browser.new_context())
     page = watched.page
     page.goto(env.config.url("/"))
-    _log_in(page, "viewer", USER_PASSWORD)
+    log_in(page, "viewer", USER_PASSWORD)
     page.wait_for_url(env.config.url("/"))
     page.wait_for_selector("#status[data-state='live']")
     yield watched
@@ -135,8 +107,8 @@ def test_log_in_and_see_the_dashboard_at_phone_and_desktop_widths(
     for width in (375, 1280):
         page.set_viewport_size({"width": width, "height": 800})
         page.reload()
-        # Tidy at this width: nothing wider than the screen.
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        # Tidy at this width: nothing wider than the screen, nothing out of its box.
+        assert overflows(page) == []
         page.screenshot(path=str(SCREENSHOTS / f"admin-dashboard-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
     assert admin.errors == []  # no CSP violation, no script error
@@ -202,7 +174,7 @@ def test_enrol_a_second_factor_and_log_in_with_a_code(
     try:
         own = erin.page
         own.goto(env.config.url("/.gateway/account"))
-        _log_in(own, "erin", password)
+        log_in(own, "erin", password)
         own.wait_for_url(env.config.url("/.gateway/account"))
         own.click("text=Set up")
         secret = re.sub(r"\s", "", own.locator("code.secret").inner_text())
@@ -215,7 +187,7 @@ def test_enrol_a_second_factor_and_log_in_with_a_code(
         own.click("text=Log out")
         own.locator(".box-notice", has_text="You are logged out.").wait_for()
         own.goto(env.config.url("/.gateway/account"))
-        _log_in(own, "erin", password)
+        log_in(own, "erin", password)
         own.locator("h1", has_text="Two-step verification").wait_for()
         # The code of the next time step: the one used to turn it on cannot be used again.
         own.fill("#code", totp.at(time.time() + 30))
@@ -242,7 +214,7 @@ def test_revoking_a_session_closes_its_live_websocket(
     row = page.locator("tr[data-user='viewer']")
     assert row.count() == 1
     assert "127.0.0.1" in row.inner_text()
-    row.locator("button", has_text="Revoke").click()
+    row.get_by_role("button", name="Revoke session of viewer").click()
     _confirm_dialog(page, "End this session of viewer?")
     revoked_at = time.monotonic()
     page.locator(".box-notice", has_text="Ended the session of viewer").wait_for()
