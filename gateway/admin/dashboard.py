@@ -68,6 +68,13 @@ class VpnPeer(BaseModel):
     rx_bytes: int | None = None
     tx_bytes: int | None = None
 
+    @property
+    def transfer_shown(self) -> bool:
+        """Bytes known, and the peer connected (a peer that never did has nothing to say)."""
+        if self.rx_bytes is None or self.tx_bytes is None:
+            return False
+        return bool(self.latest_handshake or self.rx_bytes or self.tx_bytes)
+
 
 class VpnStatus(BaseModel):
     interface: str | None = None
