@@ -111,7 +111,7 @@ async def allowlist_view(context: WebContext, caller: Caller) -> AllowlistOut:
     )
 
 
-async def add_allowlist_entry(
+async def save_allowlist_entry(
     context: WebContext,
     caller: Caller,
     *,
@@ -119,10 +119,12 @@ async def add_allowlist_entry(
     label: str,
     expires: str,
     confirm_lockout: bool,
-) -> AllowlistEntryOut:
-    entry = await _run(
+) -> tuple[AllowlistEntryOut, bool]:
+    """Add the network, or change its label and expiry if it is listed; returns the entry
+    and whether it was listed already."""
+    saved = await _run(
         context,
-        allowlist.add_entry,
+        allowlist.save_entry,
         network,
         actor=caller.user_name,
         label=label.strip(),
@@ -130,7 +132,7 @@ async def add_allowlist_entry(
         client_address=caller.address,
         own_address=_own_address(context, caller, confirmed=confirm_lockout),
     )
-    return entry_out(entry, address=caller.address)
+    return entry_out(saved.entry, address=caller.address), saved.previous is not None
 
 
 async def remove_allowlist_entry(
@@ -443,19 +445,6 @@ async def search_audit(context: WebContext, query: AuditFilter) -> tuple[list[Au
         limit=query.limit + 1,
     )
     return [audit_out(entry) for entry in found[: query.limit]], len(found) > query.limit
-
-
-async def audit_csv(context: WebContext, query: AuditFilter) -> str:
-    found = await _run(
-        context,
-        audit.search,
-        user=query.user or None,
-        event=query.event or None,
-        since=timestamp(query.since),
-        until=timestamp(query.until),
-        limit=query.limit,
-    )
-    return audit.as_csv(found)
 
 
 async def audit_events(context: WebContext) -> list[str]:

@@ -229,7 +229,7 @@ async def allowlist(caller: CallerDep, context: ContextDep) -> AllowlistOut:
     },
 )
 async def allowlist_add(body: AllowlistAdd, caller: CallerDep, context: ContextDep) -> Any:
-    return await actions.add_allowlist_entry(
+    entry, _ = await actions.save_allowlist_entry(
         context,
         caller,
         network=body.network,
@@ -237,6 +237,7 @@ async def allowlist_add(body: AllowlistAdd, caller: CallerDep, context: ContextD
         expires=body.expires,
         confirm_lockout=body.confirm_lockout,
     )
+    return entry
 
 
 @router.delete(

@@ -288,7 +288,7 @@ async def allowlist_post(request: Request) -> Response:
             if expires not in EXPIRY_CHOICES:
                 raise ApiError(400, "invalid", "Choose an expiry from the list.")
             label = form.text("label") or ("my address" if action == "add_mine" else "")
-            entry = await actions.add_allowlist_entry(
+            entry, updated = await actions.save_allowlist_entry(
                 context,
                 caller,
                 network=network,
@@ -296,7 +296,10 @@ async def allowlist_post(request: Request) -> Response:
                 expires=expires,
                 confirm_lockout=form.flag("confirm_lockout"),
             )
-            return await _allowlist_page(request, caller, Outcome(notice=f"Added {entry.network}."))
+            done = "Updated the label and expiry of" if updated else "Added"
+            return await _allowlist_page(
+                request, caller, Outcome(notice=f"{done} {entry.network}.")
+            )
         if action == "remove":
             entry_id = int(form.text("entry_id") or 0) if form.text("entry_id").isdigit() else 0
             if not form.flag("confirmed"):

@@ -211,31 +211,6 @@ class SavedEntry:
     previous: Entry | None
 
 
-def add_entry(
-    conn: sqlite3.Connection,
-    network: str,
-    *,
-    actor: str,
-    label: str = "",
-    expires_in: float | None = None,
-    client_address: str | None = None,
-    own_address: OwnAddress | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-) -> Entry:
-    """Add (or, for an existing network, update label and expiry) one entry; see
-    :func:`save_entry`, which also says which of the two it was."""
-    return save_entry(
-        conn,
-        network,
-        actor=actor,
-        label=label,
-        expires_in=expires_in,
-        client_address=client_address,
-        own_address=own_address,
-        clock=clock,
-    ).entry
-
-
 def save_entry(
     conn: sqlite3.Connection,
     network: str,

@@ -84,6 +84,18 @@ def test_add_then_remove_with_a_confirmation_page(browser: httpx.Client) -> None
     assert added.status_code == 200
     assert "Added 198.51.100.0/24." in added.text
     entry_id = _entry_id(added.text, "198.51.100.0/24")
+    again = browser.post(
+        "/allowlist",
+        data={
+            "csrf_token": token,
+            "action": "add",
+            "network": "198.51.100.0/24",
+            "label": "office 2",
+            "expires": "7d",
+        },
+    )
+    assert "Updated the label and expiry of 198.51.100.0/24." in again.text
+    assert _entry_id(again.text, "198.51.100.0/24") == entry_id
 
     remove = {"csrf_token": token, "action": "remove", "entry_id": entry_id, "confirmed": ""}
     asked = browser.post("/allowlist", data={**remove, "network": "198.51.100.0/24"})

@@ -59,7 +59,7 @@ def test_admitted_until_ignores_expired_entries_and_reads_mapped_addresses() -> 
 
 # -- the self lock-out rule -------------------------------------------------------------------
 def test_removing_the_only_entry_admitting_me_is_refused_unless_confirmed(conn) -> None:
-    allowlist.add_entry(conn, "203.0.113.0/24", actor="anna")
+    allowlist.save_entry(conn, "203.0.113.0/24", actor="anna")
     me = OwnAddress("203.0.113.7", DEFAULTS)
     with pytest.raises(SelfLockoutError, match=r"203\.0\.113\.7 could no longer reach") as refused:
         allowlist.remove_entry(conn, "203.0.113.0/24", actor="anna", own_address=me)
@@ -75,12 +75,12 @@ def test_removing_the_only_entry_admitting_me_is_refused_unless_confirmed(conn) 
 
 
 def test_removal_is_fine_when_something_else_admits_me(conn) -> None:
-    allowlist.add_entry(conn, "203.0.113.0/24", actor="anna")
-    allowlist.add_entry(conn, "203.0.113.7", actor="anna")
+    allowlist.save_entry(conn, "203.0.113.0/24", actor="anna")
+    allowlist.save_entry(conn, "203.0.113.7", actor="anna")
     me = OwnAddress("203.0.113.7", DEFAULTS)
     allowlist.remove_entry(conn, "203.0.113.0/24", actor="anna", own_address=me)
     # Someone else's entry, and an address inside the defaults, are never a lock-out.
-    allowlist.add_entry(conn, "198.51.100.0/24", actor="anna")
+    allowlist.save_entry(conn, "198.51.100.0/24", actor="anna")
     allowlist.remove_entry(conn, "198.51.100.0/24", actor="anna", own_address=me)
     allowlist.remove_entry(
         conn, "203.0.113.7/32", actor="anna", own_address=OwnAddress("10.9.9.9", DEFAULTS)
@@ -90,15 +90,15 @@ def test_removal_is_fine_when_something_else_admits_me(conn) -> None:
 
 def test_shortening_the_expiry_of_my_entry_is_a_lockout_too(conn) -> None:
     clock = ManualClock()
-    allowlist.add_entry(conn, "203.0.113.0/24", actor="anna", clock=clock)
+    allowlist.save_entry(conn, "203.0.113.0/24", actor="anna", clock=clock)
     me = OwnAddress("203.0.113.7", DEFAULTS)
     with pytest.raises(SelfLockoutError, match="admitted only until") as refused:
-        allowlist.add_entry(
+        allowlist.save_entry(
             conn, "203.0.113.0/24", actor="anna", expires_in=3600, own_address=me, clock=clock
         )
     assert refused.value.admitted_until == clock.now() + 3600
     # Making it longer, or adding an entry that expires, never is.
-    allowlist.add_entry(
+    allowlist.save_entry(
         conn, "203.0.113.7", actor="anna", expires_in=60, own_address=me, clock=clock
     )
     assert allowlist.get_entry(conn, 999) is None
@@ -131,8 +131,8 @@ def test_saving_a_listed_network_updates_it_and_the_audit_log_says_so(conn) -> N
     }
     (add,) = audit.search(conn, event="allowlist.add")
     assert add.detail == {"network": "203.0.113.0/24", "label": "a", "expires_at": None}
-    # add_entry, which the admin app calls, is the same operation.
-    allowlist.add_entry(conn, "203.0.113.0/24", actor="anna", label="c", clock=clock)
+    # Saving the same values again is recorded too.
+    allowlist.save_entry(conn, "203.0.113.0/24", actor="anna", label="c", clock=clock)
     assert [e.event for e in audit.search(conn, event="allowlist")] == [
         "allowlist.update",
         "allowlist.update",
@@ -142,7 +142,7 @@ def test_saving_a_listed_network_updates_it_and_the_audit_log_says_so(conn) -> N
 
 def test_labels_with_control_characters_are_refused(conn) -> None:
     with pytest.raises(allowlist.AllowlistError, match="control characters"):
-        allowlist.add_entry(conn, "203.0.113.0/24", actor="anna", label="a\x1b[31mb")
+        allowlist.save_entry(conn, "203.0.113.0/24", actor="anna", label="a\x1b[31mb")
 
 
 def test_parse_expiry() -> None:

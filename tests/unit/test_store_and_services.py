@@ -36,9 +36,9 @@ def test_change_watcher_sees_other_connections_only(tmp_path: Path) -> None:
     mine, theirs = db.connect(path), db.connect(path)
     watcher = db.ChangeWatcher(mine)
     assert not watcher.changed()
-    allowlist.add_entry(mine, "203.0.113.1", actor="test")
+    allowlist.save_entry(mine, "203.0.113.1", actor="test")
     assert not watcher.changed()
-    allowlist.add_entry(theirs, "203.0.113.2", actor="test")
+    allowlist.save_entry(theirs, "203.0.113.2", actor="test")
     assert watcher.changed()
     assert not watcher.changed()
 
@@ -46,9 +46,9 @@ def test_change_watcher_sees_other_connections_only(tmp_path: Path) -> None:
 def test_add_list_remove_with_audit(tmp_path: Path) -> None:
     clock = ManualClock()
     conn = db.connect(tmp_path / "gateway.db")
-    entry = allowlist.add_entry(
+    entry = allowlist.save_entry(
         conn, "2001:DB8::/32", actor="cli:root", label="office", expires_in=3600, clock=clock
-    )
+    ).entry
     assert entry.network == "2001:db8::/32"
     assert entry.expires_at == clock.now() + 3600
     assert [e.network for e in allowlist.list_entries(conn)] == ["2001:db8::/32"]
@@ -62,15 +62,15 @@ def test_add_list_remove_with_audit(tmp_path: Path) -> None:
 
 def test_adding_again_updates_label_and_expiry(tmp_path: Path) -> None:
     conn = db.connect(tmp_path / "gateway.db")
-    allowlist.add_entry(conn, "198.51.100.7", actor="a", label="one", expires_in=60)
-    entry = allowlist.add_entry(conn, "198.51.100.7/32", actor="a", label="two")
+    allowlist.save_entry(conn, "198.51.100.7", actor="a", label="one", expires_in=60)
+    entry = allowlist.save_entry(conn, "198.51.100.7/32", actor="a", label="two").entry
     assert (entry.label, entry.expires_at) == ("two", None)
     assert len(allowlist.list_entries(conn)) == 1
 
 
 def test_hits_are_added(tmp_path: Path) -> None:
     conn = db.connect(tmp_path / "gateway.db")
-    entry = allowlist.add_entry(conn, "198.51.100.7", actor="a")
+    entry = allowlist.save_entry(conn, "198.51.100.7", actor="a").entry
     allowlist.add_hits(conn, {entry.id: (3, 100.0), 999: (1, 5.0)})
     allowlist.add_hits(conn, {entry.id: (2, 50.0)})
     (stored,) = allowlist.list_entries(conn)
