@@ -561,14 +561,19 @@ def _parse_moment(text: str, option: str) -> float:
     return moment.timestamp()
 
 
+AUDIT_LIST_LIMIT = 1000
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
-    if args.limit < 1:
+    if args.limit is not None and args.limit < 1:
         raise CommandError("--limit must be at least 1")
+    # A CSV export holds every matching entry unless told otherwise; a listing, the newest.
+    limit = args.limit or (None if args.csv else AUDIT_LIST_LIMIT)
     since = _parse_moment(args.since, "--since") if args.since else None
     until = _parse_moment(args.until, "--until") if args.until else None
     with _open(_settings(args)) as conn:
         entries = audit_service.search(
-            conn, user=args.user, event=args.event, since=since, until=until, limit=args.limit
+            conn, user=args.user, event=args.event, since=since, until=until, limit=limit
         )
     if args.csv:
         sys.stdout.write(audit_service.as_csv(entries))
@@ -656,7 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", help="up to (not including): a duration back or a date")
     audit.add_argument("--user", help="entries made by or about this user")
     audit.add_argument("--event", help="an event (user.add) or a family of them (user)")
-    audit.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
+    audit.add_argument(
+        "--limit",
+        type=int,
+        help=f"at most this many, newest first (default: {AUDIT_LIST_LIMIT}; with --csv, all)",
+    )
     output = audit.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="machine-readable output")
     output.add_argument("--csv", action="store_true", help="CSV, as the admin page exports")

@@ -102,9 +102,10 @@ def search(
     event: str | None = None,
     since: float | None = None,
     until: float | None = None,
-    limit: int = 1000,
+    limit: int | None = 1000,
 ) -> list[AuditEntry]:
-    """The newest entries first that match every filter given.
+    """The newest entries first that match every filter given (all of them with
+    ``limit=None``).
 
     ``user`` matches entries the person made (the actor, ignoring case) and entries about
     them (``user`` in the detail). ``event`` matches
@@ -128,7 +129,7 @@ def search(
         else:
             clauses.append("(event = ? OR substr(event, 1, ?) = ?)")
             args += [event, len(event) + 1, f"{event}."]
-    args.append(max(0, limit))
+    args.append(-1 if limit is None else max(0, limit))  # SQLite: LIMIT -1 is no limit
     rows = conn.execute(
         f"SELECT * FROM audit_log WHERE {' AND '.join(clauses)}"  # noqa: S608 - fixed clauses
         " ORDER BY at DESC, id DESC LIMIT ?",

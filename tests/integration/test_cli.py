@@ -98,6 +98,10 @@ def test_audit_filters_and_csv(config: Path) -> None:
     assert events("--until", "2000-01-01") == []
     assert events("--since", "1h", "--limit", "1") == [("allowlist.add", None)]
 
+    # CSV holds every matching entry; --limit still cuts it when given.
+    everything = cli("audit", "--csv", config=config).stdout.splitlines()
+    assert len(everything) == 1 + len(events())
+    assert len(cli("audit", "--csv", "--limit", "2", config=config).stdout.splitlines()) == 3
     csv_out = cli("audit", "--csv", "--event", "user.disable", config=config)
     assert csv_out.returncode == 0, csv_out.stderr
     header, row = csv_out.stdout.splitlines()
