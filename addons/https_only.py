@@ -2,8 +2,10 @@
 
 mitmproxy's reverse listener accepts TLS and plain HTTP on the same port. A plain request
 gets a 308 to the same URL over ``https`` (a WebSocket upgrade, which a browser cannot
-redirect, gets 403); nothing goes upstream. With ``[tls] hsts`` every answer over TLS
-carries ``Strict-Transport-Security``.
+redirect, gets 403); nothing goes upstream. A request from a trusted reverse proxy that
+says (``X-Forwarded-Proto``, read by :mod:`addons.client_address`) the browser came over
+HTTPS counts as HTTPS: redirecting it would loop. With ``[tls] hsts`` every answer over
+HTTPS carries ``Strict-Transport-Security``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from mitmproxy import http
 
 from addons.authentication import is_websocket_upgrade
 from addons.base import DENIED, deny, fail_closed
+from addons.client_address import FORWARDED_PROTO
 from gateway.proxy.state import ProxyState
 
 
@@ -22,7 +25,7 @@ class HttpsOnly:
 
     @fail_closed
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.client_conn.tls_established or flow.metadata.get(DENIED):
+        if _over_https(flow) or flow.metadata.get(DENIED):
             return
         if is_websocket_upgrade(flow.request):
             deny(self.state, flow, 403, "plain_http")
@@ -41,5 +44,9 @@ class HttpsOnly:
 
     @fail_closed
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if self.hsts and flow.response is not None and flow.client_conn.tls_established:
+        if self.hsts and flow.response is not None and _over_https(flow):
             flow.response.headers["Strict-Transport-Security"] = self.hsts
+
+
+def _over_https(flow: http.HTTPFlow) -> bool:
+    return flow.client_conn.tls_established or flow.metadata.get(FORWARDED_PROTO) == "https"

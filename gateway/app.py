@@ -256,16 +256,17 @@ class Gateway:
             TlsTermination(state, self._certificates()),
             RequestLimits(state),
         ]
+        addons.append(ClientAddress(state, self.registry))
         if tls.enabled:
+            # After ClientAddress: a trusted reverse proxy may have received HTTPS itself.
             addons.append(HttpsOnly(state, hsts_max_age=tls.hsts_max_age if tls.hsts else None))
         addons += [
-            ClientAddress(state, self.registry),
             Authentication(state, self.registry),
             *self._extra_addons,
             UpstreamIdentity(state),
             Forwarding(state),
         ]
-        if tls.single_port_enabled:
+        if settings.single_port_enabled:
             ws_ports = sorted({p for p in (listen.ws_port, upstream.ws_port) if p})
             addons.append(PageFixup(state, ws_ports=ws_ports))
         addons.append(Upstream(state))

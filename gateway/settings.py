@@ -223,10 +223,6 @@ class TlsSettings(_Section):
                 ) from None
         return values
 
-    @property
-    def single_port_enabled(self) -> bool:
-        return self.enabled if self.single_port == "auto" else bool(self.single_port)
-
 
 class WireguardSettings(_Section):
     """The optional WireGuard endpoint: phones reach the gateway, and nothing else."""
@@ -395,6 +391,15 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "gateway.db"
+
+    @property
+    def single_port_enabled(self) -> bool:
+        """``[tls] single_port``; ``"auto"`` is on with the gateway's own TLS and behind a
+        trusted reverse proxy - the two ways a browser comes over HTTPS, or through one
+        forwarded port, where the CEMM page's socket to port 8090 would fail."""
+        if self.tls.single_port == "auto":
+            return self.tls.enabled or bool(self.allowlist.trusted_proxies)
+        return bool(self.tls.single_port)
 
 
 def _section_model(field: FieldInfo) -> type[BaseModel] | None:

@@ -81,3 +81,64 @@ def test_a_client_that_is_no_trusted_proxy_cannot_ask_for_secure(gateway: Gatewa
     )
     assert response.status_code == 200, response.text
     assert "secure" not in _attributes(response)
+
+
+def test_the_cemm_page_gets_the_same_origin_socket_fix_up(gateway: GatewayProcess) -> None:
+    # Behind a proxy that forwards one HTTPS port, the page's socket to port 8090 would
+    # fail: with trusted_proxies set, [tls] single_port "auto" is on.
+    cookie = _login(gateway, "https").cookies["cemm_session"]
+    with httpx.Client(
+        transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10
+    ) as proxy:
+        page = proxy.get(
+            gateway.config.url("/"),
+            headers={
+                "X-Forwarded-For": BROWSER,
+                "X-Forwarded-Proto": "https",
+                "Cookie": f"cemm_session={cookie}",
+            },
+        )
+    assert page.status_code == 200
+    assert '<script src="/.gateway/static/ws-fixup.js"' in page.text
+
+
+@pytest.fixture(scope="module")
+def tls_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    simulator = SimulatorThread()
+    config = GatewayConfig(
+        tmp_path_factory.mktemp("behind-proxy-tls"),
+        upstream_http_port=simulator.http_port,
+        upstream_ws_port=simulator.ws_port,
+        extra=(
+            '[allowlist]\ntrusted_proxies = ["127.0.0.2"]\n'
+            "[tls]\nenabled = true\n"
+            f'[auth]\ninitial_admin = "admin"\ninitial_admin_password = "{PASSWORD}"\n'
+        ),
+    )
+    process = GatewayProcess(config, https=True)
+    try:
+        yield process
+    finally:
+        process.close()
+        simulator.close()
+
+
+@pytest.mark.parametrize(
+    ("source", "proto", "redirected"),
+    [
+        ("127.0.0.2", "https", False),  # the proxy received HTTPS: no redirect loop
+        ("127.0.0.2", "http", True),
+        ("127.0.0.1", "https", True),  # not a trusted proxy: its header means nothing
+    ],
+)
+def test_plain_http_from_a_proxy_that_received_https_is_not_redirected(
+    tls_gateway: GatewayProcess, source: str, proto: str, redirected: bool
+) -> None:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=10) as client:
+        response = client.get(
+            tls_gateway.config.url("/.gateway/login"),
+            headers={"X-Forwarded-For": BROWSER, "X-Forwarded-Proto": proto},
+        )
+    assert (response.status_code == 308) is redirected, response.status_code
+    if not redirected:
+        assert response.status_code == 200
