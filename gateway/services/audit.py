@@ -1,9 +1,9 @@
 """The audit log: who did what, when, from where. Written in the same transaction as the
 change it describes, so a change without its audit entry cannot exist.
 
-Reading it: :func:`entries` (newest first, optionally since a time) and :func:`search`
-(by person, event and time range), as the CLI and the admin app show it; :func:`as_csv`
-for the export.
+Reading it: :func:`search` (newest first, by person, event and time range), as the CLI and
+the admin app show it, and :func:`as_csv` for the export; :func:`entries` is the
+unfiltered listing.
 
 Where a change comes from: an entry written while the web app handles a request carries
 that request's client address and user agent (:data:`REQUESTER`, set by the web app for

@@ -112,6 +112,12 @@ class WireguardManager:
             await asyncio.sleep(CHECK_INTERVAL)
             try:
                 await self.check()
+            except WireguardError as error:
+                # Expected trouble (a command failed; its stderr is in the message): one
+                # line every check while it lasts, not a traceback.
+                logger.warning(
+                    "WireGuard check failed, trying again in %g s: %s", CHECK_INTERVAL, error
+                )
             except Exception:
                 logger.exception("checking the WireGuard interface failed; trying again")
 

@@ -43,6 +43,7 @@ from tests.support.netns import Host, Lab, require_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 
+SCRAPE_TOKEN = "netns-scrape-token-0123456789"
 MAC_A = "80:1F:12:47:06:B0"
 MAC_B = "02:00:5E:10:00:0B"
 REFIND_LIMIT = 15.0
@@ -162,7 +163,8 @@ def test_gateway_follows_the_cemm_by_mac(lab: Lab, tmp_path: Path) -> None:
         upstream_http_port=80,
         upstream_ws_port=8090,
         upstream_host="",
-        extra='[auth]\ntrusted_networks = ["127.0.0.0/8", "::1/128"]\n',
+        extra='[auth]\ntrusted_networks = ["127.0.0.0/8", "::1/128"]\n'
+        f'[metrics]\nscrape_token = "{SCRAPE_TOKEN}"\n',
     )
     gateway = GatewayProcess(
         config,
@@ -213,7 +215,12 @@ def test_gateway_follows_the_cemm_by_mac(lab: Lab, tmp_path: Path) -> None:
 
         time.sleep(0.5)
         seen = json.loads(recording.read_text())
-        status = httpx.get(config.url("/healthz", port="admin"), timeout=5).json()
+        # The details of /healthz, as a monitoring system with the scrape token reads them.
+        status = httpx.get(
+            config.url("/healthz", port="admin"),
+            headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"},
+            timeout=5,
+        ).json()
         log = gateway.log()
         conn = db.connect(config.data_dir / "gateway.db")
         try:
