@@ -215,7 +215,12 @@ class GatewayProcess:
             cwd=ROOT,
             env={**_clean_env(), **(env or {})},
         )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            # No caller holds this object yet to close it: never leave the process behind.
+            self.close()
+            raise
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
