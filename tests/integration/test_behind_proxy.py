@@ -6,6 +6,8 @@ in ``trusted_proxies``; the browser's address and scheme come in its forwarding 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,33 +18,47 @@ PASSWORD = "correct-horse-battery-staple"
 BROWSER = "192.168.1.50"
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+@contextmanager
+def _behind_proxy(directory: Path, *, tls: bool) -> Iterator[GatewayProcess]:
+    """A gateway that trusts 127.0.0.2 as its reverse proxy, with or without its own TLS."""
     simulator = SimulatorThread()
     config = GatewayConfig(
-        tmp_path_factory.mktemp("behind-proxy"),
+        directory,
         upstream_http_port=simulator.http_port,
         upstream_ws_port=simulator.ws_port,
         extra=(
             '[allowlist]\ntrusted_proxies = ["127.0.0.2"]\n'
-            f'[auth]\ninitial_admin = "admin"\ninitial_admin_password = "{PASSWORD}"\n'
+            + ("[tls]\nenabled = true\n" if tls else "")
+            + f'[auth]\ninitial_admin = "admin"\ninitial_admin_password = "{PASSWORD}"\n'
             "[auth.bruteforce]\nnever_ban = []\n"
         ),
     )
-    process = GatewayProcess(config)
     try:
-        yield process
+        process = GatewayProcess(config, https=tls)
+        try:
+            yield process
+        finally:
+            process.close()
     finally:
-        process.close()
         simulator.close()
+
+
+def _client_from(source: str) -> httpx.Client:
+    """A client whose connections come from ``source`` (127.0.0.2: the trusted proxy)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=10)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    with _behind_proxy(tmp_path_factory.mktemp("behind-proxy"), tls=False) as process:
+        yield process
 
 
 def _login(gateway: GatewayProcess, proto: str | None) -> httpx.Response:
     headers = {"X-Forwarded-For": BROWSER}
     if proto is not None:
         headers["X-Forwarded-Proto"] = proto
-    proxy_side = httpx.HTTPTransport(local_address="127.0.0.2")
-    with httpx.Client(transport=proxy_side, timeout=10) as proxy:
+    with _client_from("127.0.0.2") as proxy:
         response = proxy.post(
             gateway.config.url("/.gateway/api/login"),
             json={"username": "admin", "password": PASSWORD},
@@ -87,9 +103,7 @@ def test_the_cemm_page_gets_the_same_origin_socket_fix_up(gateway: GatewayProces
     # Behind a proxy that forwards one HTTPS port, the page's socket to port 8090 would
     # fail: with trusted_proxies set, [tls] single_port "auto" is on.
     cookie = _login(gateway, "https").cookies["cemm_session"]
-    with httpx.Client(
-        transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10
-    ) as proxy:
+    with _client_from("127.0.0.2") as proxy:
         page = proxy.get(
             gateway.config.url("/"),
             headers={
@@ -104,23 +118,8 @@ def test_the_cemm_page_gets_the_same_origin_socket_fix_up(gateway: GatewayProces
 
 @pytest.fixture(scope="module")
 def tls_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    simulator = SimulatorThread()
-    config = GatewayConfig(
-        tmp_path_factory.mktemp("behind-proxy-tls"),
-        upstream_http_port=simulator.http_port,
-        upstream_ws_port=simulator.ws_port,
-        extra=(
-            '[allowlist]\ntrusted_proxies = ["127.0.0.2"]\n'
-            "[tls]\nenabled = true\n"
-            f'[auth]\ninitial_admin = "admin"\ninitial_admin_password = "{PASSWORD}"\n'
-        ),
-    )
-    process = GatewayProcess(config, https=True)
-    try:
+    with _behind_proxy(tmp_path_factory.mktemp("behind-proxy-tls"), tls=True) as process:
         yield process
-    finally:
-        process.close()
-        simulator.close()
 
 
 @pytest.mark.parametrize(
@@ -134,7 +133,7 @@ def tls_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayPro
 def test_plain_http_from_a_proxy_that_received_https_is_not_redirected(
     tls_gateway: GatewayProcess, source: str, proto: str, redirected: bool
 ) -> None:
-    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=10) as client:
+    with _client_from(source) as client:
         response = client.get(
             tls_gateway.config.url("/.gateway/login"),
             headers={"X-Forwarded-For": BROWSER, "X-Forwarded-Proto": proto},
