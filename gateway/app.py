@@ -41,9 +41,11 @@ from addons.upstream_identity import UpstreamIdentity
 from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.netutil import machine_names
 from gateway.policy.access import AccessConfig, session_cookie_name
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import session_usable
+from gateway.policy.names import OwnNames, own_names
 from gateway.proxy import errorpages
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.state import Limits, Listener, ProxyState, UpstreamTarget
@@ -407,8 +409,26 @@ class Gateway:
             trusted += peer_service.trusted_addresses(self.conn, clock=self.clock)
         return AccessConfig(
             trusted_networks=CompiledAllowlist.from_networks(trusted),
-            public_hostnames=frozenset(settings.auth.public_hostnames),
+            names=self._own_names(),
             web_port=settings.listen.http_port,
+        )
+
+    def _own_names(self) -> OwnNames:
+        """The gateway's own names (gateway/policy/names.py): what the Origin rule and the
+        trusted-network rule accept, and what links are printed with."""
+        settings = self.settings
+        addresses = machine_names(settings.listen.host)
+        if self._wireguard is not None:
+            interface = self._wireguard.interface
+            addresses += [
+                interface.gateway_v4,
+                *([interface.gateway_v6] if interface.gateway_v6 else []),
+            ]
+        return own_names(
+            public_url=settings.listen.public_url,
+            public_hostnames=settings.auth.public_hostnames,
+            tls_hostnames=settings.tls.hostnames if settings.tls.enabled else (),
+            addresses=addresses,
         )
 
     # -- logins -----------------------------------------------------------------------
