@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from gateway.auth import tokens
+from gateway.clock import ManualClock
 from gateway.policy.access import AccessConfig, RequestFacts, decide_request, origin_allowed
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
+from gateway.services import peers
+from gateway.settings import WireguardSettings
+from gateway.store import db
+from gateway.wireguard.keys import KeyVault
 
 NOW = 1_800_000_000.0
 SESSION_TOKEN = "s" * 43
@@ -282,3 +288,33 @@ def test_an_expired_token_admits_nothing_even_a_websocket() -> None:
         BASE, authorization=f"Bearer {EXPIRING_TOKEN}", websocket=True, method="GET"
     )
     assert decide_request(facts, CONFIG, AUTH, {}, now=NOW + 60).kind == "unauthorized"
+
+
+def test_a_trusted_vpn_peer_is_a_trusted_network(tmp_path: Path) -> None:
+    """A peer marked as a trusted device needs no login from its tunnel addresses, as the
+    app composes it (``Gateway._access_config``: the trusted networks plus
+    ``peers.trusted_addresses``); an ordinary peer, or a trusted one past its expiry, does."""
+    settings = WireguardSettings(enabled=True, endpoint="vpn.example.net:51820")
+    clock = ManualClock()
+    conn = db.connect(tmp_path / "gateway.db")
+    vault = KeyVault(tmp_path)
+    common = {"settings": settings, "vault": vault, "actor": "test", "clock": clock}
+    trusted = peers.add_peer(conn, "tablet", trusted=True, expires_in=3600, **common)
+    ordinary = peers.add_peer(conn, "phone", **common)
+
+    def verdict(address: str) -> str:
+        config = dataclasses.replace(
+            CONFIG,
+            trusted_networks=CompiledAllowlist.from_networks(
+                ["192.168.1.0/24", *peers.trusted_addresses(conn, clock=clock)]
+            ),
+        )
+        facts = dataclasses.replace(BASE, client_address=address, method="POST")
+        return decide_request(facts, config, AUTH, {}, now=NOW).kind
+
+    assert verdict(trusted.address_v4) == "admit"
+    if trusted.address_v6:
+        assert verdict(trusted.address_v6) == "admit"
+    assert verdict(ordinary.address_v4) == "unauthorized"
+    clock.advance(3601)
+    assert verdict(trusted.address_v4) == "unauthorized"
