@@ -1,5 +1,5 @@
-"""What every test shares: no skip under CI, the ``root`` marker, and the integration
-fixtures (a simulated CEMM and a gateway in front of it)."""
+"""What every test shares: no skip under CI, the ``root`` marker, derandomized hypothesis,
+and the integration fixtures (a simulated CEMM and a gateway in front of it)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.support.ci import cannot_run, in_ci
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread
+
+# Property tests are deterministic: the same examples on every run and machine, none kept
+# from an earlier run. A test's own @settings(...) inherits these (conftest is imported
+# before any test module).
+settings.register_profile("cemm-gateway", derandomize=True, database=None)
+settings.load_profile("cemm-gateway")
 
 
 def _fail_if_skipped_in_ci(report: Any, where: str) -> None:

@@ -140,3 +140,12 @@ def test_skips_stay_skips_outside_ci(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
     skipped = 3 if os.geteuid() == 0 else 4
     assert f"{5 - skipped} passed, {skipped} skipped" in done.stdout.splitlines()[-1]
+
+
+def test_property_tests_are_derandomized() -> None:
+    """Every hypothesis test draws the same examples on every run: the suite's profile,
+    inherited by a test's own ``@settings(...)``."""
+    from hypothesis import settings
+
+    assert settings.default.derandomize is True
+    assert settings(max_examples=5).derandomize is True
