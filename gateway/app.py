@@ -38,6 +38,7 @@ from addons.tls_termination import TlsTermination
 from addons.upgrades import Upgrades
 from addons.upstream import Upstream
 from addons.upstream_identity import UpstreamIdentity
+from addons.websocket_messages import ReadOnlyWebSockets
 from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock
@@ -266,6 +267,7 @@ class Gateway:
             addons.append(HttpsOnly(state, hsts_max_age=tls.hsts_max_age if tls.hsts else None))
         addons += [
             Authentication(state, self.registry),
+            ReadOnlyWebSockets(state, self.registry),
             *self._extra_addons,
             UpstreamIdentity(state),
             Forwarding(state),

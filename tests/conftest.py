@@ -1,13 +1,55 @@
-"""Fixtures shared by the integration tests: a simulated CEMM and a gateway in front of it."""
+"""What every test shares: no skip under CI, the ``root`` marker, derandomized hypothesis,
+and the integration fixtures (a simulated CEMM and a gateway in front of it)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import settings
 
+from tests.support.ci import cannot_run, in_ci
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread
+
+# Property tests are deterministic: the same examples on every run and machine, none kept
+# from an earlier run. A test's own @settings(...) inherits these (conftest is imported
+# before any test module).
+settings.register_profile("cemm-gateway", derandomize=True, database=None)
+settings.load_profile("cemm-gateway")
+
+
+def _fail_if_skipped_in_ci(report: Any, where: str) -> None:
+    """Under CI a skip is a failure, whoever raised it (a test, a fixture, collection)."""
+    if report.skipped and in_ci():
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        if hasattr(report, "wasxfail"):
+            reason = f"xfail: {report.wasxfail}"
+            del report.wasxfail
+        report.outcome = "failed"
+        report.longrepr = f"skipped {where} under CI (a skip in CI hides a gap): {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    _fail_if_skipped_in_ci(report, f"during {report.when}")
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    report = yield
+    _fail_if_skipped_in_ci(report, "at collection")
+    return report
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.root``: the test needs root (namespaces, nftables, podman)."""
+    if item.get_closest_marker("root") is not None and os.geteuid() != 0:
+        cannot_run("needs root")
 
 
 @pytest.fixture

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from ruamel.yaml import YAML
+
+from tests.support.ci import cannot_run
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/cemm-gateway:test"
@@ -41,10 +42,6 @@ PREFIX = "cemm-gw-test-"
 ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 PASSWORD_FILE_VARIABLE = "CEMM_GATEWAY_AUTH__INITIAL_ADMIN_PASSWORD_FILE"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
 
 
 def environment() -> dict[str, str]:
@@ -93,9 +90,7 @@ def require_podman() -> None:
     reason = unavailable()
     if reason is None:
         return
-    if in_ci():
-        pytest.fail(f"the container test cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    cannot_run(reason)
 
 
 def sweep_leftovers() -> None:

@@ -37,6 +37,7 @@ from tests.support.admin import (
     admin_gateway,
     auth_config,
 )
+from tests.support.gateway import cli
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminEnv]:
 
 
 @pytest.fixture(scope="module")
-def admin(env: AdminEnv, browser: Any) -> Iterator[Watched]:
-    """The admin, logged in through the login page the admin port sends them to."""
+def admin_browser(env: AdminEnv, browser: Any) -> Iterator[Watched]:
+    """The admin, logged in once through the login page the admin port sends them to."""
     watched = Watched(browser.new_context(viewport={"width": 1280, "height": 900}))
     page = watched.page
     page.goto(env.admin_url("/"))
@@ -60,9 +61,21 @@ def admin(env: AdminEnv, browser: Any) -> Iterator[Watched]:
     watched.context.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def admin(admin_browser: Watched) -> Watched:
+    """The logged-in admin for one test: its errors are this test's alone, whatever an
+    earlier test left (a refused change answers 409, which the console reports)."""
+    admin_browser.errors.clear()
+    admin_browser.page.set_viewport_size({"width": 1280, "height": 900})
+    return admin_browser
+
+
+@pytest.fixture
 def viewer(env: AdminEnv, browser: Any) -> Iterator[Watched]:
-    """Another person, on the CEMM's live page (web port), its WebSocket on the ws port."""
+    """Another person, on the CEMM's live page (web port), its WebSocket on the ws port.
+
+    One per test, its session ended afterwards: a test that revokes it leaves nothing
+    behind for the next, whatever the order."""
     watched = Watched(browser.new_context())
     page = watched.page
     page.goto(env.config.url("/"))
@@ -71,6 +84,7 @@ def viewer(env: AdminEnv, browser: Any) -> Iterator[Watched]:
     page.wait_for_selector("#status[data-state='live']")
     yield watched
     watched.context.close()
+    cli("session", "revoke", "--user", "viewer", config=env.config.path)
 
 
 def _confirm_dialog(page: Any, expected: str) -> None:
@@ -94,7 +108,7 @@ def test_log_in_and_see_the_dashboard_at_phone_and_desktop_widths(
             timeout=10,
         )
     page = admin.page
-    page.reload()
+    page.goto(env.admin_url("/"))  # wherever an earlier test left the admin
     assert page.locator("h1").inner_text() == "Dashboard"
     assert page.locator("[data-stat='websockets']").inner_text() == "1"
     assert page.locator("[data-stat='bans']").inner_text() == "1"
@@ -221,9 +235,17 @@ def test_revoking_a_session_closes_its_live_websocket(
     viewer.page.wait_for_selector("#status[data-state='disconnected']", timeout=5_000)
     closed_after = time.monotonic() - revoked_at
     assert closed_after < 5
-    # The page tries to reconnect every 1.5 s; without a session it stays disconnected.
-    viewer.page.wait_for_timeout(3_500)
-    assert viewer.page.get_attribute("#status", "data-state") == "disconnected"
+    # The page dials again every 1.5 s. Two new attempts seen by the browser and none
+    # accepted by the CEMM prove it stays out: events, not a pause.
+    accepted = env.simulator.sim.ws_connection_count
+    attempts: list[Any] = []
+    viewer.page.on("websocket", lambda socket: attempts.append(socket))
+    deadline = time.monotonic() + 15
+    while len(attempts) < 2 and time.monotonic() < deadline:
+        viewer.page.wait_for_timeout(100)
+    assert len(attempts) >= 2, "the page did not try to reconnect"
+    assert env.simulator.sim.ws_connection_count == accepted
+    assert viewer.page.get_attribute("#status", "data-state") != "live"
     assert page.locator("tr[data-user='viewer']").count() == 0
 
 

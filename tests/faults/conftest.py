@@ -3,7 +3,6 @@ with SIGKILL (a device losing power) and started again on the same ports."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,16 +15,6 @@ import pytest
 
 from gateway.netutil import free_port
 from tests.support.gateway import ROOT
-
-IN_CI = os.environ.get("CI") == "true"
-
-
-def needs_root() -> None:
-    """Skip without root, except in CI, where a skip would hide a missing capability."""
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("this test needs root, and CI runs as root")
-        pytest.skip("needs root")
 
 
 class SimulatorProcess:

@@ -20,8 +20,9 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.faults.conftest import needs_root
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, cli
+
+pytestmark = pytest.mark.root
 
 PASSWORD = "correct-horse-battery-staple"
 AUTH = f"""[auth]
@@ -91,7 +92,6 @@ class FullDisk:
 @pytest.fixture(scope="module")
 def full_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullDisk]:
     """A gateway with a logged-in session and an open WebSocket, then a full disk."""
-    needs_root()
     simulator = SimulatorThread()
     config = GatewayConfig(
         tmp_path_factory.mktemp("diskfull") / "gw",

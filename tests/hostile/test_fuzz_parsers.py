@@ -73,6 +73,8 @@ def _seen(simulator: SimulatorThread, marker: str) -> list:
 
 
 def _no_addon_failures(gateway: GatewayProcess) -> None:
+    """Checked after every example, so each fuzz test proves it on its own (a separate
+    "the log is clean" test passes trivially when run alone or first)."""
     log = gateway.log()
     assert "failed; refusing" not in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
@@ -116,7 +118,7 @@ cookie_pair = st.tuples(cookie_name, header_text.filter(lambda s: ";" not in s))
 )
 @FUZZ
 def test_cookie_header(auth_env, pairs, raw, with_valid) -> None:
-    config, _, simulator, token = auth_env
+    config, gateway, simulator, token = auth_env
     marker = uuid.uuid4().hex
     parts = [f"{name}={value}" for name, value in pairs]
     if with_valid:
@@ -132,6 +134,7 @@ def test_cookie_header(auth_env, pairs, raw, with_valid) -> None:
     else:
         assert status in (400, 401), status
         assert not _seen(simulator, marker)
+    _no_addon_failures(gateway)
 
 
 bearer = st.one_of(
@@ -148,16 +151,13 @@ bearer = st.one_of(
 @given(value=bearer)
 @FUZZ
 def test_authorization_header(auth_env, value) -> None:
-    config, _, simulator, _ = auth_env
+    config, gateway, simulator, _ = auth_env
     marker = uuid.uuid4().hex
     status = _request(config.http_port, f"/_sim/echo?{marker}", [("Authorization", value)])
     assert status is not None, repr(value)
     assert status in (400, 401), (status, value)
     assert not _seen(simulator, marker)
-
-
-def test_cookie_fuzz_left_no_addon_failures(auth_env) -> None:
-    _no_addon_failures(auth_env[1])
+    _no_addon_failures(gateway)
 
 
 def test_a_non_utf8_bearer_token_is_a_401(auth_env) -> None:
@@ -239,7 +239,7 @@ x_forwarded_for = st.lists(node, max_size=5).map(
 )
 @FUZZ
 def test_forwarding_headers_from_a_trusted_proxy(proxy_env, fwd, xff, proto, host, repeat):
-    config, _, simulator = proxy_env
+    config, gateway, simulator = proxy_env
     marker = uuid.uuid4().hex
     headers = []
     for name, value in (
@@ -266,10 +266,7 @@ def test_forwarding_headers_from_a_trusted_proxy(proxy_env, fwd, xff, proto, hos
     else:
         assert status in (400, 401, 403), status
         assert not seen
-
-
-def test_forwarding_fuzz_left_no_addon_failures(proxy_env) -> None:
-    _no_addon_failures(proxy_env[1])
+    _no_addon_failures(gateway)
 
 
 # -- allowlist input to the CLI --------------------------------------------------------

@@ -354,6 +354,54 @@ def test_an_admin_token_works_without_csrf_and_a_read_only_one_only_reads(
         assert script.get("/api/me").status_code == 401
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
+def test_a_read_only_token_changes_nothing_whatever_the_method(
+    env: AdminEnv, admin: httpx.Client, method: str
+) -> None:
+    """Every method on paths that exist for it (and PUT, for which none does): a state
+    change is refused with ``read_only_token`` before any route runs, and nothing changed.
+    The admin app's rule reads GET, HEAD and OPTIONS as reading (FastAPI answers HEAD and
+    OPTIONS with 405 here); the proxy's rule for the CEMM's ports refuses OPTIONS too."""
+    network = f"198.51.100.{len(method)}/32"
+    added = admin.post("/api/allowlist", json={"network": network})
+    assert added.status_code == 201, added.text
+    entry_id = added.json()["id"]
+    read = admin.post(
+        "/api/tokens", json={"user": ADMIN, "name": f"ro-{method}", "read_only": True}
+    ).json()["token"]
+    target, body = {
+        "GET": ("/api/allowlist", None),
+        "HEAD": ("/api/allowlist", None),
+        "OPTIONS": ("/api/allowlist", None),
+        "POST": ("/api/allowlist", {"network": "192.0.2.0/24"}),
+        "PUT": (f"/api/allowlist/{entry_id}", {"network": "192.0.2.0/24"}),
+        "PATCH": (f"/api/users/{ADMIN}", {"disabled": True}),
+        "DELETE": (f"/api/allowlist/{entry_id}", None),
+    }[method]
+
+    def newest_audit() -> dict:
+        answer = admin.get("/api/audit", params={"limit": 1})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    before = admin.get("/api/allowlist").json()
+    audit_before = newest_audit()
+    with httpx.Client(base_url=env.admin_url(""), timeout=10) as script:
+        answer = script.request(
+            method, target, json=body, headers={"Authorization": f"Bearer {read}"}
+        )
+    if method in ("GET", "HEAD", "OPTIONS"):
+        assert answer.status_code in (200, 405), answer.text
+        assert answer.status_code == 200 or method != "GET"
+    else:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"] == "read_only_token"
+    assert admin.get("/api/allowlist").json() == before
+    assert newest_audit() == audit_before
+    assert admin.get(f"/api/users/{ADMIN}").json()["disabled"] is False
+    assert admin.delete(f"/api/allowlist/{entry_id}").status_code == 204
+
+
 # -- sessions ---------------------------------------------------------------------------
 def test_listing_and_revoking_sessions(env: AdminEnv, admin: httpx.Client) -> None:
     add_user(env.config, "gina")

@@ -1,8 +1,34 @@
 """The login conformance matrix: every way in, every kind of credential.
 
-{web port, ws port} x {HTTP request, WebSocket upgrade} x {no cookie, garbage cookie,
-expired, revoked, valid, valid with a foreign Origin} -> the expected answer, and the
-simulated CEMM never sees a request that was refused.
+{web port, ws port} x {HTTP request, WebSocket upgrade} x every credential -> the expected
+answer, and the simulated CEMM never sees a request that was refused. The credentials:
+
+| credential              | HTTP web (POST) | HTTP ws (GET) | WebSocket, either port     |
+|-------------------------|-----------------|---------------|----------------------------|
+| none                    | 401             | 401           | 401                        |
+| garbage cookie          | 401             | 401           | 401                        |
+| expired session         | 401             | 401           | 401                        |
+| revoked session         | 401             | 401           | 401                        |
+| session                 | 200             | 426 (CEMM)    | 101                        |
+| session, foreign Origin | 403             | 426 (CEMM)    | 403                        |
+| API token               | 200             | 426 (CEMM)    | 101                        |
+| read-only API token     | 403             | 426 (CEMM)    | 101, its messages dropped  |
+| revoked API token       | 401             | 401           | 401                        |
+| expired API token       | 401             | 401           | 401                        |
+| trusted network         | 200             | 426 (CEMM)    | 101                        |
+| trusted VPN peer        | as trusted network: its tunnel address joins the trusted networks |
+
+426 is the CEMM's own answer to plain HTTP on its live-data port: the request was admitted.
+A GET with a foreign Origin is admitted by design (browsers do not send the SameSite=Lax
+cookie on cross-site subresource requests, and CORS keeps the answer from a foreign page);
+a cross-site POST or WebSocket that still carries the cookie is refused.
+
+The trusted VPN peer's cell is decided by the same rule as the trusted network's (the app
+adds a trusted peer's tunnel addresses to ``AccessConfig.trusted_networks``); its
+translation from the peer table is ``test_a_trusted_vpn_peer_is_a_trusted_network`` in
+``tests/unit/test_access_policy.py``. Every method per credential is
+``test_every_method_on_both_ports``; a token's open WebSocket closing when the token is
+revoked or expires is ``test_ending_a_token_closes_its_websockets_within_two_seconds``.
 """
 
 from __future__ import annotations
@@ -10,19 +36,22 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
 from tests.support.gateway import (
     GatewayConfig,
     GatewayProcess,
     SimulatorThread,
+    changed_at,
     cli,
     wait_for,
 )
@@ -35,7 +64,9 @@ initial_admin_password = "{ADMIN_PASSWORD}"
 never_ban = []
 free_attempts = 1000
 """
+TRUSTED = '[auth]\ntrusted_networks = ["127.0.0.0/8"]\n'
 FOREIGN_ORIGIN = "http://evil.example"
+METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def login(
@@ -51,11 +82,36 @@ def login(
     return response.cookies["cemm_session"]
 
 
+def add_token(config: GatewayConfig, name: str, *options: str) -> str:
+    made = cli("token", "add", "admin", "--name", name, *options, config=config.path)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("cgw_")
+    return token
+
+
+def token_id(token: str) -> str:
+    return token.split("_")[1]
+
+
 @dataclass
 class Credentials:
-    valid: str
-    expired: str
-    revoked: str
+    session: str
+    expired_session: str
+    revoked_session: str
+    token: str
+    read_only_token: str
+    revoked_token: str
+    expired_token: str
+
+
+@dataclass
+class Env:
+    config: GatewayConfig
+    simulator: SimulatorThread
+    credentials: Credentials
+    # A second gateway in front of the same CEMM that trusts loopback: no login needed.
+    trusted: GatewayConfig
 
 
 def _session_id(config: GatewayConfig, token: str) -> str:
@@ -67,9 +123,7 @@ def _session_id(config: GatewayConfig, token: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[GatewayConfig, SimulatorThread, Credentials]]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     simulator = SimulatorThread()
     config = GatewayConfig(
         tmp_path_factory.mktemp("matrix"),
@@ -77,125 +131,349 @@ def env(
         upstream_ws_port=simulator.ws_port,
         extra=AUTH,
     )
-    gateway = GatewayProcess(config)
+    trusted = GatewayConfig(
+        tmp_path_factory.mktemp("matrix-trusted"),
+        upstream_http_port=simulator.http_port,
+        upstream_ws_port=simulator.ws_port,
+        extra=TRUSTED,
+    )
+    gateways: list[GatewayProcess] = []
     try:
-        credentials = Credentials(login(config), login(config), login(config))
-        # Expire one session as if its lifetime had passed (a direct write, like time
-        # passing), and revoke another the way an admin does; the running gateway picks
-        # both up from the database.
+        gateways.append(GatewayProcess(config))
+        gateways.append(GatewayProcess(trusted))
+        credentials = Credentials(
+            session=login(config),
+            expired_session=login(config),
+            revoked_session=login(config),
+            token=add_token(config, "full"),
+            read_only_token=add_token(config, "reader", "--read-only"),
+            revoked_token=add_token(config, "revoked"),
+            expired_token=add_token(config, "expired"),
+        )
+        # Expire a session and a token as if their lifetime had passed (direct writes, like
+        # time passing), and revoke another of each the way an admin does; the running
+        # gateway picks all of them up from the database.
         with sqlite3.connect(config.data_dir / "gateway.db") as db:
             db.execute(
                 "UPDATE session SET expires_at = 1 WHERE id = ?",
-                (_session_id(config, credentials.expired),),
+                (_session_id(config, credentials.expired_session),),
             )
-        revoked = _session_id(config, credentials.revoked)
+            db.execute(
+                "UPDATE api_token SET expires_at = 1 WHERE id = ?",
+                (token_id(credentials.expired_token),),
+            )
+        revoked = _session_id(config, credentials.revoked_session)
         assert cli("session", "revoke", revoked, config=config.path).returncode == 0
+        revoke = cli("token", "revoke", token_id(credentials.revoked_token), config=config.path)
+        assert revoke.returncode == 0, revoke.stderr
         active = json.loads(cli("session", "list", "--json", config=config.path).stdout)
-        assert [s["id"] for s in active] == [_session_id(config, credentials.valid)]
+        assert [s["id"] for s in active] == [_session_id(config, credentials.session)]
 
-        def refused(token: str) -> bool:
-            answer = httpx.get(config.url("/_sim/headers"), cookies={"cemm_session": token})
-            return answer.status_code == 401
+        def status(cookie: str | None = None, token: str | None = None) -> int:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            cookies = {"cemm_session": cookie} if cookie else {}
+            url = config.url("/_sim/headers")
+            return httpx.get(url, cookies=cookies, headers=headers, timeout=5).status_code
 
-        # The running gateway notices both on its next database poll.
-        wait_for(lambda: refused(credentials.expired), "the expired session is refused")
-        wait_for(lambda: refused(credentials.revoked), "the revoked session is refused")
-        yield config, simulator, credentials
+        # The running gateway notices all of them on its next database poll.
+        wait_for(lambda: status(cookie=credentials.expired_session) == 401, "expired session")
+        wait_for(lambda: status(cookie=credentials.revoked_session) == 401, "revoked session")
+        wait_for(lambda: status(token=credentials.expired_token) == 401, "expired token")
+        wait_for(lambda: status(token=credentials.revoked_token) == 401, "revoked token")
+        wait_for(lambda: status(token=credentials.read_only_token) == 200, "read-only token")
+        wait_for(lambda: status(token=credentials.token) == 200, "token")
+        yield Env(config, simulator, credentials, trusted)
     finally:
-        gateway.close()
+        for gateway in gateways:
+            gateway.close()
         simulator.close()
 
 
-CASES = ["none", "garbage", "expired", "revoked", "valid", "foreign_origin"]
-# The web port gets a state-changing POST; the ws port, whose device answers plain HTTP with
-# 426, a GET. A GET with a foreign Origin is admitted by design: browsers do not send the
-# SameSite=Lax cookie on cross-site subresource requests, and CORS keeps the answer from a
-# foreign page. A cross-site POST that still carries the cookie is refused.
+CASES = [
+    "none",
+    "garbage_cookie",
+    "expired_session",
+    "revoked_session",
+    "session",
+    "session_foreign_origin",
+    "token",
+    "read_only_token",
+    "revoked_token",
+    "expired_token",
+    "trusted_network",
+]
+# (web port: a state-changing POST, ws port: a GET, which its device answers with 426).
 EXPECTED_HTTP = {
-    ("http", "none"): 401,
-    ("http", "garbage"): 401,
-    ("http", "expired"): 401,
-    ("http", "revoked"): 401,
-    ("http", "valid"): 200,
-    ("http", "foreign_origin"): 403,
-    ("ws", "none"): 401,
-    ("ws", "garbage"): 401,
-    ("ws", "expired"): 401,
-    ("ws", "revoked"): 401,
-    ("ws", "valid"): 426,
-    ("ws", "foreign_origin"): 426,
+    "none": (401, 401),
+    "garbage_cookie": (401, 401),
+    "expired_session": (401, 401),
+    "revoked_session": (401, 401),
+    "session": (200, 426),
+    "session_foreign_origin": (403, 426),
+    "token": (200, 426),
+    "read_only_token": (403, 426),
+    "revoked_token": (401, 401),
+    "expired_token": (401, 401),
+    "trusted_network": (200, 426),
 }
 EXPECTED_WS = {
     "none": 401,
-    "garbage": 401,
-    "expired": 401,
-    "revoked": 401,
-    "valid": 101,
-    "foreign_origin": 403,
+    "garbage_cookie": 401,
+    "expired_session": 401,
+    "revoked_session": 401,
+    "session": 101,
+    "session_foreign_origin": 403,
+    "token": 101,
+    "read_only_token": 101,
+    "revoked_token": 401,
+    "expired_token": 401,
+    "trusted_network": 101,
 }
 
 
-def _cookie(credentials: Credentials, case: str) -> str | None:
-    return {
-        "none": None,
-        "garbage": "not-a-session-" + "x" * 30,
-        "expired": credentials.expired,
-        "revoked": credentials.revoked,
-        "valid": credentials.valid,
-        "foreign_origin": credentials.valid,
-    }[case]
+@dataclass
+class Client:
+    """How one credential presents itself: where to, which headers."""
+
+    config: GatewayConfig
+    headers: dict[str, str] = field(default_factory=dict)
+    origin: str | None = None
 
 
-def _origin(config: GatewayConfig, case: str) -> str:
-    return FOREIGN_ORIGIN if case == "foreign_origin" else f"http://127.0.0.1:{config.http_port}"
-
-
-@pytest.mark.parametrize("port", ["http", "ws"])
-@pytest.mark.parametrize("case", CASES)
-def test_http_request(env, port: str, case: str) -> None:
-    config, simulator, credentials = env
-    marker = f"marker={uuid.uuid4().hex}"
-    cookie = _cookie(credentials, case)
-    headers = {"Origin": _origin(config, case), "Accept": "application/json"}
+def _client(env: Env, case: str) -> Client:
+    credentials = env.credentials
+    config = env.trusted if case == "trusted_network" else env.config
+    own = f"http://127.0.0.1:{config.http_port}"
+    client = Client(config, origin=FOREIGN_ORIGIN if case == "session_foreign_origin" else own)
+    cookie = {
+        "garbage_cookie": "not-a-session-" + "x" * 30,
+        "expired_session": credentials.expired_session,
+        "revoked_session": credentials.revoked_session,
+        "session": credentials.session,
+        "session_foreign_origin": credentials.session,
+    }.get(case)
+    token = {
+        "token": credentials.token,
+        "read_only_token": credentials.read_only_token,
+        "revoked_token": credentials.revoked_token,
+        "expired_token": credentials.expired_token,
+    }.get(case)
     if cookie:
-        headers["Cookie"] = f"cemm_session={cookie}"
+        client.headers["Cookie"] = f"cemm_session={cookie}"
+    if token:
+        client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def _reached(simulator: SimulatorThread, marker: str) -> bool:
+    return any(r.query == marker for r in simulator.sim.requests)
+
+
+def _request(client: Client, method: str, port: str, marker: str) -> httpx.Response:
+    headers = {**client.headers, "Accept": "application/json"}
+    if client.origin:
+        headers["Origin"] = client.origin
     if port == "http":
-        url = config.url(f"/_sim/echo?{marker}")
-        response = httpx.post(url, headers=headers, content=b"{}", timeout=5)
+        # A body where the method has one: a refused request must not make the gateway
+        # read it, let alone forward it.
+        body = b'{"set": 1}' if method in ("POST", "PUT", "PATCH") else None
+        url = client.config.url(f"/_sim/echo?{marker}")
     else:
-        response = httpx.get(config.url(f"/ws?{marker}", port="ws"), headers=headers, timeout=5)
-    expected = EXPECTED_HTTP[port, case]
-    assert response.status_code == expected, response.text[:200]
-    reached = any(r.query == marker for r in simulator.sim.requests)
-    assert reached == (expected not in (401, 403))
-    if port == "http" and response.status_code == 200:
-        # The CEMM never sees the gateway's session cookie.
-        assert "cemm_session" not in response.json()["headers"].get("cookie", "")
+        # The CEMM's live-data port reads no bodies.
+        body = None
+        url = client.config.url(f"/ws?{marker}", port="ws")
+    return httpx.request(method, url, headers=headers, content=body, timeout=5)
 
 
 @pytest.mark.parametrize("port", ["http", "ws"])
 @pytest.mark.parametrize("case", CASES)
-def test_websocket_upgrade(env, port: str, case: str) -> None:
-    config, simulator, credentials = env
+def test_http_request(env: Env, port: str, case: str) -> None:
+    marker = f"marker={uuid.uuid4().hex}"
+    client = _client(env, case)
+    method = "POST" if port == "http" else "GET"
+    response = _request(client, method, port, marker)
+    expected = EXPECTED_HTTP[case][0 if port == "http" else 1]
+    assert response.status_code == expected, response.text[:200]
+    assert _reached(env.simulator, marker) == (expected not in (401, 403))
+    if port == "http" and response.status_code == 200:
+        # The CEMM never sees the gateway's session cookie or API token.
+        seen = response.json()["headers"]
+        assert "cemm_session" not in seen.get("cookie", "")
+        assert "authorization" not in seen
+
+
+@pytest.mark.parametrize("port", ["http", "ws"])
+@pytest.mark.parametrize("case", CASES)
+def test_websocket_upgrade(env: Env, port: str, case: str) -> None:
     marker = uuid.uuid4().hex
-    cookie = _cookie(credentials, case)
-    headers = {"Cookie": f"cemm_session={cookie}"} if cookie else {}
-    url = config.ws_url(f"/ws?marker={marker}", port=port)
+    client = _client(env, case)
+    url = client.config.ws_url(f"/ws?marker={marker}", port=port)
     if EXPECTED_WS[case] == 101:
         with connect(
-            url, origin=_origin(config, case), additional_headers=headers, open_timeout=5
+            url, origin=client.origin, additional_headers=client.headers, open_timeout=5
         ) as ws:
             assert '"reading"' in ws.recv(timeout=3)
     else:
         with pytest.raises(InvalidStatus) as refused:
-            connect(url, origin=_origin(config, case), additional_headers=headers, open_timeout=5)
+            connect(url, origin=client.origin, additional_headers=client.headers, open_timeout=5)
         assert refused.value.response.status_code == EXPECTED_WS[case]
-    reached = any(r.query == f"marker={marker}" for r in simulator.sim.requests)
-    assert reached == (EXPECTED_WS[case] == 101)
+    assert _reached(env.simulator, f"marker={marker}") == (EXPECTED_WS[case] == 101)
 
 
-def test_navigation_without_login_goes_to_the_login_page(env) -> None:
-    config, _, _ = env
+# Which methods each credential may use, on both CEMM ports.
+ALLOWED = {
+    "read_only_token": {"GET", "HEAD"},
+    "token": set(METHODS),
+    "session": set(METHODS),
+    "trusted_network": set(METHODS),
+}
+
+
+@pytest.mark.parametrize("port", ["http", "ws"])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", sorted(ALLOWED))
+def test_every_method_on_both_ports(env: Env, case: str, method: str, port: str) -> None:
+    marker = f"marker={uuid.uuid4().hex}"
+    response = _request(_client(env, case), method, port, marker)
+    if method in ALLOWED[case]:
+        assert response.status_code == (200 if port == "http" else 426), response.text[:200]
+        assert _reached(env.simulator, marker)
+    else:
+        assert response.status_code == 403, response.text[:200]
+        assert not _reached(env.simulator, marker), "the CEMM saw a refused request"
+
+
+def test_a_token_websocket_needs_no_origin(env: Env) -> None:
+    """Scripts send no Origin; the Origin rule is about browsers, which carry cookies."""
+    headers = {"Authorization": f"Bearer {env.credentials.token}"}
+    with connect(env.config.ws_url("/ws"), additional_headers=headers, open_timeout=5) as ws:
+        assert '"reading"' in ws.recv(timeout=3)
+
+
+def _send_then_close(
+    url: str, token: str, *, origin: str, wait_for_echoes: bool
+) -> list[str | bytes]:
+    """Send a text and a binary message, prove control frames pass (ping -> pong), collect
+    the CEMM's echoes if asked to, then close; return the echoes seen."""
+    marker = uuid.uuid4().hex
+    sent: list[str | bytes] = [f"text-{marker}", f"binary-{marker}".encode()]
+    echoes: list[str | bytes] = []
+    with connect(
+        url,
+        origin=origin,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=5,
+    ) as ws:
+        assert '"reading"' in ws.recv(timeout=3)  # the CEMM's live data comes through
+        for message in sent:
+            ws.send(message)
+        # The ping travels to the CEMM after both messages and its pong comes back.
+        assert ws.ping().wait(5), "no pong: control frames must pass"
+        deadline = time.monotonic() + 5
+        while wait_for_echoes and len(echoes) < len(sent) and time.monotonic() < deadline:
+            message = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+            if message in sent:
+                echoes.append(message)
+    return echoes
+
+
+@pytest.mark.parametrize("port", ["http", "ws"])
+def test_a_read_only_tokens_websocket_messages_never_reach_the_cemm(env: Env, port: str) -> None:
+    """The upgrade is admitted (live data is reading); the client's data messages are
+    dropped by the gateway. The proof that they did not arrive is an event, not a pause:
+    the CEMM handles a connection's messages in order and counts the connection closed
+    only after all of them, so once it counted the close, it had counted every message.
+    The same steps with a full token are the control: they do reach the CEMM."""
+    config, sim = env.config, env.simulator.sim
+    url = config.ws_url("/ws", port=port)
+    origin = f"http://127.0.0.1:{config.http_port}"
+    for token, relayed in ((env.credentials.read_only_token, False), (env.credentials.token, True)):
+        received = sim.ws_messages_received
+        open_before = sim.ws_open_connections
+        echoes = _send_then_close(url, token, origin=origin, wait_for_echoes=relayed)
+        wait_for(
+            lambda before=open_before: sim.ws_open_connections <= before,
+            "the CEMM counts the socket closed",
+        )
+        assert (sim.ws_messages_received - received, len(echoes)) == (
+            (2, 2) if relayed else (0, 0)
+        ), "read-only" if not relayed else "full token"
+
+
+@dataclass
+class Closing:
+    """A socket being watched: ``closed`` is set when it ends, at wall-clock time ``at``."""
+
+    closed: threading.Event = field(default_factory=threading.Event)
+    at: float = 0.0
+
+
+def _watch_close(ws: ClientConnection) -> Closing:
+    closing = Closing()
+
+    def run() -> None:
+        try:
+            while True:
+                ws.recv(timeout=60)
+        except (ConnectionClosed, TimeoutError):
+            closing.at = time.time()
+            closing.closed.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return closing
+
+
+def _token_socket(config: GatewayConfig, token: str, port: str) -> ClientConnection:
+    return connect(
+        config.ws_url("/ws", port=port),
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=5,
+    )
+
+
+@pytest.mark.parametrize("how", ["revoke", "expire"])
+def test_ending_a_token_closes_its_websockets_within_two_seconds(env: Env, how: str) -> None:
+    """As for sessions: measured from the commit of the revoke (its audit entry) or from
+    the token's ``expires_at``, not from a command's exit."""
+    config = env.config
+    token = add_token(config, f"ws-{how}", *(["--expires", "8s"] if how == "expire" else []))
+    listed = json.loads(cli("token", "list", "--json", config=config.path).stdout)
+    (expires_at,) = [t["expires_at"] for t in listed if t["id"] == token_id(token)]
+    bearer = {"Authorization": f"Bearer {token}"}
+    wait_for(
+        lambda: (
+            httpx.get(config.url("/_sim/headers"), headers=bearer, timeout=5).status_code == 200
+        ),
+        "the running gateway admits the new token",
+    )
+    with (
+        _token_socket(config, token, "ws") as ws_port,
+        _token_socket(config, token, "http") as web_port,
+    ):
+        ws_port.recv(timeout=3)
+        web_port.recv(timeout=3)
+        assert how == "revoke" or time.time() < expires_at, "the machine is too slow: retry"
+        watched = [_watch_close(ws_port), _watch_close(web_port)]
+        if how == "revoke":
+            done = cli("token", "revoke", token_id(token), config=config.path)
+            assert done.returncode == 0, done.stderr
+            ended_at = changed_at(config.data_dir, "token.revoke")
+        else:
+            ended_at = expires_at
+        assert all(closing.closed.wait(15) for closing in watched), "a socket stayed open"
+    delays = [closing.at - ended_at for closing in watched]
+    print(f"{how}: token sockets closed {[round(d, 3) for d in delays]} s after the end")
+    assert min(delays) > -0.5, "closed before the token ended"
+    # The change reaches the gateway on its next poll (reload_interval, 0.1 s here): two
+    # seconds is the promise, with a margin for a loaded machine inside it.
+    assert max(delays) < 2.0
+    with pytest.raises(InvalidStatus) as refused:
+        _token_socket(config, token, "ws")
+    assert refused.value.response.status_code == 401
+
+
+def test_navigation_without_login_goes_to_the_login_page(env: Env) -> None:
+    config = env.config
     response = httpx.get(
         config.url("/instellingen/systeem?tab=1"),
         headers={"Accept": "text/html", "Sec-Fetch-Mode": "navigate"},
@@ -210,12 +488,12 @@ def test_navigation_without_login_goes_to_the_login_page(env) -> None:
     assert 'name="password"' in page.text
 
 
-def test_websocket_without_origin_is_refused_for_cookie_sessions(env) -> None:
-    config, _, credentials = env
+def test_websocket_without_origin_is_refused_for_cookie_sessions(env: Env) -> None:
+    config = env.config
     with pytest.raises(InvalidStatus) as refused:
         connect(
             config.ws_url("/ws"),
-            additional_headers={"Cookie": f"cemm_session={credentials.valid}"},
+            additional_headers={"Cookie": f"cemm_session={env.credentials.session}"},
             open_timeout=5,
         )
     assert refused.value.response.status_code == 403

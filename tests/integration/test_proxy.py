@@ -48,17 +48,25 @@ def test_deep_links_serve_the_app(gateway: GatewayProcess) -> None:
         assert "/assets/app.js" in response.text
 
 
-def test_large_response_is_streamed(gateway: GatewayProcess) -> None:
+def test_large_response_is_streamed(gateway: GatewayProcess, simulator: SimulatorThread) -> None:
     size = 20 * 1024 * 1024
+    path = f"/_sim/bytes/{size}"
+
+    def fetch(url: str) -> tuple[int, str]:
+        digest = hashlib.sha256()
+        received = 0
+        with httpx.stream("GET", url, timeout=30) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+                received += len(chunk)
+        return received, digest.hexdigest()
+
+    # What the CEMM sends, fetched from it directly: the gateway must pass it byte for byte.
+    expected = fetch(f"http://127.0.0.1:{simulator.http_port}{path}")
+    assert expected[0] == size
     before = gateway.rss
-    digest = hashlib.sha256()
-    received = 0
-    with httpx.stream("GET", gateway.config.url(f"/_sim/bytes/{size}"), timeout=30) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes():
-            digest.update(chunk)
-            received += len(chunk)
-    assert received == size
+    assert fetch(gateway.config.url(path)) == expected
     # Streamed, not buffered: the gateway never held the 20 MB body.
     assert gateway.rss - before < 12 * 1024 * 1024
 

@@ -1,8 +1,8 @@
 """Debian's Chromium driven by Playwright, for end-to-end tests.
 
 Never a downloaded browser: Playwright launches ``/usr/bin/chromium`` (``apt-get install
-chromium``). Without it the tests skip on a laptop and fail in CI (``CI=true``), like the
-namespace tests.
+chromium``). Without it the tests skip on a laptop and fail in CI
+(:func:`tests.support.ci.cannot_run`), like the namespace tests.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
+from tests.support.ci import cannot_run
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -31,9 +31,7 @@ def require_chromium() -> None:
     if os.path.exists(CHROMIUM) and shutil.which("chromium"):
         return
     reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"CI needs Chromium: {reason}")
-    pytest.skip(reason)
+    cannot_run(reason)
 
 
 @contextmanager

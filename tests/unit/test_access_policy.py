@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from gateway.auth import tokens
+from gateway.clock import ManualClock
 from gateway.policy.access import AccessConfig, RequestFacts, decide_request, same_origin
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
 from gateway.policy.names import own_names
+from gateway.services import peers
+from gateway.settings import WireguardSettings
+from gateway.store import db
+from gateway.wireguard.keys import KeyVault
 
 NOW = 1_800_000_000.0
 SESSION_TOKEN = "s" * 43
@@ -29,8 +35,6 @@ SESSION = SessionInfo(
     client_address=None,
     user_agent=None,
 )
-FULL_SECRET = "F" * 43
-FULL_TOKEN = f"cgw_full5678_{FULL_SECRET}"
 TOKEN = ApiTokenInfo(
     id="abcd1234",
     user_id=1,
@@ -43,12 +47,23 @@ TOKEN = ApiTokenInfo(
     expires_at=None,
     last_used_at=None,
 )
+FULL_SECRET = "F" * 43
+FULL_TOKEN = f"cgw_full5678_{FULL_SECRET}"
 FULL = dataclasses.replace(
     TOKEN, id="full5678", secret_hash=tokens.token_hash(FULL_SECRET), read_only=False
 )
+EXPIRING_SECRET = "E" * 43
+EXPIRING_TOKEN = f"cgw_exp90123_{EXPIRING_SECRET}"
+EXPIRING = dataclasses.replace(
+    TOKEN,
+    id="exp90123",
+    secret_hash=tokens.token_hash(EXPIRING_SECRET),
+    read_only=False,
+    expires_at=NOW + 60,
+)
 AUTH = AuthSnapshot(
     sessions={tokens.token_hash(SESSION_TOKEN): SESSION},
-    api_tokens={TOKEN.id: TOKEN, FULL.id: FULL},
+    api_tokens={TOKEN.id: TOKEN, FULL.id: FULL, EXPIRING.id: EXPIRING},
     idle_timeout=3600,
 )
 CONFIG = AccessConfig(
@@ -321,3 +336,104 @@ def test_same_origin(
 )
 def test_own_hosts(host: str, own: bool) -> None:
     assert NAMES.is_own_host(host) is own
+
+
+METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
+# What each credential may do, per method, on both CEMM ports. A read-only token reads
+# (GET, HEAD) and nothing else - not even OPTIONS, which a script has no use for; a full
+# token, a session (without a foreign Origin) and a trusted network may use every method.
+CREDENTIALS: dict[str, tuple[dict[str, object], frozenset[str]]] = {
+    "read_only_token": (
+        {"authorization": f"Bearer {API_TOKEN}"},
+        frozenset({"GET", "HEAD"}),
+    ),
+    "full_token": ({"authorization": f"Bearer {FULL_TOKEN}"}, frozenset(METHODS)),
+    "session": ({"session_token": SESSION_TOKEN}, frozenset(METHODS)),
+    "trusted_network": ({"client_address": "192.168.1.20"}, frozenset(METHODS)),
+}
+
+
+@pytest.mark.parametrize("listener", ["web", "ws"])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("credential", sorted(CREDENTIALS))
+def test_every_method_for_every_credential(listener: str, method: str, credential: str) -> None:
+    changes, allowed = CREDENTIALS[credential]
+    host = "gateway.lan:8090" if listener == "ws" else "gateway.lan"
+    verdict = decide(listener=listener, host=host, method=method, **changes)
+    if method in allowed:
+        assert verdict.kind == "admit", verdict
+    else:
+        assert (verdict.kind, verdict.reason) == ("forbidden", "read_only_token")
+        # Who was refused is known (for the log), though nothing is admitted.
+        assert verdict.token_id == TOKEN.id
+
+
+@pytest.mark.parametrize("listener", ["web", "ws"])
+def test_a_read_only_token_may_open_a_websocket(listener: str) -> None:
+    """The upgrade is a GET: live data is reading. What the client then sends is dropped by
+    ``addons/websocket_messages.py``, which needs the token id to know."""
+    host = "gateway.lan:8090" if listener == "ws" else "gateway.lan"
+    verdict = decide(
+        listener=listener, host=host, websocket=True, authorization=f"Bearer {API_TOKEN}"
+    )
+    assert (verdict.kind, verdict.reason, verdict.token_id) == ("admit", "token", TOKEN.id)
+
+
+@pytest.mark.parametrize(
+    ("now", "kind"),
+    [
+        (NOW, "admit"),
+        (NOW + 59.999, "admit"),
+        (NOW + 60, "unauthorized"),  # expires_at is the first moment it no longer works
+        (NOW + 61, "unauthorized"),
+        (NOW + 10**9, "unauthorized"),
+    ],
+)
+def test_a_token_stops_at_its_expiry(now: float, kind: str) -> None:
+    facts = dataclasses.replace(BASE, authorization=f"Bearer {EXPIRING_TOKEN}")
+    verdict = decide_request(facts, CONFIG, AUTH, {}, now=now)
+    assert verdict.kind == kind
+    if kind == "unauthorized":
+        assert verdict.reason == "invalid_token" and verdict.token_id is None
+
+
+def test_a_token_without_expiry_does_not_expire() -> None:
+    facts = dataclasses.replace(BASE, authorization=f"Bearer {FULL_TOKEN}")
+    assert decide_request(facts, CONFIG, AUTH, {}, now=NOW + 10**9).kind == "admit"
+
+
+def test_an_expired_token_admits_nothing_even_a_websocket() -> None:
+    facts = dataclasses.replace(
+        BASE, authorization=f"Bearer {EXPIRING_TOKEN}", websocket=True, method="GET"
+    )
+    assert decide_request(facts, CONFIG, AUTH, {}, now=NOW + 60).kind == "unauthorized"
+
+
+def test_a_trusted_vpn_peer_is_a_trusted_network(tmp_path: Path) -> None:
+    """A peer marked as a trusted device needs no login from its tunnel addresses, as the
+    app composes it (``Gateway._access_config``: the trusted networks plus
+    ``peers.trusted_addresses``); an ordinary peer, or a trusted one past its expiry, does."""
+    settings = WireguardSettings(enabled=True, endpoint="vpn.example.net:51820")
+    clock = ManualClock()
+    conn = db.connect(tmp_path / "gateway.db")
+    vault = KeyVault(tmp_path)
+    common = {"settings": settings, "vault": vault, "actor": "test", "clock": clock}
+    trusted = peers.add_peer(conn, "tablet", trusted=True, expires_in=3600, **common)
+    ordinary = peers.add_peer(conn, "phone", **common)
+
+    def verdict(address: str) -> str:
+        config = dataclasses.replace(
+            CONFIG,
+            trusted_networks=CompiledAllowlist.from_networks(
+                ["192.168.1.0/24", *peers.trusted_addresses(conn, clock=clock)]
+            ),
+        )
+        facts = dataclasses.replace(BASE, client_address=address, method="POST")
+        return decide_request(facts, config, AUTH, {}, now=NOW).kind
+
+    assert verdict(trusted.address_v4) == "admit"
+    if trusted.address_v6:
+        assert verdict(trusted.address_v6) == "admit"
+    assert verdict(ordinary.address_v4) == "unauthorized"
+    clock.advance(3601)
+    assert verdict(trusted.address_v4) == "unauthorized"

@@ -89,14 +89,29 @@ def test_link_layer_check(monkeypatch: pytest.MonkeyPatch, seen: str | None, cut
 
 
 def test_link_layer_check_skips_the_admin_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin app's connection, and any connection without ``[upstream] mac``, is not
+    looked up and not cut. The fake records the question instead of raising: the hook
+    catches exceptions (and then cuts), so a raising fake would prove nothing."""
+    asked: list[str] = []
+    cuts: list[Any] = []
+
     async def lookup(address: str, **kwargs: Any) -> str | None:
-        raise AssertionError("not asked")
+        asked.append(address)
+        return "02:00:00:00:00:01"  # a foreign MAC: a lookup would lead to a cut
 
     monkeypatch.setattr(identity, "link_layer_address", lookup)
+    monkeypatch.setattr(identity, "_abort", cuts.append)
     state = _state(host="192.168.2.34")
     asyncio.run(identity.UpstreamIdentity(state).server_connected(_connected(("127.0.0.1", 5000))))
+    assert (asked, cuts, state.upstream.host) == ([], [], "192.168.2.34")
     state.upstream.mac = ""
     asyncio.run(identity.UpstreamIdentity(state).server_connected(_connected(("192.168.2.34", 80))))
+    assert (asked, cuts, state.upstream.host) == ([], [], "192.168.2.34")
+    assert state.denials[identity.LINK_MISMATCH] == 0
+    # The control: the same connection to the CEMM with a MAC configured is looked up, cut.
+    state.upstream.mac = MAC
+    asyncio.run(identity.UpstreamIdentity(state).server_connected(_connected(("192.168.2.34", 80))))
+    assert asked == ["192.168.2.34"] and len(cuts) == 1
 
 
 def test_a_failing_lookup_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
