@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -149,35 +150,39 @@ def _upgrade_request(
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
 
 
+def _handshake(sock: socket.socket, env: Env, **request: Any) -> int | None:
+    """Send an opening handshake (:func:`_upgrade_request`) on ``sock``; the answer's status."""
+    sock.sendall(_upgrade_request(env, **request))
+    return _status(_read_head(sock))
+
+
 # -- 1. every spelling of a WebSocket upgrade is a WebSocket ---------------------------------
 def test_a_trailing_comma_websocket_is_checked_for_its_origin(env: Env) -> None:
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=["websocket,"],
-                connection=["Upgrade"],
-                cookie=session[0],
-                origin="http://evil.example",
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=["websocket,"],
+            connection=["Upgrade"],
+            cookie=session[0],
+            origin="http://evil.example",
         )
-        assert _status(_read_head(sock)) == 403
+        assert status == 403
 
 
 def test_a_trailing_comma_websocket_closes_when_its_session_ends(env: Env) -> None:
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=["websocket,"],
-                connection=["Upgrade"],
-                cookie=session[0],
-                origin=env.page_origin,
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=["websocket,"],
+            connection=["Upgrade"],
+            cookie=session[0],
+            origin=env.page_origin,
         )
-        assert _status(_read_head(sock)) == 101
+        assert status == 101
         env.logout(session)
         assert _closed_within(sock, 10)
         closed = time.time()
@@ -453,16 +458,14 @@ def test_every_upgrade_spelling_is_refused_or_a_websocket_that_ends_with_its_ses
     kind = _reference_kind(upgrade)
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=upgrade,
-                connection=connection,
-                cookie=session[0],
-                origin=env.page_origin,
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=upgrade,
+            connection=connection,
+            cookie=session[0],
+            origin=env.page_origin,
         )
-        status = _status(_read_head(sock))
         if kind == "websocket":
             assert status == 101
             env.logout(session)
@@ -480,17 +483,16 @@ def test_every_upgrade_spelling_is_refused_or_a_websocket_that_ends_with_its_ses
 def test_the_cemm_sees_only_the_upgrade_the_gateway_decided(env: Env) -> None:
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=[" WebSocket,", "websocket"],
-                connection=["keep-alive, upgrade"],
-                cookie=session[0],
-                origin=env.page_origin,
-                path="/ws?decided",
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=[" WebSocket,", "websocket"],
+            connection=["keep-alive, upgrade"],
+            cookie=session[0],
+            origin=env.page_origin,
+            path="/ws?decided",
         )
-        assert _status(_read_head(sock)) == 101
+        assert status == 101
     seen = [r for r in env.simulator.sim.requests if r.query == "decided"]
     assert seen and seen[-1].websocket
     upgrades = [value for name, value in seen[-1].headers if name == "upgrade"]
