@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -46,10 +47,10 @@ from gateway.policy.credentials import session_usable
 from gateway.proxy import errorpages
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.state import Limits, Listener, ProxyState, UpstreamTarget
-from gateway.services import allowlist as allowlist_service
-from gateway.services import api_tokens, audit, bans, sessions, users
 from gateway.services import peers as peer_service
+from gateway.services import sessions, users
 from gateway.services.policy import PolicyLoader
+from gateway.services.recorder import Recorder
 from gateway.settings import (
     Settings,
     SettingsError,
@@ -123,6 +124,9 @@ class Gateway:
         self._admin_server: _AdminServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._worker: DbWorker | None = None
+        self._background: DbWorker | None = None
+        self.recorder: Recorder | None = None
+        self._read_failure: str | None = None
         self._wireguard: WireguardManager | None = None
         self._oidc: Any = None
         self.upstream_monitor: UpstreamMonitor | None = None
@@ -215,7 +219,19 @@ class Gateway:
             session_cookie=session_cookie_name(tls=settings.tls.enabled),
         )
         self._reload_auth()
-        self.upstream_monitor = UpstreamMonitor(upstream, state, conn=self.conn, clock=self.clock)
+        # From here on the event loop's connection only reads; writes go to the recorder.
+        db.set_busy_timeout(self.conn, db.SHORT_BUSY_TIMEOUT)
+        self._background = DbWorker(
+            settings.database_path, busy_timeout=db.SHORT_BUSY_TIMEOUT, name="gateway-recorder"
+        )
+        self.registry = ConnectionRegistry(state)
+        self.guard = ConnectionGuard(state, self.registry)
+        self.recorder = Recorder(
+            self._background, state, drain_hits=self.guard.drain_hits, clock=self.clock
+        )
+        self.upstream_monitor = UpstreamMonitor(
+            upstream, state, record_audit=self.recorder.record_audit, clock=self.clock
+        )
         errorpages.upstream_describer = self.upstream_monitor.describe
 
         self._worker = DbWorker(settings.database_path)
@@ -246,8 +262,6 @@ class Gateway:
             asyncio.create_task(self._admin_server.serve(sockets=[admin_socket]), name="admin app")
         )
 
-        self.registry = ConnectionRegistry(state)
-        self.guard = ConnectionGuard(state, self.registry)
         tls = settings.tls
         addons: list[Any] = [
             RequestLog(state, access=settings.log.access),
@@ -450,10 +464,15 @@ class Gateway:
 
     # -- background work --------------------------------------------------------------
     async def _watch_state(self) -> None:
+        """Reload the policy and logins when the database changed; enforce them; have the
+        recorder write what the proxy counted. Reads only, on the event loop; every write
+        goes through the recorder's worker (:mod:`gateway.services.recorder`)."""
         assert self.state is not None and self.registry is not None and self.guard is not None
+        assert self.recorder is not None
         interval = self.settings.reload_interval
         last_hits = last_activity = time.monotonic()
         last_purge = 0.0
+        auth = self.settings.auth
         while True:
             await asyncio.sleep(interval)
             try:
@@ -477,51 +496,33 @@ class Gateway:
                 for session_id in self.registry.websocket_sessions():
                     self.state.session_activity[session_id] = now
                 self._enforce_credentials()
-                if time.monotonic() - last_hits >= HITS_FLUSH_INTERVAL:
-                    last_hits = time.monotonic()
-                    self._flush_hits()
-                if time.monotonic() - last_activity >= ACTIVITY_FLUSH_INTERVAL:
-                    last_activity = time.monotonic()
-                    self._flush_activity()
-                if time.monotonic() - last_purge >= PURGE_INTERVAL:
-                    last_purge = time.monotonic()
-                    self._purge()
+                self._read_failure = None
+            except sqlite3.Error as error:
+                # Another process's lock or a full disk: the last good state stays in force.
+                if self._read_failure != str(error):
+                    logger.warning("could not read the database (retrying): %s", error)
+                self._read_failure = str(error)
             except Exception:
                 # Keep the last good state in force; a broken reload must not open anything.
                 logger.exception("reloading the gateway's state failed; the previous one stays")
-
-    def _flush_activity(self) -> None:
-        assert self.state is not None and self.conn is not None
-        activity, self.state.session_activity = self.state.session_activity, {}
-        used, self.state.token_activity = self.state.token_activity, {}
-        try:
-            sessions.record_activity(self.conn, activity)
-            api_tokens.record_use(self.conn, used)
-        except sqlite3.Error as error:
-            # Keep the times in memory and try again next round.
-            self.state.session_activity = {**activity, **self.state.session_activity}
-            logger.warning("could not record session activity: %s", error)
-
-    def _purge(self) -> None:
-        assert self.conn is not None
-        now = self.clock.now()
-        auth = self.settings.auth
-        try:
-            self._flush_activity()
-            sessions.purge(self.conn, now=now, idle_timeout=auth.session_idle_timeout)
-            bans.purge(self.conn, now=now, policy=BruteForcePolicy(window=auth.bruteforce.window))
-            audit.purge(self.conn, before=now - auth.audit_retention_days * 86400.0)
-        except sqlite3.Error as error:
-            logger.warning("could not purge expired records: %s", error)
-
-    def _flush_hits(self) -> None:
-        assert self.guard is not None and self.conn is not None
-        hits = self.guard.drain_hits()
-        if hits:
-            try:
-                allowlist_service.add_hits(self.conn, hits)
-            except sqlite3.Error as error:
-                logger.warning("could not record allowlist hit counts: %s", error)
+            recorder = self.recorder
+            if time.monotonic() - last_hits >= HITS_FLUSH_INTERVAL:
+                last_hits = time.monotonic()
+                recorder.start("hits", recorder.flush_hits)
+            if time.monotonic() - last_activity >= ACTIVITY_FLUSH_INTERVAL:
+                last_activity = time.monotonic()
+                recorder.start("activity", recorder.flush_activity)
+            if time.monotonic() - last_purge >= PURGE_INTERVAL:
+                last_purge = time.monotonic()
+                recorder.start(
+                    "purge",
+                    functools.partial(
+                        recorder.purge,
+                        idle_timeout=auth.session_idle_timeout,
+                        window=auth.bruteforce.window,
+                        retention_days=auth.audit_retention_days,
+                    ),
+                )
 
     def status(self) -> dict[str, Any]:
         state = self.state
@@ -562,12 +563,16 @@ class Gateway:
             await asyncio.wait_for(
                 asyncio.gather(*self._tasks, return_exceptions=True), timeout=1.5
             )
-        if self.guard is not None and self.conn is not None:
+        if self.recorder is not None:
+            # What was counted since the last round, if the database takes it now.
             with contextlib.suppress(Exception):
-                self._flush_hits()
-                self._flush_activity()
-        if self._worker is not None:
-            self._worker.close()
+                await self.recorder.wait(timeout=0.5)
+                self.recorder.start("hits", self.recorder.flush_hits)
+                self.recorder.start("activity", self.recorder.flush_activity)
+                await self.recorder.wait(timeout=1.0)
+        for worker in (self._worker, self._background):
+            if worker is not None:
+                worker.close()
         if self._oidc is not None:
             with contextlib.suppress(Exception):
                 await self._oidc.aclose()
