@@ -61,7 +61,7 @@ from gateway.settings import (
 )
 from gateway.store import db
 from gateway.store.worker import DbWorker
-from gateway.system.limits import raise_open_file_limit
+from gateway.system.limits import AcceptGuard, raise_open_file_limit
 from gateway.tls.certificates import (
     CertificateError,
     CertificateSource,
@@ -127,6 +127,7 @@ class Gateway:
         self._background: DbWorker | None = None
         self.recorder: Recorder | None = None
         self._read_failure: str | None = None
+        self._accept_guard: AcceptGuard | None = None
         self._wireguard: WireguardManager | None = None
         self._oidc: Any = None
         self.upstream_monitor: UpstreamMonitor | None = None
@@ -137,6 +138,9 @@ class Gateway:
     # -- start-up ---------------------------------------------------------------------
     async def start(self) -> None:
         settings = self.settings
+        # Before any listener exists: every accept goes through it.
+        self._accept_guard = AcceptGuard(asyncio.get_running_loop())
+        self._accept_guard.install()
         self.conn = db.connect(settings.database_path)
         self._watcher = db.ChangeWatcher(self.conn)
         self._create_initial_admin()
@@ -584,6 +588,8 @@ class Gateway:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if self._accept_guard is not None:
+            self._accept_guard.uninstall()
 
 
 async def serve(settings: Settings, *, ready_message: bool = True) -> None:
