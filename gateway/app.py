@@ -47,8 +47,8 @@ from gateway.policy.credentials import session_usable
 from gateway.proxy import errorpages
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.state import Limits, Listener, ProxyState, UpstreamTarget
+from gateway.services import held, sessions, users
 from gateway.services import peers as peer_service
-from gateway.services import sessions, users
 from gateway.services.policy import PolicyLoader
 from gateway.services.recorder import Recorder
 from gateway.settings import (
@@ -128,6 +128,7 @@ class Gateway:
         self.recorder: Recorder | None = None
         self._read_failure: str | None = None
         self._accept_guard: AcceptGuard | None = None
+        self._disk_full = False
         self._wireguard: WireguardManager | None = None
         self._oidc: Any = None
         self.upstream_monitor: UpstreamMonitor | None = None
@@ -143,6 +144,13 @@ class Gateway:
         self._accept_guard.install()
         self.conn = db.connect(settings.database_path)
         self._watcher = db.ChangeWatcher(self.conn)
+        self._disk_full = db.read_only(self.conn)
+        if self._disk_full:
+            logger.warning(
+                "%s: running read-only on the existing database (allowlist, sessions and "
+                "API tokens are enforced; logins and changes are refused until there is room)",
+                db.disk_full_message(settings.data_dir),
+            )
         self._create_initial_admin()
         await asyncio.to_thread(passwords.warm_up)
         self.policy_loader = PolicyLoader(self.conn, settings, self.clock)
@@ -235,6 +243,7 @@ class Gateway:
         )
         self.registry = ConnectionRegistry(state)
         self.guard = ConnectionGuard(state, self.registry)
+        held.enable()
         self.recorder = Recorder(
             self._background, state, drain_hits=self.guard.drain_hits, clock=self.clock
         )
@@ -485,6 +494,7 @@ class Gateway:
         while True:
             await asyncio.sleep(interval)
             try:
+                self._check_disk()
                 changed = self._watcher.changed()
                 if changed or self.policy_loader.stale():
                     policy = self.policy_loader.load()
@@ -515,6 +525,8 @@ class Gateway:
                 # Keep the last good state in force; a broken reload must not open anything.
                 logger.exception("reloading the gateway's state failed; the previous one stays")
             recorder = self.recorder
+            if held.pending() and not self._disk_full:
+                recorder.start("held", recorder.save_held)
             if time.monotonic() - last_hits >= HITS_FLUSH_INTERVAL:
                 last_hits = time.monotonic()
                 recorder.start("hits", recorder.flush_hits)
@@ -532,6 +544,44 @@ class Gateway:
                         retention_days=auth.audit_retention_days,
                     ),
                 )
+
+    def _check_disk(self) -> None:
+        """Say when the data directory's disk fills up or has room again; reopen the
+        database for writing when a read-only start finds room."""
+        data_dir = self.settings.data_dir
+        full = db.disk_full(data_dir)
+        if full and not self._disk_full:
+            logger.warning(
+                "%s: proxying goes on; logins and changes are refused, and session "
+                "activity is kept in memory until there is room",
+                db.disk_full_message(data_dir),
+            )
+        elif not full and self._disk_full:
+            logger.info("there is room on the disk holding %s again", data_dir)
+        self._disk_full = full
+        if not full and self.conn is not None and db.read_only(self.conn):
+            conn = db.connect(self.settings.database_path, busy_timeout=db.SHORT_BUSY_TIMEOUT)
+            old, self.conn = self.conn, conn
+            self._watcher = db.ChangeWatcher(conn)
+            self.policy_loader = PolicyLoader(conn, self.settings, self.clock)
+            old.close()
+            if self.state is not None:
+                # What others changed meanwhile is read now.
+                self.state.policy = self.policy_loader.load()
+                self._reload_auth()
+            logger.info("the database is writable again")
+
+    def storage_status(self) -> dict[str, Any]:
+        """What ``/healthz`` details, the dashboard and metrics say about the data disk."""
+        data_dir = self.settings.data_dir
+        full = self._disk_full
+        return {
+            "disk_full": full,
+            "read_only": bool(self.conn is not None and db.read_only(self.conn)),
+            "free_bytes": db.free_bytes(data_dir),
+            "message": db.disk_full_message(data_dir) if full else None,
+            "failing_writes": self.recorder.failing if self.recorder else {},
+        }
 
     def status(self) -> dict[str, Any]:
         state = self.state
@@ -551,6 +601,7 @@ class Gateway:
             "upstream": self.upstream_monitor.status() if self.upstream_monitor else {},
             "denials": dict(state.denials),
             "vpn": self._wireguard.status() if self._wireguard is not None else None,
+            "storage": self.storage_status(),
         }
 
     # -- stopping ---------------------------------------------------------------------
@@ -579,6 +630,12 @@ class Gateway:
                 self.recorder.start("hits", self.recorder.flush_hits)
                 self.recorder.start("activity", self.recorder.flush_activity)
                 await self.recorder.wait(timeout=1.0)
+        held.enable(False)
+        if held.pending():
+            logger.warning(
+                "%d revocation(s) held in memory could not be saved (the disk is full)",
+                held.pending(),
+            )
         for worker in (self._worker, self._background):
             if worker is not None:
                 worker.close()

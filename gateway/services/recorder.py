@@ -29,7 +29,7 @@ from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.proxy.state import ProxyState
 from gateway.services import allowlist as allowlist_service
-from gateway.services import api_tokens, audit, bans, sessions
+from gateway.services import api_tokens, audit, bans, held, sessions
 from gateway.store.db import transaction
 from gateway.store.worker import DbWorker
 
@@ -177,6 +177,20 @@ class Recorder:
             self._failed("audit entries", error)
         else:
             self._succeeded("audit entries")
+
+    async def save_held(self) -> None:
+        """Save the cut-offs held while the disk was full (:mod:`gateway.services.held`)."""
+        if not held.pending():
+            return
+        try:
+            await self.worker.run(held.replay)
+        except Exception as error:
+            self._failed("revocations held in memory", error)
+        else:
+            if held.pending():
+                self._failed("revocations held in memory", RuntimeError("the disk is full"))
+            else:
+                self._succeeded("revocations held in memory")
 
     def pending(self) -> bool:
         """Whether anything counted waits to be written."""

@@ -38,6 +38,14 @@ class DbWorker:
     def _call[T](
         self, function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:
+        if (
+            self._conn is not None
+            and db.read_only(self._conn)
+            and not db.disk_full(self._path.parent)
+        ):
+            # Opened read-only on a full disk; there is room again: write as usual.
+            self._conn.close()
+            self._conn = None
         if self._conn is None:
             self._conn = db.connect(self._path, busy_timeout=self._busy_timeout)
         return function(self._conn, *args, **kwargs)
