@@ -124,6 +124,8 @@ class UpstreamSettings(_Section):
     http_port: int = 80
     ws_port: int = 8090
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    response_timeout: float = Field(default=30.0, gt=0, le=3600)
+    websocket_ping_interval: float = Field(default=20.0, gt=0, le=3600)
     probe_subnet: str = ""
     health_interval: float = Field(default=5.0, ge=1, le=3600)
     clock_drift_threshold: float = Field(default=30.0, gt=0)
@@ -307,6 +309,9 @@ class LimitsSettings(_Section):
 
     max_header_bytes: int = Field(default=16384, ge=1024, le=1048576)
     max_request_body_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    header_timeout: float = Field(default=10.0, ge=0, le=3600)
+    idle_timeout: float = Field(default=60.0, ge=0, le=86400)
+    max_connections_per_client: int = Field(default=100, ge=0)
 
 
 class BruteForceSettings(_Section):

@@ -15,15 +15,16 @@ Rules that live here, for the CLI and the web app alike:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
 from gateway.auth import passwords, totp
-from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.services import audit
-from gateway.store.db import transaction
+from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
+from gateway.services import audit, held
+from gateway.store.db import DiskFullError, transaction
 
 Role = Literal["admin", "user"]
 ROLES: tuple[Role, ...] = ("admin", "user")
@@ -247,9 +248,40 @@ def set_disabled(
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> User:
+    """Disable or enable an account. Disabling is held on a full disk
+    (:mod:`gateway.services.held`): in force at once, saved when there is room."""
     user = require_user(conn, name)
     if disabled:
         _refuse_own_account(user, actor, "disable")
+    try:
+        return _set_disabled(conn, user, disabled, actor, client_address, clock)
+    except DiskFullError:
+        if not (disabled and held.enabled()):
+            raise
+        _refuse_last_admin(conn, user, "add or enable another admin first")
+        at = ManualClock(clock.now())
+        held.hold(
+            held.Cutoff(
+                "user",
+                str(user.id),
+                f"account {user.name} disabled by {actor}",
+                lambda c: _set_disabled(
+                    c, require_user(c, user.name), True, actor, client_address, at
+                ),
+            )
+        )
+        return dataclasses.replace(user, disabled=True)
+
+
+def _set_disabled(
+    conn: sqlite3.Connection,
+    user: User,
+    disabled: bool,
+    actor: str,
+    client_address: str | None,
+    clock: Clock,
+) -> User:
+    name = user.name
     now = clock.now()
     with transaction(conn):
         if disabled:

@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import socketserver
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from tests.support.gateway import (
     SimulatorThread,
     changed_at,
     cli,
+    wait_for,
 )
 
 PASSWORD = "correct-horse-battery-staple"
@@ -278,6 +280,12 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeDevice,
         device.close()
 
 
+def _audit(config: GatewayConfig, event: str) -> list[dict[str, object]]:
+    with sqlite3.connect(config.data_dir / "gateway.db", timeout=10) as conn:
+        rows = conn.execute("SELECT detail FROM audit_log WHERE event = ?", (event,)).fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
 def _tunnel_attempt(port: int, request: bytes) -> bytes:
     """Send ``request`` and then bytes a raw tunnel would carry; return all that came back."""
     with _connect(port) as sock:
@@ -329,6 +337,15 @@ def test_a_switch_the_gateway_did_not_admit_never_reaches_the_client(
     assert b"101" not in answer.split(b"\r\n", 1)[0]
     assert any(b"/probe-switch" in data for data in device.received)  # it did answer 101
     assert not any(b"TUNNELLED-BYTES" in data for data in device.received)
+    # Audited, with what was asked and what the device answered.
+    wanted = {"requested": "websocket" if request_upgrade else "none", "answered": answer_upgrade}
+    wait_for(
+        lambda: any(
+            {k: e.get(k) for k in wanted} == wanted
+            for e in _audit(config, "proxy.unadmitted_switch")
+        ),
+        "the cut-off 101 is audited",
+    )
 
 
 # -- 3. the login redirect reads no body -----------------------------------------------------
