@@ -101,7 +101,7 @@ class Upgrades:
         close_client(flow.client_conn)
         if self.record_audit is not None:
             self.record_audit(
-                "gateway",
+                "system",
                 "proxy.unadmitted_switch",
                 client=flow.metadata.get(CLIENT_ADDRESS, flow.client_conn.peername[0]),
                 path=logs.loggable_path(flow.request.path),
