@@ -317,12 +317,23 @@ async def login_second_factor(
     try:
         used = await _check_second_factor(request, pending.user_name, pending.user_id, code)
     except LoginRefused as refused:
-        return _login_page(
-            request, next_url=next_url, status_code=429, retry_after=refused.retry_after
+        # The step stays as it was (its token, its count): the same refusal as every step.
+        return _render(
+            request,
+            "login_totp.html",
+            {
+                "challenge": challenge,
+                "csrf_token": csrf_token,
+                "next": next_url,
+                "error": None,
+                "retry_after": refused.retry_after,
+            },
+            429,
+            {"Retry-After": str(refused.retry_after)},
         )
     pending.attempts += 1
     if used is None:
-        response = _render(
+        return _render(
             request,
             "login_totp.html",
             {
@@ -333,7 +344,6 @@ async def login_second_factor(
             },
             401,
         )
-        return response
     del context.second_factor[challenge]
     user = await context.db.run(users.get_user_by_id, pending.user_id)
     if user is None or user.disabled:
