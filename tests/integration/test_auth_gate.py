@@ -398,3 +398,66 @@ def test_concurrent_wrong_logins_are_counted_and_every_step_refuses_alike(
             client.close()
     finally:
         gateway.close()
+
+
+# -- new recovery codes were minted with only the session ------------------------------------
+_CODES = re.compile(r"\b[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}\b")
+
+
+@pytest.mark.timeout(120)
+def test_sensitive_changes_need_a_fresh_proof(tmp_path, simulator: SimulatorThread) -> None:
+    config = GatewayConfig(
+        tmp_path / "gw",
+        upstream_http_port=simulator.http_port,
+        upstream_ws_port=simulator.ws_port,
+        extra=_auth(),
+    )
+    gateway = GatewayProcess(config)
+    try:
+        _new_user(config, "careful")
+        browser = _client(_source())
+        login = _json_login(browser, config, "careful", USER_PASSWORD)
+        csrf = login.json()["csrf_token"]
+        # Within five minutes of the login: the second factor can be set up at once.
+        setup = browser.post(config.url("/.gateway/account/totp/begin"), data={"csrf_token": csrf})
+        secret = re.search(r"secret=([A-Z2-7]+)", setup.text).group(1)
+        confirmed = browser.post(
+            config.url("/.gateway/account/totp/confirm"),
+            data={"csrf_token": csrf, "code": pyotp.TOTP(secret).now()},
+        )
+        assert len(_CODES.findall(confirmed.text)) == 10
+
+        # The session goes on after a restart; its proof (kept in memory) does not.
+        gateway.terminate()
+        gateway.close()
+        gateway = GatewayProcess(config)
+        assert browser.get(config.url("/.gateway/account")).status_code == 200
+        asks = {
+            "recovery-codes": {},
+            "totp/disable": {"code": ""},
+            "password": {
+                "current_password": "",
+                "new_password": "another-password-456",
+                "new_password_again": "another-password-456",
+            },
+        }
+        for action, fields in asks.items():
+            asked = browser.post(
+                config.url(f"/.gateway/account/{action}"), data={"csrf_token": csrf, **fields}
+            )
+            assert asked.status_code == 401, (action, asked.text[:500])
+            assert "Confirm it is you" in asked.text and not _CODES.findall(asked.text)
+        assert _json_login(browser, config, "careful", "another-password-456").status_code == 401
+
+        confirm = config.url("/.gateway/account/confirm")
+        wrong = browser.post(confirm, data={"csrf_token": csrf, "password": "not-it-at-all"})
+        assert wrong.status_code == 401 and _failures(config, "careful") == 2
+        proven = browser.post(confirm, data={"csrf_token": csrf, "password": USER_PASSWORD})
+        assert proven.status_code == 303 and proven.headers["location"] == "/.gateway/account"
+        fresh = browser.post(
+            config.url("/.gateway/account/recovery-codes"), data={"csrf_token": csrf}
+        )
+        assert fresh.status_code == 200 and len(_CODES.findall(fresh.text)) == 10
+        browser.close()
+    finally:
+        gateway.close()
