@@ -16,9 +16,10 @@ from urllib.parse import quote
 
 from mitmproxy import http
 
-from addons.base import DENIED, deny, fail_closed, listener_of
+from addons.base import DENIED, deny, fail_closed, listener_of, refuse
 from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
 from addons.connection_registry import ConnectionRegistry
+from addons.upgrades import WEBSOCKET_ADMITTED, wants_websocket
 from gateway.policy.access import RequestFacts, decide_request
 from gateway.policy.cookies import session_cookie
 from gateway.proxy.state import ProxyState
@@ -26,10 +27,6 @@ from gateway.proxy.state import ProxyState
 TO_APP = "cemm_gateway.to_app"
 SESSION_ID = "cemm_gateway.session"
 LOGIN_PATH = "/.gateway/login"
-
-
-def is_websocket_upgrade(request: http.Request) -> bool:
-    return request.headers.get("upgrade", "").lower() == "websocket"
 
 
 def is_navigation(request: http.Request) -> bool:
@@ -52,7 +49,7 @@ class Authentication:
         request = flow.request
         listener = listener_of(state, flow.client_conn)
         assert listener is not None  # ClientAddress denied the request otherwise
-        websocket = is_websocket_upgrade(request)
+        websocket = wants_websocket(flow)
         scheme = flow.metadata.get(FORWARDED_PROTO) or (
             "https" if flow.client_conn.tls_established else "http"
         )
@@ -78,22 +75,28 @@ class Authentication:
             if verdict.token_id is not None:
                 state.token_activity[verdict.token_id] = now
             if websocket:
+                # Registered before it is forwarded: ending the credential closes it.
                 self.registry.note_credential(
                     flow.client_conn, session=verdict.session_id, token=verdict.token_id
                 )
+                flow.metadata[WEBSOCKET_ADMITTED] = True
             state.requests[f"admitted_{verdict.reason}"] += 1
         elif verdict.kind == "portal":
             flow.metadata[TO_APP] = True
         elif verdict.kind == "login":
-            state.denials[f"login_required_{verdict.reason}"] += 1
-            flow.metadata[DENIED] = "login_required"
-            flow.response = http.Response.make(
-                302,
-                b"",
-                {
-                    "Location": f"{LOGIN_PATH}?next={quote(request.path, safe='')}",
-                    "Cache-Control": "no-store",
-                },
+            refuse(
+                state,
+                flow,
+                http.Response.make(
+                    302,
+                    b"",
+                    {
+                        "Location": f"{LOGIN_PATH}?next={quote(request.path, safe='')}",
+                        "Cache-Control": "no-store",
+                    },
+                ),
+                "login_required",
+                counter=f"login_required_{verdict.reason}",
             )
         elif verdict.kind == "unauthorized":
             deny(state, flow, 401, verdict.reason)

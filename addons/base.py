@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import connection, ctx, http
+from mitmproxy.net.http import http1
 
 from gateway.proxy import errorpages
 from gateway.proxy.state import Listener, ProxyState
@@ -51,27 +52,45 @@ def _has_body(request: http.Request) -> bool:
     return length not in ("", "0")
 
 
-def deny(
-    state: ProxyState, flow: http.HTTPFlow, status: int, reason: str, detail: str | None = None
+def refuse(
+    state: ProxyState,
+    flow: http.HTTPFlow,
+    response: http.Response,
+    reason: str,
+    *,
+    counter: str | None = None,
 ) -> None:
-    """Refuse a request without forwarding it, and count why.
+    """The one way to answer a request instead of forwarding it: error pages, the login
+    redirect and the HTTPS redirect alike. Counts ``counter`` (default ``reason``).
 
-    A request whose body has not been read yet is answered at once and its connection
-    closed, so a refused client cannot make the gateway buffer a body it will never use.
+    It never reads a body: a request whose body has not been read yet is answered at once
+    and its connection closed, so a refused client cannot make the gateway buffer a body it
+    will never use; and ``Expect: 100-continue`` is dropped, so mitmproxy does not invite
+    the client to send that body (it answers ``100 Continue`` after the request hooks
+    unless the header is gone).
     """
     if flow.metadata.get(DENIED):
         return
     flow.metadata[DENIED] = reason
-    state.denials[reason] += 1
+    state.denials[counter or reason] += 1
     flow.request.stream = False
+    flow.request.headers.pop("expect", None)
     if flow.request.data.content is None and _has_body(flow.request):
         transport = _client_writer(flow.client_conn)
         if transport is not None:
-            transport.write(errorpages.raw_error_response(status, detail))
+            response.headers["Connection"] = "close"
+            transport.write(http1.assemble_response(response))
             flow.kill()
             close_client(flow.client_conn)
             return
-    flow.response = errorpages.error_response(status, detail, close=status >= 500)
+    flow.response = response
+
+
+def deny(
+    state: ProxyState, flow: http.HTTPFlow, status: int, reason: str, detail: str | None = None
+) -> None:
+    """Refuse a request with the gateway's error page for ``status``; count why."""
+    refuse(state, flow, errorpages.error_response(status, detail, close=status >= 500), reason)
 
 
 def _client_writer(client: connection.Client) -> Any:

@@ -4,8 +4,10 @@ For an admitted request this addon:
 - points it at the upstream for its listener (the CEMM's web or ws port, or the admin app)
   and sends the CEMM its own address as ``Host`` (``keep_host_header`` is on, so the host
   the browser used is still known here and kept for the later checks);
-- removes every forwarding header the client sent and sets ``X-Forwarded-For``,
-  ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` from what the gateway itself knows;
+- removes every forwarding, "real IP", URL-override and method-override header the client
+  sent (:data:`gateway.policy.forwarded.CLIENT_SUPPLIED_HEADERS`) and sets
+  ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` from what the
+  gateway itself knows;
 - on the admin listener, adds the secret that proves the request came through this door;
 - drops the client's ``Sec-WebSocket-Extensions`` offer, so a WebSocket is never
   compressed (permessage-deflate) between the gateway and the CEMM, and therefore not
@@ -32,6 +34,7 @@ from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROT
 from gateway.auth import tokens
 from gateway.policy.access import WS_TUNNEL_PREFIX, is_ws_tunnel
 from gateway.policy.cookies import without_cookie
+from gateway.policy.forwarded import CLIENT_SUPPLIED_HEADERS
 from gateway.proxy.state import ProxyState
 
 ORIGINAL_HOST = "cemm_gateway.original_host"
@@ -40,14 +43,7 @@ INTERNAL_HEADER = "X-Cemm-Gateway-Internal"
 
 _DROPPED = frozenset(
     {
-        b"forwarded",
-        b"x-forwarded-for",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-        b"x-forwarded-port",
-        b"x-forwarded-server",
-        b"x-real-ip",
-        b"x-original-forwarded-for",
+        *(name.encode() for name in CLIENT_SUPPLIED_HEADERS),
         INTERNAL_HEADER.lower().encode(),
         b"sec-websocket-extensions",
     }

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from addons.authentication import is_websocket_upgrade
-from addons.base import DENIED, deny, fail_closed
+from addons.base import DENIED, deny, fail_closed, refuse
 from addons.client_address import FORWARDED_PROTO
+from addons.upgrades import wants_websocket
 from gateway.proxy.state import ProxyState
 
 
@@ -27,19 +27,23 @@ class HttpsOnly:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if _over_https(flow) or flow.metadata.get(DENIED):
             return
-        if is_websocket_upgrade(flow.request):
+        if wants_websocket(flow):
             deny(self.state, flow, 403, "plain_http")
             return
         host = flow.request.host_header or ""
         if not host or any(c in host for c in "/\\@ "):
             deny(self.state, flow, 400, "plain_http")
             return
-        flow.metadata[DENIED] = "plain_http"
-        self.state.denials["plain_http_redirected"] += 1
-        flow.response = http.Response.make(
-            308,
-            b"",
-            {"Location": f"https://{host}{flow.request.path}", "Cache-Control": "no-store"},
+        refuse(
+            self.state,
+            flow,
+            http.Response.make(
+                308,
+                b"",
+                {"Location": f"https://{host}{flow.request.path}", "Cache-Control": "no-store"},
+            ),
+            "plain_http",
+            counter="plain_http_redirected",
         )
 
     @fail_closed

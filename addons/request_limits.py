@@ -4,7 +4,8 @@ mitmproxy has no header-size limit and forwards header values containing NUL, a 
 or LF, or an obs-fold continuation unchanged. Such a head is refused here, in
 ``requestheaders``, before the request is admitted or anything reaches the CEMM:
 431 for heads over ``[limits] max_header_bytes``, 413 for a declared body over
-``[limits] max_request_body_bytes``, 400 for malformed header bytes.
+``[limits] max_request_body_bytes``, 400 for malformed header bytes. The request target is
+made origin-form here too (:func:`to_origin_form`), before any routing decision reads it.
 
 The hook only runs once a head is complete, and mitmproxy buffers an incomplete head
 without bound (its own ``FIXME: protect against header size DoS`` in
@@ -50,6 +51,26 @@ def malformed_header(request: http.Request) -> bool:
         if value[:1] in (b" ", b"\t") and value.strip() == b"":
             return True
     return False
+
+
+def to_origin_form(request: http.Request) -> bool:
+    """Make the request target origin-form (``/path?query``); False if it cannot be.
+
+    Every later decision reads ``request.path`` and ``Host``, and whatever the gateway
+    forwards is sent in the form it arrived in: an absolute-form target
+    (``GET http://x/ HTTP/1.1``) would be forwarded as an absolute URL naming the upstream
+    the forwarding addon chose - the admin app's internal loopback port - and the admin app
+    would build its redirects from it. As RFC 9112 (section 3.2.2) tells a server, the
+    target's authority replaces ``Host``, and the target becomes origin-form. ``*``
+    (asterisk-form) is only for ``OPTIONS``; any other target that does not start with
+    ``/`` is refused.
+    """
+    if request.authority:
+        request.host_header = request.authority
+        request.authority = ""
+    if request.path == "*":
+        return request.method == "OPTIONS"
+    return request.path.startswith("/")
 
 
 _bounded_state: ProxyState | None = None
@@ -101,6 +122,9 @@ class RequestLimits:
             return
         if malformed_header(request):
             deny(self.state, flow, 400, "malformed_header")
+            return
+        if not to_origin_form(request):
+            deny(self.state, flow, 400, "bad_request_target")
             return
         length = request.headers.get_all("content-length")
         if length:

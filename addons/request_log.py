@@ -7,8 +7,9 @@ let a client write into the gateway's log) and is not forwarded.
 
 With ``[log] access = true`` one line per request goes to the ``cemm_gateway.access``
 logger when it ends (``response`` or ``error``): listener, client address, method, the
-path *without* its query (queries can carry login codes and tokens), status, duration and
-the id. Headers, cookies and bodies are never logged.
+path *without* its query (queries can carry login codes and tokens) and with the secret of
+a one-time link blanked (:func:`gateway.logs.loggable_path`), status, duration and the id.
+Headers, cookies and bodies are never logged.
 
 Logging only: nothing here can refuse or change a request, and a failure here is logged
 and ignored.
@@ -67,7 +68,7 @@ class RequestLog:
                 started = flow.metadata.get(STARTED)
                 duration = time.monotonic() - started if isinstance(started, float) else None
                 listener = listener_of(self.state, flow.client_conn)
-                path = flow.request.path.split("?", 1)[0]
+                path = logs.loggable_path(flow.request.path)
                 access_logger.info(
                     "%s %s %s",
                     flow.request.method,

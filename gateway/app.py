@@ -35,6 +35,7 @@ from addons.page_fixup import PageFixup
 from addons.request_limits import RequestLimits
 from addons.request_log import RequestLog
 from addons.tls_termination import TlsTermination
+from addons.upgrades import Upgrades
 from addons.upstream import Upstream
 from addons.upstream_identity import UpstreamIdentity
 from gateway.auth import passwords
@@ -255,6 +256,7 @@ class Gateway:
             self.guard,
             TlsTermination(state, self._certificates()),
             RequestLimits(state),
+            Upgrades(state),
         ]
         addons.append(ClientAddress(state, self.registry))
         if tls.enabled:

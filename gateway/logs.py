@@ -14,8 +14,9 @@ No secrets in the log: both formats pass every line, exception text included, th
 :func:`redact`, which blanks what looks like a credential - ``Authorization`` / ``Cookie``
 / ``Set-Cookie`` values, bearer and basic credentials, the gateway's API tokens
 (``cgw_...``) and session cookie, ``password=`` / ``secret=`` / ``..._token=`` values, and
-credential-carrying query parameters (``?code=``, ``?state=``, ``?token=``, ...) - plus any
-value registered with :func:`register_secret` (the metrics scrape token). The code also
+credential-carrying query parameters (``?code=``, ``?state=``, ``?token=``, ...), the
+secret part of one-time link paths (:data:`SECRET_PATH_PREFIXES`: ``/.gateway/peer/<token>``)
+- plus any value registered with :func:`register_secret` (the metrics scrape token). The code also
 avoids logging such values in the first place; this is the second line.
 """
 
@@ -28,6 +29,7 @@ import re
 import sys
 import time
 from typing import Any
+from urllib.parse import unquote
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "cemm_gateway_request_id", default=None
@@ -61,6 +63,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 _secrets: set[str] = set()
 
+#: Paths whose next segment is itself a secret (one-time links): the prefix is logged, the
+#: rest of the path is not. Features that hand out such links add their prefix here.
+SECRET_PATH_PREFIXES: tuple[str, ...] = ("/.gateway/peer/",)
+_SECRET_PATH = re.compile(
+    "(" + "|".join(re.escape(prefix) for prefix in SECRET_PATH_PREFIXES) + r")[^\s'\"#?]+"
+)
+
 
 def register_secret(value: str) -> None:
     """Never log ``value`` (a configured token): it is replaced wherever it appears."""
@@ -75,7 +84,18 @@ def redact(text: str) -> str:
             text = text.replace(secret, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _SECRET_PATH.sub(rf"\1{REDACTED}", text)
+
+
+def loggable_path(path: str) -> str:
+    """A request path as it may be logged: without its query (queries carry login codes
+    and tokens) and, where it leads to a secret-bearing path however it is percent-encoded
+    (the web app decodes ``%70eer`` to ``peer`` before routing), as that path redacted."""
+    path = path.split("?", 1)[0]
+    decoded = unquote(path)
+    if _SECRET_PATH.search(decoded):
+        return _SECRET_PATH.sub(rf"\1{REDACTED}", decoded).encode("unicode_escape").decode()
+    return path
 
 
 def _request_id(record: logging.LogRecord) -> str | None:

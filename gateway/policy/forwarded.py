@@ -72,6 +72,7 @@ from typing import Any, Final
 from gateway.policy.allowlist import AddressError, CompiledAllowlist, IPVersion, parse_address
 
 __all__ = [
+    "CLIENT_SUPPLIED_HEADERS",
     "FORWARDING_HEADERS",
     "MAX_HEADER_CHARS",
     "MAX_HOPS",
@@ -85,6 +86,48 @@ FORWARDING_HEADERS: Final = (
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
+)
+#: Every header (lower-case) by which a client could tell what sits behind the gateway who
+#: it is, what it asked for or which method it meant - forwarding headers of every dialect,
+#: the "real IP" headers of CDNs and load balancers, and URL and method overrides. A device
+#: or app behind the gateway may believe any of them, and the gateway cannot know which, so
+#: none of them is ever forwarded as the client sent it: the forwarding addon removes them
+#: all and adds only its own ``X-Forwarded-For``/``-Proto``/``-Host`` (what a trusted proxy
+#: said enters only through :func:`resolve_client`).
+CLIENT_SUPPLIED_HEADERS: Final = frozenset(
+    {
+        *FORWARDING_HEADERS,
+        "x-forwarded",
+        "x-forwarded-port",
+        "x-forwarded-server",
+        "x-forwarded-prefix",
+        "x-forwarded-uri",
+        "x-forwarded-path",
+        "x-forwarded-scheme",
+        "x-forwarded-ssl",
+        "x-original-forwarded-for",
+        "x-real-ip",
+        "x-client-ip",
+        "client-ip",
+        "x-cluster-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "cf-connecting-ipv6",
+        "fastly-client-ip",
+        "x-originating-ip",
+        "x-remote-ip",
+        "x-remote-addr",
+        "x-proxyuser-ip",
+        "x-host",
+        "x-original-host",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-original-uri",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-original-method",
+    }
 )
 MAX_HOPS: Final = 32
 MAX_HEADER_CHARS: Final = 8192

@@ -15,7 +15,8 @@ version in ``pyproject.toml`` and covered by the integration tests:
   nothing is filtered silently: the gateway's own guard decides who may connect.
 - Options: lazy upstream connections (an unauthenticated client opens none), HTTP/1.1 only
   towards clients, no HTTP/3, ``keep_host_header`` (the forwarding addon sets ``Host``),
-  and ``confdir`` inside the data directory.
+  no raw TCP relay (``rawtcp``: a 101 that is not a WebSocket closes the client instead of
+  becoming an unchecked tunnel), and ``confdir`` inside the data directory.
 - Stopping: listeners are closed first (``server=False``), then open connections, then
   the master.
 - The gateway's addons reach mitmproxy as **one** addon, :class:`AddonChain`, which calls
@@ -145,6 +146,9 @@ class ProxyEngine:
             http3=False,
             keep_host_header=True,
             validate_inbound_headers=True,
+            # No raw TCP relay after a 101: the only switch the gateway admits is to a
+            # WebSocket (addons/upgrades.py), which mitmproxy relays with its WebSocket layer.
+            rawtcp=False,
         )
         self.master = master
         self._task = asyncio.create_task(master.run(), name="mitmproxy master")

@@ -10,8 +10,9 @@ from mitmproxy.test import tutils
 
 from addons.client_address import forwarding_headers
 from addons.forwarding import forwarded_fields, rewrite_location
-from addons.request_limits import head_size, malformed_header
+from addons.request_limits import head_size, malformed_header, to_origin_form
 from gateway.auth import tokens
+from gateway.policy.forwarded import CLIENT_SUPPLIED_HEADERS
 
 UPSTREAM = ("192.168.2.34", 80)
 NAME = "cemm_session"
@@ -91,6 +92,53 @@ def test_forwarded_fields_drop_what_the_cemm_must_not_see() -> None:
         (b"Accept", b"*/*"),
         (b"X-Forwarded-For", b"192.0.2.7"),
     )
+
+
+@pytest.mark.parametrize("name", sorted(CLIENT_SUPPLIED_HEADERS))
+def test_no_client_supplied_forwarding_or_override_header_is_forwarded(name: str) -> None:
+    for spelling in (name, name.upper(), name.title()):
+        fields = ((spelling.encode(), b"203.0.113.9"), (b"Accept", b"*/*"))
+        assert forwarded_fields(fields, [], session_cookie=NAME) == ((b"Accept", b"*/*"),)
+        assert forwarded_fields(fields, [], session_cookie=None) == ((b"Accept", b"*/*"),)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-Real-IP",
+        "X-Client-IP",
+        "True-Client-IP",
+        "CF-Connecting-IP",
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
+    ],
+)
+def test_the_headers_a_review_found_forwarded_are_listed(name: str) -> None:
+    assert name.lower() in CLIENT_SUPPLIED_HEADERS
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "path", "host", "ok"),
+    [
+        ("http://x/", "GET", "/", "x", True),
+        ("http://gw.example:8443/a?b=c", "GET", "/a?b=c", "gw.example:8443", True),
+        ("/plain", "GET", "/plain", "h", True),
+        ("*", "OPTIONS", "*", "h", True),
+        ("*", "GET", "*", "h", False),
+    ],
+)
+def test_request_targets_become_origin_form(
+    target: str, method: str, path: str, host: str, ok: bool
+) -> None:
+    from mitmproxy.net.http.http1.read import read_request_head
+
+    request = read_request_head([f"{method} {target} HTTP/1.1\r\n".encode(), b"Host: h\r\n"])
+    assert to_origin_form(request) is ok
+    assert request.authority == ""
+    assert (request.path, request.host_header) == (path, host)
 
 
 def test_forwarded_fields_for_the_admin_app_keep_credentials() -> None:

@@ -25,6 +25,8 @@ from gateway import logs
         ("scrape_token=SECRET10abcdef", "SECRET10abcdef"),
         ("X-Cemm-Gateway-Internal: SECRET11abcdef", "SECRET11abcdef"),
         ("proxy sent cemm_session=SECRET12abc to nobody", "SECRET12abc"),
+        ("GET /.gateway/peer/SECRET13abcdef 200", "SECRET13abcdef"),
+        ('"path": "/.gateway/peer/SECRET14abcdef/qr"', "SECRET14abcdef"),
     ],
 )
 def test_redact_blanks_credentials(line: str, secret: str) -> None:
@@ -88,3 +90,19 @@ def test_exceptions_are_redacted_too() -> None:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     assert "SECRETexc123" not in logs.JsonLinesFormatter().format(record)
     assert "SECRETexc123" not in logs.TextFormatter().format(record)
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/.gateway/peer/SECRETabc", "/.gateway/peer/[redacted]"),
+        ("/.gateway/peer/SECRETabc?download=1", "/.gateway/peer/[redacted]"),
+        # The web app decodes the path before routing: so does the check.
+        ("/.gateway/%70eer/SECRETabc", "/.gateway/peer/[redacted]"),
+        ("/.gateway/peer%2FSECRETabc", "/.gateway/peer/[redacted]"),
+        ("/instellingen?token=x", "/instellingen"),
+        ("/.gateway/login", "/.gateway/login"),
+    ],
+)
+def test_loggable_path_hides_one_time_link_secrets(path: str, logged: str) -> None:
+    assert logs.loggable_path(path) == logged

@@ -1,0 +1,93 @@
+"""Protocol upgrades: which requests may switch protocols, and which ``101`` reaches a client.
+
+Asks :mod:`gateway.policy.upgrade` and acts, on every listener:
+
+- ``requestheaders`` (before any address or login check reads the request): classifies the
+  ``Upgrade`` lines and records the answer in ``flow.metadata`` (:func:`upgrade_kind`), so
+  every later check (the Origin rule, the login decision, the HTTPS redirect, the
+  registration of a WebSocket with its credential) reads the same answer. ``other``
+  upgrades are refused with 400; for the rest ``Upgrade``/``Connection`` are rewritten to
+  say exactly what was decided.
+- ``responseheaders``: a ``101`` that does not switch an admitted WebSocket request to
+  ``websocket`` is cut off - the flow is killed, the client's connection closed, nothing of
+  the answer reaches the client - and logged as a warning. With mitmproxy's ``rawtcp``
+  off (``gateway/proxy/engine.py``) no 101 could become a raw tunnel anyway; this is the
+  gateway deciding from its own facts instead of relying on that alone.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from addons.base import DENIED, close_client, deny, fail_closed, logger
+from gateway import logs
+from gateway.policy.upgrade import (
+    UpgradeKind,
+    forwarded_connection,
+    requested_upgrade,
+    switch_allowed,
+)
+from gateway.proxy.state import ProxyState
+
+UPGRADE = "cemm_gateway.upgrade"
+# Set by the authentication addon once a WebSocket request is admitted and registered.
+WEBSOCKET_ADMITTED = "cemm_gateway.websocket_admitted"
+
+
+def upgrade_kind(flow: http.HTTPFlow) -> UpgradeKind:
+    """What this flow's request asks for, as decided in ``requestheaders``."""
+    kind: UpgradeKind = flow.metadata.get(UPGRADE, "none")
+    return kind
+
+
+def wants_websocket(flow: http.HTTPFlow) -> bool:
+    return upgrade_kind(flow) == "websocket"
+
+
+class Upgrades:
+    def __init__(self, state: ProxyState) -> None:
+        self.state = state
+
+    @fail_closed
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        headers = flow.request.headers
+        kind = requested_upgrade(headers.get_all("upgrade"))
+        flow.metadata[UPGRADE] = kind
+        if flow.metadata.get(DENIED):
+            return
+        if kind == "other":
+            deny(self.state, flow, 400, "unsupported_upgrade")
+            return
+        connection = forwarded_connection(headers.get_all("connection"), kind)
+        if kind == "websocket":
+            headers["Upgrade"] = "websocket"
+        else:
+            headers.pop("upgrade", None)
+        if connection is None:
+            headers.pop("connection", None)
+        else:
+            headers["Connection"] = connection
+
+    @fail_closed
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if response is None or response.status_code != 101:
+            return
+        if switch_allowed(
+            upgrade_kind(flow),
+            bool(flow.metadata.get(WEBSOCKET_ADMITTED)),
+            response.headers.get("upgrade", ""),
+        ):
+            return
+        self.state.denials["unadmitted_switch"] += 1
+        flow.metadata[DENIED] = "unadmitted_switch"
+        logger.warning(
+            "cut off a 101 answer to %s %s (upgrade %r, answered %r): the gateway admitted "
+            "no such switch",
+            flow.request.method,
+            logs.loggable_path(flow.request.path),
+            upgrade_kind(flow),
+            response.headers.get("upgrade", ""),
+        )
+        flow.kill()
+        close_client(flow.client_conn)
