@@ -48,7 +48,7 @@ from gateway.auth.oidc import (
 from gateway.policy.credentials import SessionInfo
 from gateway.portal import fresh_proof
 from gateway.portal.guesses import GuessRefused, device_token, guess, remember_device
-from gateway.services import audit, sessions, users
+from gateway.services import audit, bans, sessions, users
 from gateway.services.users import User, UserError
 from gateway.store.db import transaction
 from gateway.web.context import (
@@ -199,6 +199,7 @@ async def _start_session(
         user_agent=user_agent(request),
         method=method,
     )
+    await context.db.run(bans.record_success, user.name)
     context.auth_changed()
     await remember_device(request, user.id, response)
     if method != "oidc":

@@ -58,7 +58,6 @@ class Attempt:
 
     rows: tuple[int, ...]
     not_before: float
-    cleared_on_success: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -161,8 +160,7 @@ def reserve(
             )
             for subject in dict.fromkeys([*checked, *also_counted])
         )
-    cleared = tuple(s for s in checked if not s.startswith("address:"))
-    return Attempt(rows=rows, not_before=not_before, cleared_on_success=cleared)
+    return Attempt(rows=rows, not_before=not_before)
 
 
 def settle(
@@ -176,15 +174,14 @@ def settle(
     user_name: str,
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
-    """End a reserved attempt. A success removes it and clears the failures of the account
-    (or of the known device) it was for - not the address's; a failure stays counted, and
-    every subject that reached ``ban_after`` is banned."""
+    """End a reserved attempt. A success removes just this attempt (a right password is
+    not yet a login: the failed codes of a second factor still count, until
+    :func:`record_success`); a failure stays counted, and every subject that reached
+    ``ban_after`` is banned."""
     with transaction(conn):
         if succeeded:
             marks = ",".join("?" for _ in attempt.rows)
             conn.execute(f"DELETE FROM login_failure WHERE id IN ({marks})", attempt.rows)  # noqa: S608
-            for subject in attempt.cleared_on_success:
-                conn.execute("DELETE FROM login_failure WHERE subject = ?", (subject,))
             return
         marks = ",".join("?" for _ in attempt.rows)
         found = [
@@ -277,6 +274,13 @@ def record_failure(
             user_name=user_name,
             clock=clock,
         )
+
+
+def record_success(conn: sqlite3.Connection, user_name: str) -> None:
+    """A completed login (every factor) clears the account's failure count (not the
+    address's): the owner who mistyped starts afresh."""
+    with transaction(conn):
+        conn.execute("DELETE FROM login_failure WHERE subject = ?", (f"user:{user_name.lower()}",))
 
 
 def list_bans(conn: sqlite3.Connection, *, now: float) -> list[Ban]:

@@ -461,3 +461,19 @@ def test_sensitive_changes_need_a_fresh_proof(tmp_path, simulator: SimulatorThre
         browser.close()
     finally:
         gateway.close()
+
+
+def test_a_right_password_does_not_wipe_out_the_wrong_codes_after_it(env) -> None:
+    # Someone who has the password tries codes, each from another address.
+    config = env
+    secret = pyotp.random_base32()
+    _new_user(config, "haspassword", totp_secret=secret)
+    for _ in range(BAN_AFTER):
+        with _client(_source()) as guesser:
+            wrong = _json_login(guesser, config, "haspassword", USER_PASSWORD, totp="000000")
+            assert wrong.status_code == 401
+    with _client(_source()) as guesser:
+        right = _json_login(
+            guesser, config, "haspassword", USER_PASSWORD, totp=pyotp.TOTP(secret).now()
+        )
+        assert right.status_code == 429

@@ -72,13 +72,18 @@ def test_concurrent_guesses_are_slowed_one_after_another(conn) -> None:
     assert times == [0.0, 0.5, 1.5, 3.5, 7.5]
 
 
-def test_a_success_clears_the_account_not_the_address(conn) -> None:
+def test_a_right_secret_removes_only_its_own_attempt(conn) -> None:
+    # A right password is not a login yet: the codes tried after it keep counting.
     failed = _reserve(conn)
     assert isinstance(failed, bans.Attempt)
     _settle(conn, failed, succeeded=False)
     right = _reserve(conn)
     assert isinstance(right, bans.Attempt)
     _settle(conn, right, succeeded=True)
+    left = dict(conn.execute("SELECT subject, count(*) FROM login_failure GROUP BY subject"))
+    assert left == {"user:anna": 1, "address:192.0.2.7": 1}
+    # A completed login clears the account's count, not the address's.
+    bans.record_success(conn, "Anna")
     left = dict(conn.execute("SELECT subject, count(*) FROM login_failure GROUP BY subject"))
     assert left == {"address:192.0.2.7": 1}
 
