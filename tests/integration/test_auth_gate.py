@@ -477,3 +477,48 @@ def test_a_right_password_does_not_wipe_out_the_wrong_codes_after_it(env) -> Non
             guesser, config, "haspassword", USER_PASSWORD, totp=pyotp.TOTP(secret).now()
         )
         assert right.status_code == 429
+
+
+async def _timed_wrong_logins(config: GatewayConfig, name: str, count: int) -> list[float]:
+    """``count`` wrong logins for ``name`` at once, from as many addresses: the seconds
+    each took to be answered."""
+    clients = [
+        httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(local_address=f"127.0.2.{i + 1}"), timeout=60
+        )
+        for i in range(count)
+    ]
+
+    async def one(client: httpx.AsyncClient) -> float:
+        started = time.monotonic()
+        response = await client.post(
+            config.url("/.gateway/api/login"),
+            json={"username": name, "password": "wrong-password-xyz"},
+        )
+        assert response.status_code == 401
+        return time.monotonic() - started
+
+    try:
+        return list(await asyncio.gather(*(one(client) for client in clients)))
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+
+
+@pytest.mark.timeout(120)
+def test_parallel_guesses_are_slowed_like_serial_ones(tmp_path, simulator) -> None:
+    config = GatewayConfig(
+        tmp_path / "gw",
+        upstream_http_port=simulator.http_port,
+        upstream_ws_port=simulator.ws_port,
+        extra=_auth(free_attempts=0, max_delay=2, ban_after=1000),
+    )
+    gateway = GatewayProcess(config)
+    try:
+        _new_user(config, "slowed")
+        took = asyncio.run(_timed_wrong_logins(config, "slowed", 8))
+        print(f"8 parallel wrong logins answered after {sorted(round(t, 2) for t in took)} s")
+        # Each waits for the one before plus its own delay: 0, 0.5, 1, 2, 2, 2, 2, 2 s, so
+        # the last is answered 11.5 s after they started (checked at once, all 8 took ~1 s).
+        assert max(took) >= 11.0
+    finally:
+        gateway.close()
