@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.auth import passwords, totp
+from gateway.auth import passwords, tokens, totp
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.services import audit, held
 from gateway.store.db import DiskFullError, transaction
@@ -209,10 +209,13 @@ def set_password(
     *,
     actor: str,
     keep_session: str | None = None,
+    keep_device: str | None = None,
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
-    """Set a new password and end every session but ``keep_session``."""
+    """Set a new password, end every session but ``keep_session`` and forget every known
+    device (:mod:`gateway.services.devices`) but the one with the token ``keep_device``:
+    a device that logged in with the old password is a stranger again."""
     user = require_user(conn, name)
     if user.oidc_managed:
         raise UserError(f"'{name}' signs in through OIDC; its password is the provider's")
@@ -228,6 +231,10 @@ def set_password(
             (password_hash, now, user.id),
         )
         ended = _end_sessions(conn, user.id, "password changed", now, keep_session)
+        conn.execute(
+            "DELETE FROM known_device WHERE user_id = ? AND token_hash IS NOT ?",
+            (user.id, tokens.token_hash(keep_device) if keep_device else None),
+        )
         audit.record(
             conn,
             actor,
