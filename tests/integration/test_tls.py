@@ -150,10 +150,14 @@ def test_https_login_sets_a_secure_host_cookie_and_hsts(env) -> None:
         timeout=10,
     )
     assert response.status_code == 200
-    cookie = response.headers["set-cookie"]
-    assert cookie.startswith("__Host-cemm_session=")
-    assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
+    # The session's cookie among those the login sets (the known-device cookie is another).
+    cookies = response.headers.get_list("set-cookie")
+    (cookie,) = [c for c in cookies if c.startswith("__Host-cemm_session=")]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/;" in cookie + ";"
     assert "Domain" not in cookie
+    # The known-device cookie is Secure too, and scoped to the gateway's own paths.
+    (device,) = [c for c in cookies if c.startswith("__Secure-cemm_device=")]
+    assert "Secure" in device and "HttpOnly" in device and "Path=/.gateway/" in device
     assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
