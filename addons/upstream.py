@@ -78,12 +78,14 @@ class BodyLimit:
         return b""
 
 
-def _transport(client: connection.Client, conn: connection.Connection) -> Any:
-    """The asyncio transport of one side of a client's proxied connection, if open."""
+def _transport(client: connection.Client, conn: connection.Connection) -> tuple[Any, Any]:
+    """The connection handler of a client's proxied connection, and the transport of one
+    of its sides (either None once closed). Internal API of the pinned mitmproxy version,
+    as :func:`addons.base.close_client`."""
     proxyserver = ctx.master.addons.get("proxyserver")
     handler = proxyserver.connections.get(client.id) if proxyserver else None
     io = handler.transports.get(conn) if handler is not None else None
-    return (handler, io) if io is not None else (handler, None)
+    return handler, io
 
 
 @dataclass
@@ -181,10 +183,10 @@ class Upstream:
 
     def _answer_timeout(self, flow: http.HTTPFlow) -> None:
         """504 to the client, then close its connection (and so the CEMM's side)."""
-        self._timeouts["requests"] += 1
-        self.state.denials["upstream_timeout"] += 1
         if flow.response is not None:  # answered meanwhile
             return
+        self._timeouts["requests"] += 1
+        self.state.denials["upstream_timeout"] += 1
         _, io = _transport(flow.client_conn, flow.client_conn)
         if io is not None and io.writer is not None and not io.writer.is_closing():
             io.writer.write(errorpages.raw_error_response(504))

@@ -133,6 +133,7 @@ class Gateway:
         self._read_failure: str | None = None
         self._accept_guard: AcceptGuard | None = None
         self._disk_full = False
+        self._reopen_failure: str | None = None
         self._wireguard: WireguardManager | None = None
         self._oidc: Any = None
         self.upstream_monitor: UpstreamMonitor | None = None
@@ -584,7 +585,17 @@ class Gateway:
             logger.info("there is room on the disk holding %s again", data_dir)
         self._disk_full = full
         if not full and self.conn is not None and db.read_only(self.conn):
-            conn = db.connect(self.settings.database_path, busy_timeout=db.SHORT_BUSY_TIMEOUT)
+            try:
+                conn = db.connect(self.settings.database_path, busy_timeout=db.SHORT_BUSY_TIMEOUT)
+            except db.StoreError as error:
+                if self._reopen_failure != str(error):
+                    logger.warning("the database is still read-only: %s", error)
+                self._reopen_failure = str(error)
+                return
+            self._reopen_failure = None
+            if db.read_only(conn):  # still not enough room to open it for writing
+                conn.close()
+                return
             old, self.conn = self.conn, conn
             self._watcher = db.ChangeWatcher(conn)
             self.policy_loader = PolicyLoader(conn, self.settings, self.clock)
