@@ -17,7 +17,7 @@ from urllib.parse import quote
 from mitmproxy import http
 
 from addons.base import DENIED, deny, fail_closed, listener_of, refuse
-from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST, FORWARDED_PROTO
+from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST
 from addons.connection_registry import ConnectionRegistry
 from addons.upgrades import WEBSOCKET_ADMITTED, wants_websocket
 from gateway.policy.access import RequestFacts, decide_request
@@ -50,17 +50,14 @@ class Authentication:
         listener = listener_of(state, flow.client_conn)
         assert listener is not None  # ClientAddress denied the request otherwise
         websocket = wants_websocket(flow)
-        scheme = flow.metadata.get(FORWARDED_PROTO) or (
-            "https" if flow.client_conn.tls_established else "http"
-        )
         facts = RequestFacts(
             listener=listener.name,
             method=request.method,
             path=request.path,
             client_address=flow.metadata.get(CLIENT_ADDRESS, ""),
-            scheme=scheme,
             host=flow.metadata.get(FORWARDED_HOST) or request.host_header or "",
             origin=request.headers.get("origin"),
+            fetch_site=request.headers.get("sec-fetch-site"),
             websocket=websocket,
             navigation=is_navigation(request),
             session_token=session_cookie(request.headers.fields, state.session_cookie),
@@ -103,4 +100,4 @@ class Authentication:
             if flow.response is not None and verdict.reason == "invalid_token":
                 flow.response.headers["WWW-Authenticate"] = 'Bearer realm="cemm-gateway"'
         else:
-            deny(state, flow, 403, verdict.reason)
+            deny(state, flow, 403, verdict.reason, verdict.detail)

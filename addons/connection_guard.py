@@ -4,6 +4,11 @@ Runs in ``client_connected``, before any TLS handshake or HTTP parsing: a refuse
 gets its TCP connection closed and nothing else - no ServerHello, no HTTP status, no hint
 that a proxy is there. The web and ws ports use the allowlist (configured defaults plus
 entries from the database); the admin port uses ``[allowlist] admin_networks``.
+
+An allowed address may hold at most ``[limits] max_connections_per_client`` connections at
+once (counted over all listeners); one more is refused the same way, with the reason
+``too_many_connections``. Addresses in the admin networks and trusted proxies (whose
+connections carry many clients) are exempt, so an administrator can always get in.
 """
 
 from __future__ import annotations
@@ -149,9 +154,19 @@ class ConnectionGuard:
         if listener is None:
             self._refuse(client, peer, "unknown_listener", "?")
             return
-        decision = decide_connection(peer, self.state.policy.allowlist_for(listener.name))
+        policy = self.state.policy
+        decision = decide_connection(peer, policy.allowlist_for(listener.name))
         if not decision.allowed:
             self._refuse(client, peer, decision.reason, listener.name)
+            return
+        cap = self.state.limits.max_connections_per_client
+        if (
+            cap
+            and self.registry.connections_from(peer) >= cap
+            and not policy.admin_allowlist.contains(peer)
+            and not policy.trusted_proxies.contains(peer)
+        ):
+            self._refuse(client, peer, "too_many_connections", listener.name)
             return
         if isinstance(decision.entry_key, int):
             count, _ = self.hits.get(decision.entry_key, (0, 0.0))

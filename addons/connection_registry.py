@@ -2,11 +2,30 @@
 
 The registry lets the app act on live connections: when the allowlist loses an entry, every
 connection (WebSockets included) from an address that is no longer allowed is closed. It
-also counts open WebSockets for the dashboard and metrics.
+also counts open WebSockets for the dashboard and metrics, and open connections per
+address (the connection guard's per-client cap).
+
+It also closes connections that hold a descriptor without using it (mitmproxy closes only
+connections idle for ``tcp_timeout``, 10 minutes):
+
+- a new connection that has not sent a complete request head (TLS handshake included)
+  within ``[limits] header_timeout``: a client that connects and sends nothing, or
+  trickles a head that never ends;
+- a kept-alive connection that has not sent its next request head within ``[limits]
+  idle_timeout`` of the end of the last answer.
+
+A connection with a request in flight or an open WebSocket is never idle here (the
+upstream deadlines of ``addons/upstream.py`` cover a CEMM that stops answering). The
+deadlines are checked by one timer every :data:`TICK` seconds at most; the closes are
+counted (``header_timeout``, ``idle_timeout`` in the denial counters), not logged one by
+one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +34,9 @@ from mitmproxy import connection, http
 from addons.base import close_client, fail_closed, logger
 from gateway.policy.allowlist import decide_connection
 from gateway.proxy.state import ListenerName, PolicySnapshot, ProxyState
+
+# The longest interval between two checks of the idle deadlines.
+TICK = 0.5
 
 
 @dataclass
@@ -28,15 +50,86 @@ class LiveClient:
     # Credentials that admitted a WebSocket on this connection: ending one closes it.
     sessions: set[str] = field(default_factory=set)
     tokens: set[str] = field(default_factory=set)
+    # When it is closed unless it sends a request head (monotonic); None while busy.
+    deadline: float | None = None
+    # Which limit the deadline is: "header_timeout" or "idle_timeout".
+    waiting_for: str = "header_timeout"
+    requests: int = 0  # requests in flight
 
 
 class ConnectionRegistry:
     def __init__(self, state: ProxyState) -> None:
         self.state = state
         self.clients: dict[str, LiveClient] = {}
+        self.per_address: Counter[str] = Counter()
+        self._ticker: asyncio.Task[None] | None = None
 
     def add(self, client: connection.Client, listener: ListenerName, peer: str) -> None:
-        self.clients[client.id] = LiveClient(client, listener, peer)
+        live = LiveClient(client, listener, peer)
+        timeout = self.state.limits.header_timeout
+        live.deadline = time.monotonic() + timeout if timeout else None
+        self.clients[client.id] = live
+        self.per_address[peer] += 1
+
+    def connections_from(self, peer: str) -> int:
+        return self.per_address.get(peer, 0)
+
+    # -- idle deadlines ---------------------------------------------------------------
+    def running(self) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick(), name="client deadlines")
+
+    def done(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    async def _tick(self) -> None:
+        while True:
+            limits = self.state.limits
+            shortest = min(
+                (t for t in (limits.header_timeout, limits.idle_timeout) if t), default=0
+            )
+            await asyncio.sleep(min(TICK, shortest / 4) if shortest else TICK)
+            try:
+                self.expire(time.monotonic())
+            except Exception:  # pragma: no cover - the ticker must survive
+                logger.exception("checking the client deadlines failed")
+
+    def expire(self, now: float) -> int:
+        """Close the connections whose deadline passed at ``now``; return how many."""
+        closed = 0
+        for live in list(self.clients.values()):
+            if live.deadline is not None and now >= live.deadline:
+                live.deadline = None
+                if close_client(live.client):
+                    closed += 1
+                    self.state.denials[live.waiting_for] += 1
+        return closed
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        live = self.clients.get(flow.client_conn.id)
+        if live is not None:
+            live.requests += 1
+            live.deadline = None
+
+    def _answered(self, flow: http.HTTPFlow) -> None:
+        live = self.clients.get(flow.client_conn.id)
+        if live is None:
+            return
+        live.requests = max(0, live.requests - 1)
+        timeout = self.state.limits.idle_timeout
+        if not live.requests and not live.websockets and timeout:
+            live.waiting_for = "idle_timeout"
+            live.deadline = time.monotonic() + timeout
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            self._answered(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            self._answered(flow)
 
     def note_forwarded(self, client: connection.Client, address: str) -> None:
         live = self.clients.get(client.id)
@@ -62,13 +155,19 @@ class ConnectionRegistry:
         return sum(live.websockets for live in self.clients.values())
 
     def client_disconnected(self, client: connection.Client) -> None:
-        self.clients.pop(client.id, None)
+        live = self.clients.pop(client.id, None)
+        if live is not None:
+            self.per_address[live.peer] -= 1
+            if self.per_address[live.peer] <= 0:
+                del self.per_address[live.peer]
 
     @fail_closed
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         live = self.clients.get(flow.client_conn.id)
         if live is not None:
             live.websockets += 1
+            live.requests = max(0, live.requests - 1)
+            live.deadline = None
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         live = self.clients.get(flow.client_conn.id)

@@ -5,7 +5,7 @@ or LF, or an obs-fold continuation unchanged. Such a head is refused here, in
 ``requestheaders``, before the request is admitted or anything reaches the CEMM:
 431 for heads over ``[limits] max_header_bytes``, 413 for a declared body over
 ``[limits] max_request_body_bytes``, 400 for malformed header bytes. The request target is
-made origin-form here too (:func:`to_origin_form`), before any routing decision reads it.
+made origin-form here too (:func:`normalise_target`), before any routing decision reads it.
 
 The hook only runs once a head is complete, and mitmproxy buffers an incomplete head
 without bound (its own ``FIXME: protect against header size DoS`` in
@@ -53,21 +53,27 @@ def malformed_header(request: http.Request) -> bool:
     return False
 
 
-def to_origin_form(request: http.Request) -> bool:
-    """Make the request target origin-form (``/path?query``); False if it cannot be.
+def normalise_target(request: http.Request) -> bool:
+    """Make the request target origin-form (``/path?query``) with one ``Host``; False if the
+    request cannot be read that way (the caller answers 400).
 
     Every later decision reads ``request.path`` and ``Host``, and whatever the gateway
     forwards is sent in the form it arrived in: an absolute-form target
     (``GET http://x/ HTTP/1.1``) would be forwarded as an absolute URL naming the upstream
     the forwarding addon chose - the admin app's internal loopback port - and the admin app
-    would build its redirects from it. As RFC 9112 (section 3.2.2) tells a server, the
-    target's authority replaces ``Host``, and the target becomes origin-form. ``*``
+    would build its redirects from it. As RFC 9112 (section 3.2) tells a server: the
+    target's authority replaces ``Host``, and the target becomes origin-form; an HTTP/1.1
+    request without ``Host``, or any request with more than one, is refused. ``*``
     (asterisk-form) is only for ``OPTIONS``; any other target that does not start with
     ``/`` is refused.
     """
     if request.authority:
         request.host_header = request.authority
         request.authority = ""
+    else:
+        hosts = len(request.headers.get_all("host"))
+        if hosts > 1 or (hosts == 0 and request.http_version != "HTTP/1.0"):
+            return False
     if request.path == "*":
         return request.method == "OPTIONS"
     return request.path.startswith("/")
@@ -123,7 +129,7 @@ class RequestLimits:
         if malformed_header(request):
             deny(self.state, flow, 400, "malformed_header")
             return
-        if not to_origin_form(request):
+        if not normalise_target(request):
             deny(self.state, flow, 400, "bad_request_target")
             return
         length = request.headers.get_all("content-length")

@@ -10,16 +10,20 @@ Asks :mod:`gateway.policy.upgrade` and acts, on every listener:
   say exactly what was decided.
 - ``responseheaders``: a ``101`` that does not switch an admitted WebSocket request to
   ``websocket`` is cut off - the flow is killed, the client's connection closed, nothing of
-  the answer reaches the client - and logged as a warning. With mitmproxy's ``rawtcp``
+  the answer reaches the client - logged as a warning and audited
+  (``proxy.unadmitted_switch``). With mitmproxy's ``rawtcp``
   off (``gateway/proxy/engine.py``) no 101 could become a raw tunnel anyway; this is the
   gateway deciding from its own facts instead of relying on that alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mitmproxy import http
 
 from addons.base import DENIED, close_client, deny, fail_closed, logger
+from addons.client_address import CLIENT_ADDRESS
 from gateway import logs
 from gateway.policy.upgrade import (
     UpgradeKind,
@@ -45,8 +49,12 @@ def wants_websocket(flow: http.HTTPFlow) -> bool:
 
 
 class Upgrades:
-    def __init__(self, state: ProxyState) -> None:
+    def __init__(
+        self, state: ProxyState, *, record_audit: Callable[..., None] | None = None
+    ) -> None:
         self.state = state
+        # Queues an audit entry (written off the event loop: gateway/services/recorder.py).
+        self.record_audit = record_audit
 
     @fail_closed
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -91,3 +99,12 @@ class Upgrades:
         )
         flow.kill()
         close_client(flow.client_conn)
+        if self.record_audit is not None:
+            self.record_audit(
+                "system",
+                "proxy.unadmitted_switch",
+                client=flow.metadata.get(CLIENT_ADDRESS, flow.client_conn.peername[0]),
+                path=logs.loggable_path(flow.request.path),
+                requested=upgrade_kind(flow),
+                answered=response.headers.get("upgrade", ""),
+            )

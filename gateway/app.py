@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -42,16 +43,18 @@ from addons.websocket_messages import ReadOnlyWebSockets
 from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.netutil import machine_names
 from gateway.policy.access import AccessConfig, session_cookie_name
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import session_usable
+from gateway.policy.names import OwnNames, own_names
 from gateway.proxy import errorpages
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.state import Limits, Listener, ProxyState, UpstreamTarget
-from gateway.services import allowlist as allowlist_service
-from gateway.services import api_tokens, audit, bans, sessions, users
+from gateway.services import held, sessions, users
 from gateway.services import peers as peer_service
 from gateway.services.policy import PolicyLoader
+from gateway.services.recorder import Recorder
 from gateway.settings import (
     Settings,
     SettingsError,
@@ -62,7 +65,7 @@ from gateway.settings import (
 )
 from gateway.store import db
 from gateway.store.worker import DbWorker
-from gateway.system.limits import raise_open_file_limit
+from gateway.system.limits import AcceptGuard, raise_open_file_limit
 from gateway.tls.certificates import (
     CertificateError,
     CertificateSource,
@@ -125,6 +128,11 @@ class Gateway:
         self._admin_server: _AdminServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._worker: DbWorker | None = None
+        self._background: DbWorker | None = None
+        self.recorder: Recorder | None = None
+        self._read_failure: str | None = None
+        self._accept_guard: AcceptGuard | None = None
+        self._disk_full = False
         self._wireguard: WireguardManager | None = None
         self._oidc: Any = None
         self.upstream_monitor: UpstreamMonitor | None = None
@@ -135,8 +143,18 @@ class Gateway:
     # -- start-up ---------------------------------------------------------------------
     async def start(self) -> None:
         settings = self.settings
+        # Before any listener exists: every accept goes through it.
+        self._accept_guard = AcceptGuard(asyncio.get_running_loop())
+        self._accept_guard.install()
         self.conn = db.connect(settings.database_path)
         self._watcher = db.ChangeWatcher(self.conn)
+        self._disk_full = db.read_only(self.conn)
+        if self._disk_full:
+            logger.warning(
+                "%s: running read-only on the existing database (allowlist, sessions and "
+                "API tokens are enforced; logins and changes are refused until there is room)",
+                db.disk_full_message(settings.data_dir),
+            )
         self._create_initial_admin()
         await asyncio.to_thread(passwords.warm_up)
         self.policy_loader = PolicyLoader(self.conn, settings, self.clock)
@@ -208,16 +226,34 @@ class Gateway:
                 ws_port=upstream.ws_port,
                 connect_timeout=upstream.connect_timeout,
                 admin_port=internal_port,
+                response_timeout=upstream.response_timeout,
+                websocket_ping_interval=upstream.websocket_ping_interval,
             ),
             limits=Limits(
                 max_header_bytes=settings.limits.max_header_bytes,
                 max_request_body_bytes=settings.limits.max_request_body_bytes,
+                header_timeout=settings.limits.header_timeout,
+                idle_timeout=settings.limits.idle_timeout,
+                max_connections_per_client=settings.limits.max_connections_per_client,
             ),
             access=self._access_config(),
             session_cookie=session_cookie_name(tls=settings.tls.enabled),
         )
         self._reload_auth()
-        self.upstream_monitor = UpstreamMonitor(upstream, state, conn=self.conn, clock=self.clock)
+        # From here on the event loop's connection only reads; writes go to the recorder.
+        db.set_busy_timeout(self.conn, db.SHORT_BUSY_TIMEOUT)
+        self._background = DbWorker(
+            settings.database_path, busy_timeout=db.SHORT_BUSY_TIMEOUT, name="gateway-recorder"
+        )
+        self.registry = ConnectionRegistry(state)
+        self.guard = ConnectionGuard(state, self.registry)
+        held.enable()
+        self.recorder = Recorder(
+            self._background, state, drain_hits=self.guard.drain_hits, clock=self.clock
+        )
+        self.upstream_monitor = UpstreamMonitor(
+            upstream, state, record_audit=self.recorder.record_audit, clock=self.clock
+        )
         errorpages.upstream_describer = self.upstream_monitor.describe
 
         self._worker = DbWorker(settings.database_path)
@@ -248,8 +284,6 @@ class Gateway:
             asyncio.create_task(self._admin_server.serve(sockets=[admin_socket]), name="admin app")
         )
 
-        self.registry = ConnectionRegistry(state)
-        self.guard = ConnectionGuard(state, self.registry)
         tls = settings.tls
         addons: list[Any] = [
             RequestLog(state, access=settings.log.access),
@@ -257,7 +291,7 @@ class Gateway:
             self.guard,
             TlsTermination(state, self._certificates()),
             RequestLimits(state),
-            Upgrades(state),
+            Upgrades(state, record_audit=self.recorder.record_audit),
         ]
         addons.append(ClientAddress(state, self.registry))
         if tls.enabled:
@@ -409,8 +443,26 @@ class Gateway:
             trusted += peer_service.trusted_addresses(self.conn, clock=self.clock)
         return AccessConfig(
             trusted_networks=CompiledAllowlist.from_networks(trusted),
-            public_hostnames=frozenset(settings.auth.public_hostnames),
+            names=self._own_names(),
             web_port=settings.listen.http_port,
+        )
+
+    def _own_names(self) -> OwnNames:
+        """The gateway's own names (gateway/policy/names.py): what the Origin rule and the
+        trusted-network rule accept, and what links are printed with."""
+        settings = self.settings
+        addresses = machine_names(settings.listen.host)
+        if self._wireguard is not None:
+            interface = self._wireguard.interface
+            addresses += [
+                interface.gateway_v4,
+                *([interface.gateway_v6] if interface.gateway_v6 else []),
+            ]
+        return own_names(
+            public_url=settings.listen.public_url,
+            public_hostnames=settings.auth.public_hostnames,
+            tls_hostnames=settings.tls.hostnames if settings.tls.enabled else (),
+            addresses=addresses,
         )
 
     # -- logins -----------------------------------------------------------------------
@@ -454,13 +506,19 @@ class Gateway:
 
     # -- background work --------------------------------------------------------------
     async def _watch_state(self) -> None:
+        """Reload the policy and logins when the database changed; enforce them; have the
+        recorder write what the proxy counted. Reads only, on the event loop; every write
+        goes through the recorder's worker (:mod:`gateway.services.recorder`)."""
         assert self.state is not None and self.registry is not None and self.guard is not None
+        assert self.recorder is not None
         interval = self.settings.reload_interval
         last_hits = last_activity = time.monotonic()
         last_purge = 0.0
+        auth = self.settings.auth
         while True:
             await asyncio.sleep(interval)
             try:
+                self._check_disk()
                 changed = self._watcher.changed()
                 if changed or self.policy_loader.stale():
                     policy = self.policy_loader.load()
@@ -481,51 +539,73 @@ class Gateway:
                 for session_id in self.registry.websocket_sessions():
                     self.state.session_activity[session_id] = now
                 self._enforce_credentials()
-                if time.monotonic() - last_hits >= HITS_FLUSH_INTERVAL:
-                    last_hits = time.monotonic()
-                    self._flush_hits()
-                if time.monotonic() - last_activity >= ACTIVITY_FLUSH_INTERVAL:
-                    last_activity = time.monotonic()
-                    self._flush_activity()
-                if time.monotonic() - last_purge >= PURGE_INTERVAL:
-                    last_purge = time.monotonic()
-                    self._purge()
+                self._read_failure = None
+            except sqlite3.Error as error:
+                # Another process's lock or a full disk: the last good state stays in force.
+                if self._read_failure != str(error):
+                    logger.warning("could not read the database (retrying): %s", error)
+                self._read_failure = str(error)
             except Exception:
                 # Keep the last good state in force; a broken reload must not open anything.
                 logger.exception("reloading the gateway's state failed; the previous one stays")
+            recorder = self.recorder
+            if held.pending() and not self._disk_full:
+                recorder.start("held", recorder.save_held)
+            if time.monotonic() - last_hits >= HITS_FLUSH_INTERVAL:
+                last_hits = time.monotonic()
+                recorder.start("hits", recorder.flush_hits)
+            if time.monotonic() - last_activity >= ACTIVITY_FLUSH_INTERVAL:
+                last_activity = time.monotonic()
+                recorder.start("activity", recorder.flush_activity)
+            if time.monotonic() - last_purge >= PURGE_INTERVAL:
+                last_purge = time.monotonic()
+                recorder.start(
+                    "purge",
+                    functools.partial(
+                        recorder.purge,
+                        idle_timeout=auth.session_idle_timeout,
+                        window=auth.bruteforce.window,
+                        retention_days=auth.audit_retention_days,
+                    ),
+                )
 
-    def _flush_activity(self) -> None:
-        assert self.state is not None and self.conn is not None
-        activity, self.state.session_activity = self.state.session_activity, {}
-        used, self.state.token_activity = self.state.token_activity, {}
-        try:
-            sessions.record_activity(self.conn, activity)
-            api_tokens.record_use(self.conn, used)
-        except sqlite3.Error as error:
-            # Keep the times in memory and try again next round.
-            self.state.session_activity = {**activity, **self.state.session_activity}
-            logger.warning("could not record session activity: %s", error)
+    def _check_disk(self) -> None:
+        """Say when the data directory's disk fills up or has room again; reopen the
+        database for writing when a read-only start finds room."""
+        data_dir = self.settings.data_dir
+        full = db.disk_full(data_dir)
+        if full and not self._disk_full:
+            logger.warning(
+                "%s: proxying goes on; logins and changes are refused, and session "
+                "activity is kept in memory until there is room",
+                db.disk_full_message(data_dir),
+            )
+        elif not full and self._disk_full:
+            logger.info("there is room on the disk holding %s again", data_dir)
+        self._disk_full = full
+        if not full and self.conn is not None and db.read_only(self.conn):
+            conn = db.connect(self.settings.database_path, busy_timeout=db.SHORT_BUSY_TIMEOUT)
+            old, self.conn = self.conn, conn
+            self._watcher = db.ChangeWatcher(conn)
+            self.policy_loader = PolicyLoader(conn, self.settings, self.clock)
+            old.close()
+            if self.state is not None:
+                # What others changed meanwhile is read now.
+                self.state.policy = self.policy_loader.load()
+                self._reload_auth()
+            logger.info("the database is writable again")
 
-    def _purge(self) -> None:
-        assert self.conn is not None
-        now = self.clock.now()
-        auth = self.settings.auth
-        try:
-            self._flush_activity()
-            sessions.purge(self.conn, now=now, idle_timeout=auth.session_idle_timeout)
-            bans.purge(self.conn, now=now, policy=BruteForcePolicy(window=auth.bruteforce.window))
-            audit.purge(self.conn, before=now - auth.audit_retention_days * 86400.0)
-        except sqlite3.Error as error:
-            logger.warning("could not purge expired records: %s", error)
-
-    def _flush_hits(self) -> None:
-        assert self.guard is not None and self.conn is not None
-        hits = self.guard.drain_hits()
-        if hits:
-            try:
-                allowlist_service.add_hits(self.conn, hits)
-            except sqlite3.Error as error:
-                logger.warning("could not record allowlist hit counts: %s", error)
+    def storage_status(self) -> dict[str, Any]:
+        """What ``/healthz`` details, the dashboard and metrics say about the data disk."""
+        data_dir = self.settings.data_dir
+        full = self._disk_full
+        return {
+            "disk_full": full,
+            "read_only": bool(self.conn is not None and db.read_only(self.conn)),
+            "free_bytes": db.free_bytes(data_dir),
+            "message": db.disk_full_message(data_dir) if full else None,
+            "failing_writes": self.recorder.failing if self.recorder else {},
+        }
 
     def status(self) -> dict[str, Any]:
         state = self.state
@@ -545,6 +625,7 @@ class Gateway:
             "upstream": self.upstream_monitor.status() if self.upstream_monitor else {},
             "denials": dict(state.denials),
             "vpn": self._wireguard.status() if self._wireguard is not None else None,
+            "storage": self.storage_status(),
         }
 
     # -- stopping ---------------------------------------------------------------------
@@ -566,18 +647,30 @@ class Gateway:
             await asyncio.wait_for(
                 asyncio.gather(*self._tasks, return_exceptions=True), timeout=1.5
             )
-        if self.guard is not None and self.conn is not None:
+        if self.recorder is not None:
+            # What was counted since the last round, if the database takes it now.
             with contextlib.suppress(Exception):
-                self._flush_hits()
-                self._flush_activity()
-        if self._worker is not None:
-            self._worker.close()
+                await self.recorder.wait(timeout=0.5)
+                self.recorder.start("hits", self.recorder.flush_hits)
+                self.recorder.start("activity", self.recorder.flush_activity)
+                await self.recorder.wait(timeout=1.0)
+        held.enable(False)
+        if held.pending():
+            logger.warning(
+                "%d revocation(s) held in memory could not be saved (the disk is full)",
+                held.pending(),
+            )
+        for worker in (self._worker, self._background):
+            if worker is not None:
+                worker.close()
         if self._oidc is not None:
             with contextlib.suppress(Exception):
                 await self._oidc.aclose()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if self._accept_guard is not None:
+            self._accept_guard.uninstall()
 
 
 async def serve(settings: Settings, *, ready_message: bool = True) -> None:

@@ -22,6 +22,8 @@ from typing import Any
 
 from gateway.auth import passwords
 from gateway.logs import setup_logging
+from gateway.netutil import machine_names
+from gateway.policy import names
 from gateway.services import allowlist as allowlist_service
 from gateway.services import api_tokens, bans, peers, sessions, users
 from gateway.services import audit as audit_service
@@ -532,10 +534,23 @@ def cmd_peer_remove(args: argparse.Namespace) -> int:
 def cmd_peer_link(args: argparse.Namespace) -> int:
     with _open(_settings(args)) as conn:
         token = peers.create_link(conn, args.name, actor=_actor())
-    print(f"/.gateway/peer/{token}")
+    settings = _settings(args)
+    listen = settings.listen
+    addresses = machine_names(listen.host)
     print(
-        "# Open this path on the gateway's web address from the phone within 15 minutes; "
-        "it works once.",
+        names.web_url(
+            f"/.gateway/peer/{token}",
+            public_url=listen.public_url,
+            names=names.own_names(public_url=listen.public_url, addresses=addresses),
+            host=None,
+            addresses=addresses,
+            tls=settings.tls.enabled,
+            web_port=listen.http_port,
+        )
+    )
+    print(
+        "# Open this link from the phone within 15 minutes; it works once. "
+        "Set [listen] public_url if the phone knows the gateway by another address.",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -682,8 +697,8 @@ def _action(
     *arguments: Argument,
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
-    for names, options in arguments:
-        parser.add_argument(*names, **options)
+    for flags, options in arguments:
+        parser.add_argument(*flags, **options)
     _config_option(parser)
     parser.set_defaults(handler=handler)
     return parser

@@ -31,6 +31,7 @@ import tomllib
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -60,6 +61,7 @@ _EXAMPLES: dict[str, Any] = {
     "upstream.probe_subnet": "192.168.2.0/24",
     "listen.host": "192.168.1.10",
     "listen.http_port": 8080,
+    "listen.public_url": "https://cemm.example.org",
     "allowlist.default_networks": ["192.168.0.0/16", "fd00::/8"],
     "allowlist.admin_networks": ["192.168.1.0/24"],
     "allowlist.trusted_proxies": ["192.168.1.2"],
@@ -122,6 +124,8 @@ class UpstreamSettings(_Section):
     http_port: int = 80
     ws_port: int = 8090
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    response_timeout: float = Field(default=30.0, gt=0, le=3600)
+    websocket_ping_interval: float = Field(default=20.0, gt=0, le=3600)
     probe_subnet: str = ""
     health_interval: float = Field(default=5.0, ge=1, le=3600)
     clock_drift_threshold: float = Field(default=30.0, gt=0)
@@ -175,6 +179,33 @@ class ListenSettings(_Section):
     http_port: int = 80
     ws_port: int = 8090
     admin_port: int = 8443
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme.lower() not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise ValueError(
+                f"'{value}' is not the gateway's public address; give the scheme, the name "
+                "and the port if not 80/443 that people type in the browser, without a path: "
+                "e.g. https://cemm.example.org"
+            )
+        return value.rstrip("/")
 
     @field_validator("http_port", "admin_port")
     @classmethod
@@ -278,6 +309,9 @@ class LimitsSettings(_Section):
 
     max_header_bytes: int = Field(default=16384, ge=1024, le=1048576)
     max_request_body_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    header_timeout: float = Field(default=10.0, ge=0, le=3600)
+    idle_timeout: float = Field(default=60.0, ge=0, le=86400)
+    max_connections_per_client: int = Field(default=100, ge=0)
 
 
 class BruteForceSettings(_Section):

@@ -60,8 +60,12 @@ def simulator() -> Iterator[SimulatorThread]:
 
 
 # The proxy-core tests are about proxying, not logins: loopback needs none there. The login
-# tests (tests/integration/test_auth_*.py) use configurations without it.
-TRUSTED_LOOPBACK = '[auth]\ntrusted_networks = ["127.0.0.0/8", "::1/128"]\n'
+# tests (tests/integration/test_auth_*.py) use configurations without it. A trusted network
+# is trusted only when it names the gateway by one of its own names: raw-socket probes
+# send "Host: cemm", made one of them here.
+TRUSTED_LOOPBACK = (
+    '[auth]\ntrusted_networks = ["127.0.0.0/8", "::1/128"]\npublic_hostnames = ["cemm"]\n'
+)
 
 
 @pytest.fixture

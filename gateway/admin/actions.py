@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from gateway.admin.models import (
     AllowlistEntryOut,
@@ -42,6 +41,8 @@ from gateway.admin.views import (
     user_out,
 )
 from gateway.auth import passwords
+from gateway.netutil import machine_names
+from gateway.policy import names
 from gateway.services import allowlist, api_tokens, audit, bans, sessions, users
 from gateway.services import peers as peer_service
 from gateway.services.allowlist import AllowlistError, OwnAddress, SelfLockoutError
@@ -623,17 +624,18 @@ async def peer_config(manager: WireguardManager | None, context: WebContext, nam
         raise ApiError(409, "config_unavailable", str(error)) from None
 
 
-def web_url(context: WebContext, host: str | None, path: str) -> str | None:
-    """``path`` on the web port of the host the admin used (None if that is not known)."""
-    hostname = urlsplit(f"//{host}").hostname if host else None
-    if not hostname:
-        return None
-    if ":" in hostname:
-        hostname = f"[{hostname}]"
-    scheme = "https" if context.settings.tls.enabled else "http"
-    port = context.settings.listen.http_port
-    default = 443 if scheme == "https" else 80
-    return f"{scheme}://{hostname}{'' if port == default else f':{port}'}{path}"
+def web_url(context: WebContext, host: str | None, path: str) -> str:
+    """``path`` as a whole link on the gateway's web port (gateway/policy/names.py)."""
+    settings = context.settings
+    return names.web_url(
+        path,
+        public_url=settings.listen.public_url,
+        names=context.state.access.names,
+        host=host,
+        addresses=machine_names(settings.listen.host),
+        tls=settings.tls.enabled,
+        web_port=settings.listen.http_port,
+    )
 
 
 def _create_link(conn: sqlite3.Connection, name: str, *, actor: str) -> str:

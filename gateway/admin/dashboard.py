@@ -10,7 +10,9 @@ has an unexpected shape shows as "not known", never as an error):
 - ``status()["vpn"]``: the WireGuard interface with its ``peers`` (name, address,
   enabled, latest handshake, bytes), or None without a VPN;
 - ``status()["websocket_sessions"]`` (optional): ids of sessions with an open WebSocket,
-  shown as "live" next to the session.
+  shown as "live" next to the session;
+- ``status()["storage"]`` (optional): ``message`` is "the disk holding <data_dir> is full"
+  while it is, shown at the top of the page.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ class Dashboard(BaseModel):
     bans: list[BanOut]
     cemm: CemmStatus | None = Field(description="null: nothing known about the CEMM yet")
     vpn: VpnStatus | None = Field(description="null: no VPN on this gateway")
+    storage_problem: str | None = Field(
+        default=None,
+        description="what is wrong with the data directory's disk (it is full), or null",
+    )
 
 
 def _number(value: object) -> float | None:
@@ -171,6 +177,8 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
     """Everything the dashboard shows, now."""
     now = time.time()
     status = context.status()
+    storage = status.get("storage")
+    problem = storage.get("message") if isinstance(storage, dict) else None
     found, active_bans, failures = await context.db.run(
         _stored, now=now, idle_timeout=context.settings.auth.session_idle_timeout
     )
@@ -195,4 +203,5 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
         bans=[ban_out(ban) for ban in active_bans],
         cemm=_cemm(status.get("cemm"), port_names),
         vpn=_vpn(status.get("vpn")),
+        storage_problem=problem if isinstance(problem, str) else None,
     )

@@ -15,10 +15,11 @@ file or a path that does not exist is protected without anyone remembering to. I
      ``same-site`` matters here: the CEMM's own pages are served from the same host on
      another port, which browsers count as the same site - and they are the device's
      code, not ours;
-   - a request carrying an ``Origin`` must carry the gateway's own, as the browser reached
-     it (or one of ``[auth] public_hostnames``): 403 otherwise. ``Origin: null`` says
-     nothing (browsers send it for every form when the page's referrer policy is
-     ``no-referrer``, as ours is) and is left to the CSRF token;
+   - a request carrying an ``Origin`` must carry one of the gateway's own, with the admin
+     port (the Origin rule of :func:`gateway.policy.access.same_origin`, over
+     :mod:`gateway.policy.names`): 403 otherwise, with the settings that add a name.
+     ``Origin: null`` says nothing (browsers send it for every form when the page's
+     referrer policy is ``no-referrer``, as ours is) and is left to the CSRF token;
    - to the API with the session cookie, ``X-CSRF-Token`` must equal the session's CSRF
      token (the JSON login answers it, so does ``GET /api/me``): 403 otherwise. Page forms
      carry the same token as the ``csrf_token`` field, checked by the page routes
@@ -32,7 +33,6 @@ and ws ports hand it nothing but ``/.gateway/``, so none of these paths exist th
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,8 +43,14 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from gateway.auth import tokens
-from gateway.policy.access import RESERVED_PREFIX, SAFE_METHODS, origin_allowed
-from gateway.web.context import WebContext, client_address, request_host, request_scheme
+from gateway.policy.access import (
+    RESERVED_PREFIX,
+    SAFE_METHODS,
+    foreign_origin_detail,
+    same_origin,
+)
+from gateway.policy.identity import identify
+from gateway.web.context import WebContext, client_address
 
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN_PATH = "/.gateway/login"
@@ -91,53 +97,32 @@ def guarded(path: str) -> bool:
 
 
 def authenticate(context: WebContext, request: Request) -> Caller | None:
-    """The caller's usable login session or API token, whatever its role."""
-    address = client_address(request)
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        parsed = tokens.parse_api_token(value.strip()) if scheme.lower() == "bearer" else None
-        info = context.state.auth.api_tokens.get(parsed[0]) if parsed else None
-        now = time.time()
-        if (
-            parsed is None
-            or info is None
-            or not hmac.compare_digest(info.secret_hash, tokens.token_hash(parsed[1]))
-            or (info.expires_at is not None and info.expires_at <= now)
-        ):
-            return None
-        context.state.token_activity[info.id] = now
-        return Caller(
-            user_name=info.user_name,
-            role=info.role,
-            via="token",
-            session_id=None,
-            csrf_token=None,
-            token_id=info.id,
-            address=address,
-            read_only=info.read_only,
-        )
-    session = context.current_session(request)
-    if session is None:
-        return None
-    return Caller(
-        user_name=session.user_name,
-        role=session.role,
-        via="session",
-        session_id=session.id,
-        csrf_token=session.csrf_token,
-        token_id=None,
-        address=address,
+    """The caller's usable login session or API token, whatever its role, as the one
+    identity decision (:func:`gateway.policy.identity.identify`) reads it."""
+    state = context.state
+    now = time.time()
+    identity = identify(
+        session_token=request.cookies.get(state.session_cookie),
+        authorization=request.headers.get("authorization"),
+        auth=state.auth,
+        last_seen=state.session_activity,
+        now=now,
     )
-
-
-def _same_origin(context: WebContext, request: Request, origin: str) -> bool:
-    return origin_allowed(
-        origin,
-        scheme=request_scheme(request),
-        host=request_host(request),
-        page_port=None,
-        public_hostnames=context.state.access.public_hostnames,
+    if isinstance(identity, str):
+        return None
+    if identity.session_id is not None:
+        state.session_activity[identity.session_id] = now
+    if identity.token_id is not None:
+        state.token_activity[identity.token_id] = now
+    return Caller(
+        user_name=identity.user_name,
+        role=identity.role,
+        via=identity.via,
+        session_id=identity.session_id,
+        csrf_token=identity.csrf_token,
+        token_id=identity.token_id,
+        address=client_address(request),
+        read_only=identity.read_only,
     )
 
 
@@ -171,11 +156,15 @@ def check_request(context: WebContext, request: Request) -> Caller | Response:
         )
     if request.method not in SAFE_METHODS:
         origin = request.headers.get("origin")
-        fetch_site = request.headers.get("sec-fetch-site", "").lower()
-        if fetch_site in ("cross-site", "same-site") or (
-            origin not in (None, "null") and not _same_origin(context, request, origin)
+        fetch_site = request.headers.get("sec-fetch-site")
+        # The Origin rule of the CEMM's ports, with the admin port as the page's port.
+        if not same_origin(
+            origin,
+            fetch_site,
+            names=context.state.access.names,
+            page_port=context.settings.listen.admin_port,
         ):
-            return _refuse(request, 403, "foreign_origin", "request from another site refused")
+            return _refuse(request, 403, "foreign_origin", foreign_origin_detail(origin))
         if caller.read_only:
             return _refuse(request, 403, "read_only_token", "this API token may only read")
         if (

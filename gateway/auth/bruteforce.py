@@ -21,9 +21,11 @@ The algorithm, for one subject (an account, or a client address via
   (or delete them when banning or lifting); otherwise, with a ``window`` longer than the
   ban, the failures that caused a ban would count again and ban again at once.
 
-Both the account and the client address are assessed on each login, and ``combine``
+The caller (:func:`gateway.services.bans.reserve`, the one gate of every guess) assesses
+the account (or the known device) and the client address of each guess, and ``combine``
 takes the stricter answer: the account subject stops a distributed guess at one account,
-the address subject stops one client trying many accounts.
+the address subject stops one client trying many accounts. The caller spaces concurrent
+attempts of a subject by these delays, so parallel guesses are no faster than serial ones.
 
 Addresses: an IPv6 client usually controls a whole /64 (2^64 addresses: a home
 connection gets at least that), so IPv6 addresses are aggregated to their /64; an

@@ -11,14 +11,20 @@ The flow
    (~256 bits), ``nonce`` (~256 bits) and PKCE ``code_verifier`` (64 characters, ~380 bits),
    and builds the authorization URL: ``response_type=code``, ``client_id``, ``redirect_uri``,
    ``scope``, ``state``, ``nonce``, ``code_challenge`` (S256 of the verifier, RFC 7636) and
-   ``code_challenge_method=S256``. The caller stores ``pending`` server-side, keyed by
-   ``pending.state`` (never in a cookie the browser could edit), and redirects the browser to
-   ``url``. ``pending.next_url`` is kept verbatim: the caller validates it (no open redirect).
+   ``code_challenge_method=S256``; with ``reauthenticate=True`` also ``prompt=login``, so
+   the provider asks for the person's credentials again instead of reusing its own session
+   (a fresh proof before a sensitive change). The caller stores ``pending`` server-side,
+   keyed by ``pending.state`` (never in a cookie the browser could edit), sets a cookie
+   carrying ``pending.state`` in the browser that starts the sign-in, and redirects the
+   browser to ``url``. ``pending.next_url`` is kept verbatim: the caller validates it (no
+   open redirect).
 2. The person logs in at the provider, which redirects the browser to ``redirect_uri`` with
    ``code`` and ``state`` (or ``error`` and ``state``).
 3. The caller finds the pending login by the ``state`` of the callback, removes it (a pending
-   login is good for one attempt) and calls ``identity = await client.complete(pending,
-   query)``. ``complete`` raises :class:`OidcError` unless every check below passes.
+   login is good for one attempt), refuses it unless ``state_bound_to_browser(pending,
+   cookie)`` holds for the cookie set in step 1, and calls ``identity = await
+   client.complete(pending, query)``. ``complete`` raises :class:`OidcError` unless every
+   check below passes.
 4. ``admission(identity, linked_user_exists=..., config=...)`` says what to do: ``"linked"``
    (log in the local user with that e-mail), ``"create"`` (create a local user with role
    ``user``, marked OIDC-managed, then log in) or ``"refuse"``.
@@ -28,7 +34,10 @@ The checks in ``complete``, in order
 - **Age**: a pending login older than ``PENDING_LOGIN_MAX_AGE`` (10 minutes, by the injected
   clock) is refused ("start again").
 - **State**: the callback's ``state`` must equal ``pending.state`` (``hmac.compare_digest``).
-  This ties the callback to the browser that started the login (login CSRF).
+  Together with the caller's cookie check (``state_bound_to_browser``: the browser
+  bringing the callback is the one that started this sign-in) this stops login CSRF: a
+  callback URL from an attacker's own sign-in, opened in the victim's browser, would
+  otherwise log the victim in as the attacker.
 - **Provider error**: an ``error`` parameter (the person pressed "deny", the provider refused
   the client, ...) becomes ``OidcError("the provider refused the login: access_denied")``.
   Only an error code made of ``[A-Za-z0-9_.-]`` is echoed; ``error_description`` is free text
@@ -141,6 +150,7 @@ __all__ = [
     "PendingLogin",
     "admission",
     "is_secure_url",
+    "state_bound_to_browser",
     "trusted_email",
 ]
 
@@ -267,6 +277,16 @@ class PendingLogin:
     code_verifier: str
     next_url: str
     created_at: float
+    reauthenticate: bool = False
+    """The provider was asked to check the person's credentials again (``prompt=login``)."""
+
+
+def state_bound_to_browser(pending: PendingLogin, cookie_value: str | None) -> bool:
+    """Whether the browser bringing the callback started this sign-in: it carries the
+    cookie with ``pending.state`` that the start of the sign-in set (constant time)."""
+    if not cookie_value:
+        return False
+    return hmac.compare_digest(cookie_value.encode(), pending.state.encode())
 
 
 @dataclass(frozen=True)
@@ -356,8 +376,11 @@ class OidcClient:
     ) -> None:
         await self.aclose()
 
-    async def begin(self, next_url: str) -> tuple[str, PendingLogin]:
-        """Start a login: the URL to send the browser to, and what to keep until the callback."""
+    async def begin(
+        self, next_url: str, *, reauthenticate: bool = False
+    ) -> tuple[str, PendingLogin]:
+        """Start a login: the URL to send the browser to, and what to keep until the callback.
+        ``reauthenticate``: ask the provider to check the credentials again (``prompt=login``)."""
         metadata = await self._provider_metadata()
         pending = PendingLogin(
             state=generate_token(_STATE_LENGTH),
@@ -365,7 +388,9 @@ class OidcClient:
             code_verifier=generate_token(_CODE_VERIFIER_LENGTH),
             next_url=next_url,
             created_at=self._clock.now(),
+            reauthenticate=reauthenticate,
         )
+        extra = {"prompt": "login"} if reauthenticate else {}
         url = prepare_grant_uri(
             metadata.authorization_endpoint,
             client_id=self.config.client_id,
@@ -376,6 +401,7 @@ class OidcClient:
             nonce=pending.nonce,
             code_challenge=create_s256_code_challenge(pending.code_verifier),
             code_challenge_method="S256",
+            **extra,
         )
         return url, pending
 

@@ -8,34 +8,36 @@ authentication addon only translates. Rules, in order:
    ports, go to the gateway's own web app (login portal, admin app), which does its own
    checks: ``portal``. Except ``/.gateway/ws/...``, the same-origin tunnel to the CEMM's
    WebSocket port, which is CEMM traffic and decided like the rest.
-2. A WebSocket upgrade that carries an ``Origin`` is admitted only if that origin is the
-   gateway as the browser reached it: on the web port, the scheme and host of the request
-   (the ``Host`` header as received, or a trusted proxy's ``X-Forwarded-Host``); on the ws
-   port, that host name with the web port, where the page that opens the socket is served;
-   or one of ``[auth] public_hostnames``. Anything else is cross-site WebSocket hijacking:
-   ``forbidden``.
-3. A client in ``[auth] trusted_networks`` needs no login: ``admit``.
-4. ``Authorization: Bearer cgw_...``: a valid, unexpired API token admits; a read-only token
-   admits only GET and HEAD (``forbidden`` otherwise); anything else is ``unauthorized``.
-5. A session cookie whose session is usable (not revoked, not past its lifetime, used
-   within the idle timeout, user enabled) admits. A browser WebSocket upgrade with a session
-   must carry an ``Origin`` (browsers always do), and a state-changing request (not GET,
-   HEAD or OPTIONS) that carries an ``Origin`` must carry the gateway's own.
-6. Otherwise a page navigation is sent to the login page (``login``) and anything else
-   gets 401 (``unauthorized``).
+2. **The Origin rule**, whatever the credential (session, API token, trusted network,
+   trusted VPN peer): a WebSocket upgrade, and every state-changing request (any method
+   but GET, HEAD, OPTIONS), that carries an ``Origin`` must carry one of the gateway's own
+   (:meth:`gateway.policy.names.OwnNames.is_own_origin`, with the web port as the page's
+   port: the CEMM's page opens the WebSocket). Without an ``Origin`` (or with
+   ``Origin: null``), a browser's ``Sec-Fetch-Site: cross-site`` or ``same-site`` refuses
+   it the same way. Anything else is cross-site request forgery or WebSocket hijacking:
+   ``forbidden`` (``foreign_origin``), with a detail that names the settings that add a
+   name. A client's ``Host`` never makes a name the gateway's own. Clients that send
+   neither header (scripts, Home Assistant) are not browsers and pass this rule.
+3. A client in ``[auth] trusted_networks`` (or a trusted VPN peer) needs no login - when
+   it addresses the gateway by one of its own names (``Host``): a page on another name
+   pointed at the gateway's address (DNS rebinding) gets no trust, only rule 4 and 5.
+4. Credentials, as :func:`gateway.policy.identity.identify` reads them: a valid API token
+   admits (a read-only token only GET and HEAD: ``forbidden`` otherwise); a usable session
+   admits, except a WebSocket upgrade without an ``Origin`` (browsers always send one).
+5. Otherwise a page navigation is sent to the login page (``login``) and anything else
+   gets 401 (``unauthorized``): ``invalid_token``, ``invalid_session``, ``no_credentials``.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from gateway.auth import tokens
 from gateway.policy.allowlist import CompiledAllowlist
-from gateway.policy.credentials import AuthSnapshot, session_usable
+from gateway.policy.credentials import AuthSnapshot
+from gateway.policy.identity import identify
+from gateway.policy.names import OwnNames
 
 RESERVED_PREFIX = "/.gateway/"
 # The same-origin tunnel to the CEMM's WebSocket port: CEMM traffic, checked like the ws port.
@@ -58,9 +60,9 @@ class RequestFacts:
     method: str
     path: str
     client_address: str
-    scheme: str
     host: str
     origin: str | None
+    fetch_site: str | None
     websocket: bool
     navigation: bool
     session_token: str | None
@@ -70,7 +72,7 @@ class RequestFacts:
 @dataclass(frozen=True, slots=True)
 class AccessConfig:
     trusted_networks: CompiledAllowlist[Any]
-    public_hostnames: frozenset[str]
+    names: OwnNames
     web_port: int
 
 
@@ -81,59 +83,28 @@ class Verdict:
     session_id: str | None = None
     token_id: str | None = None
     user_name: str | None = None
+    detail: str | None = None
 
 
-def _authority(host: str, scheme: str) -> tuple[str, int] | None:
-    try:
-        parts = urlsplit(f"{scheme}://{host}")
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    return parts.hostname.lower(), port or (443 if scheme in ("https", "wss") else 80)
-
-
-def origin_allowed(
-    origin: str,
-    *,
-    scheme: str,
-    host: str,
-    page_port: int | None,
-    public_hostnames: frozenset[str],
-) -> bool:
-    """Whether ``origin`` is the gateway itself, as the browser reached it.
-
-    ``page_port`` is the port the page was served from when the request arrived on another
-    port (the ws port: the page comes from the web port); None when the request came to the
-    page's own port, whose ``Host`` then names the origin exactly.
-    """
-    try:
-        parts = urlsplit(origin)
-        origin_port = parts.port
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        return False
-    seen = (parts.hostname.lower(), origin_port or (443 if parts.scheme == "https" else 80))
-    for public in public_hostnames:
-        if _authority(public, parts.scheme) == seen:
-            return True
-    request = _authority(host, scheme)
-    if request is None or parts.scheme != scheme:
-        return False
-    return seen == (request if page_port is None else (request[0], page_port))
-
-
-def _own_origin(facts: RequestFacts, config: AccessConfig) -> bool:
-    assert facts.origin is not None
-    return origin_allowed(
-        facts.origin,
-        scheme=facts.scheme,
-        host=facts.host,
-        page_port=config.web_port if facts.listener == "ws" else None,
-        public_hostnames=config.public_hostnames,
+def foreign_origin_detail(origin: str | None) -> str:
+    """What a person refused by the Origin rule is told (the same text on every door)."""
+    seen = f"a page at {origin}" if origin and origin != "null" else "another site"
+    return (
+        f"This request came from {seen}, which is not one of the gateway's own addresses. "
+        "If that is how you reach the gateway, add the address to [listen] public_url or "
+        "[auth] public_hostnames."
     )
+
+
+def same_origin(
+    origin: str | None, fetch_site: str | None, *, names: OwnNames, page_port: int
+) -> bool:
+    """The Origin rule (rule 2): whether a browser's request comes from the gateway's own
+    pages. Without ``Origin`` (or ``null``) only ``Sec-Fetch-Site`` can tell; without
+    either, the client is no browser and nothing says it is foreign."""
+    if origin is not None and origin.strip() != "null":
+        return names.is_own_origin(origin, page_port=page_port)
+    return (fetch_site or "").strip().lower() not in ("cross-site", "same-site")
 
 
 def decide_request(
@@ -148,50 +119,37 @@ def decide_request(
         facts.path.startswith(RESERVED_PREFIX) and not is_ws_tunnel(facts.path)
     ):
         return Verdict("portal", "gateway_app")
-    if facts.websocket and facts.origin is not None and not _own_origin(facts, config):
-        return Verdict("forbidden", "foreign_origin")
-    if config.trusted_networks.decide(facts.client_address).allowed:
-        return Verdict("admit", "trusted_network")
-    if facts.authorization is not None:
-        return _token_verdict(facts, auth, now)
-    if facts.session_token:
-        info = auth.sessions.get(tokens.token_hash(facts.session_token))
-        if info is not None and session_usable(
-            info, now=now, last_seen=last_seen.get(info.id, 0.0), idle_timeout=auth.idle_timeout
-        ):
-            if facts.websocket and facts.origin is None:
-                return Verdict("forbidden", "missing_origin")
-            if (
-                facts.origin is not None
-                and facts.method not in SAFE_METHODS
-                and not _own_origin(facts, config)
-            ):
-                # A cross-site form or fetch that carried the cookie (SameSite=Lax keeps
-                # most out; this is the second line).
-                return Verdict("forbidden", "foreign_origin")
-            return Verdict("admit", "session", session_id=info.id, user_name=info.user_name)
-        reason = "invalid_session"
-    else:
-        reason = "no_credentials"
-    if facts.navigation and not facts.websocket:
-        return Verdict("login", reason)
-    return Verdict("unauthorized", reason)
-
-
-def _token_verdict(facts: RequestFacts, auth: AuthSnapshot, now: float) -> Verdict:
-    scheme, _, value = (facts.authorization or "").partition(" ")
-    parsed = tokens.parse_api_token(value.strip()) if scheme.lower() == "bearer" else None
-    info = auth.api_tokens.get(parsed[0]) if parsed else None
-    if (
-        parsed is None
-        or info is None
-        or not hmac.compare_digest(info.secret_hash, tokens.token_hash(parsed[1]))
-        or (info.expires_at is not None and info.expires_at <= now)
+    if (facts.websocket or facts.method not in SAFE_METHODS) and not same_origin(
+        facts.origin, facts.fetch_site, names=config.names, page_port=config.web_port
     ):
-        return Verdict("unauthorized", "invalid_token")
-    if info.read_only and facts.method not in ("GET", "HEAD"):
-        return Verdict("forbidden", "read_only_token", token_id=info.id, user_name=info.user_name)
-    return Verdict("admit", "token", token_id=info.id, user_name=info.user_name)
+        return Verdict("forbidden", "foreign_origin", detail=foreign_origin_detail(facts.origin))
+    if config.trusted_networks.decide(facts.client_address).allowed and config.names.is_own_host(
+        facts.host
+    ):
+        return Verdict("admit", "trusted_network")
+    identity = identify(
+        session_token=facts.session_token,
+        authorization=facts.authorization,
+        auth=auth,
+        last_seen=last_seen,
+        now=now,
+    )
+    if isinstance(identity, str):
+        if facts.navigation and not facts.websocket and identity != "invalid_token":
+            return Verdict("login", identity)
+        return Verdict("unauthorized", identity)
+    if identity.via == "token":
+        if identity.read_only and facts.method not in ("GET", "HEAD"):
+            return Verdict(
+                "forbidden",
+                "read_only_token",
+                token_id=identity.token_id,
+                user_name=identity.user_name,
+            )
+        return Verdict("admit", "token", token_id=identity.token_id, user_name=identity.user_name)
+    if facts.websocket and facts.origin is None:
+        return Verdict("forbidden", "missing_origin")
+    return Verdict("admit", "session", session_id=identity.session_id, user_name=identity.user_name)
 
 
 SESSION_COOKIE = "cemm_session"

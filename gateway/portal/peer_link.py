@@ -2,100 +2,32 @@
 phone, without a login - the token is the secret.
 
 The token is 256 bits of randomness (only its hash is stored), works once, and expires 15
-minutes after it was made. Attempts are limited per client (:class:`AttemptLimiter`), so
-guessing is pointless even before counting the bits. The page shows the configuration as a
-QR code (for the WireGuard app's scanner), as text, and as a ``.conf`` download built into
-the page (a second request would need a second use of the link).
+minutes after it was made. Every attempt is a guess through the one gate
+(:mod:`gateway.portal.guesses`): an unknown token counts as a failure of the client's
+address (IPv4, or IPv6 /64) like a wrong password, so an address that keeps guessing is
+slowed and banned - for logins too - and a banned address gets 429 even for a good link.
+The page shows the configuration as a QR code (for the WireGuard app's scanner), as text,
+and as a ``.conf`` download built into the page (a second request would need a second use
+of the link).
 """
 
 from __future__ import annotations
 
 import base64
 import sqlite3
-import time
-from collections import OrderedDict, deque
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
-from gateway.auth.bruteforce import ban_key_for_address
 from gateway.auth.totp import qr_svg
+from gateway.portal.guesses import GuessRefused, guess, refusal_headers
 from gateway.services import peers
-from gateway.web.context import WebContext, client_address
 from gateway.wireguard.manager import WireguardManager
 
 router = APIRouter(prefix="/.gateway")
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
-
-ATTEMPTS_PER_MINUTE = 10
-MAX_TRACKED_CLIENTS = 10_000
-
-
-class AttemptLimiter:
-    """At most ``limit`` attempts per client in any ``window`` seconds, in bounded memory.
-    A client is what the login's brute-force guard counts: an IPv4 address, or an IPv6
-    address's /64 (anyone with IPv6 has a whole /64 to send from).
-
-    At most ``max_tracked`` clients are tracked, each with at most ``limit`` times: a
-    refused attempt is not counted, and the client is let in again once its oldest counted
-    attempt leaves the window. Clients are kept in the order of their latest counted
-    attempt, so those whose attempts have all left the window are forgotten first, at
-    little cost, on every call.
-
-    A client that still has an attempt in the window is never forgotten to make room:
-    that would hand it a fresh count, and anyone sending from more than ``max_tracked``
-    addresses could then try without limit. When every place is taken by such clients,
-    the clients without a place share one more count of ``limit``, until places come
-    free as the window moves on.
-    """
-
-    def __init__(
-        self,
-        limit: int = ATTEMPTS_PER_MINUTE,
-        window: float = 60.0,
-        max_tracked: int = MAX_TRACKED_CLIENTS,
-    ) -> None:
-        if limit < 1 or max_tracked < 1:
-            raise ValueError("limit and max_tracked must be at least 1")
-        self.limit = limit
-        self.window = window
-        self.max_tracked = max_tracked
-        self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
-        self._shared: deque[float] = deque()
-
-    def __len__(self) -> int:
-        """How many clients are tracked."""
-        return len(self._attempts)
-
-    def __contains__(self, client: object) -> bool:
-        return client in self._attempts
-
-    def allow(self, client: str, now: float) -> bool:
-        """Count an attempt by ``client`` at ``now`` (never earlier than the last call's);
-        False, and not counted, when the client is over the limit."""
-        cutoff = now - self.window
-        # Oldest latest attempt first: the clients to forget are at the front.
-        while self._attempts and next(iter(self._attempts.values()))[-1] <= cutoff:
-            self._attempts.popitem(last=False)
-        recent = self._attempts.get(client)
-        if recent is None:
-            if len(self._attempts) < self.max_tracked:
-                recent = self._attempts[client] = deque()
-            else:
-                recent = self._shared
-        while recent and recent[0] <= cutoff:
-            recent.popleft()
-        if len(recent) >= self.limit:
-            return False
-        recent.append(now)
-        if recent is not self._shared:
-            self._attempts.move_to_end(client)
-        return True
-
-
-_limiter = AttemptLimiter()
 
 
 def _config_for(
@@ -116,7 +48,6 @@ def _config_for(
 
 @router.get("/peer/{token}")
 async def peer_link(request: Request, token: str) -> Response:
-    context: WebContext = request.app.state.context
     manager = getattr(request.app.state, "wireguard", None)
     not_found = templates.TemplateResponse(
         request,
@@ -129,14 +60,20 @@ async def peer_link(request: Request, token: str) -> Response:
         },
         status_code=404,
     )
-    if manager is None or len(token) > 100:
-        return not_found
-    if not _limiter.allow(ban_key_for_address(client_address(request)), time.monotonic()):
-        return Response(
-            "Too many attempts; wait a minute.", status_code=429, headers={"Retry-After": "60"}
-        )
+    usable = manager is not None and len(token) <= 100
+
+    def verify(conn: sqlite3.Connection) -> tuple[str, str] | None:
+        return _config_for(conn, token, manager) if usable and manager else None
+
     try:
-        found = await context.db.run(_config_for, token, manager)
+        # A guess even where no link can match (WireGuard off, an overlong token).
+        found = await guess(request, account="", verify=verify)
+    except GuessRefused as refused:
+        return Response(
+            "Too many attempts; try again later.",
+            status_code=429,
+            headers=refusal_headers(refused),
+        )
     except peers.PeerError:
         found = None
     if found is None:

@@ -5,19 +5,28 @@ Every state change is protected against cross-site requests: the login form by a
 double-submit token (a cookie only this site can set, echoed in the form), the JSON login
 by requiring ``Content-Type: application/json`` (a cross-site page cannot send that
 without a CORS preflight, which is never granted), and everything done while logged in by
-the session's own CSRF token. A login always issues a new session token (no fixation).
-Failed attempts are counted per account and per address (:mod:`gateway.services.bans`).
+the session's own CSRF token; logging out needs that token or a same-origin request. A
+login always issues a new session token (no fixation).
+
+Every guess of a secret - password, second-factor or recovery code, the password or code
+that confirms a change - passes the one gate (:mod:`gateway.portal.guesses`, deciding in
+:mod:`gateway.services.bans`): reserved before it is checked, refused alike (429) while
+the account, the device or the address is banned. At most ``MAX_PENDING_CHALLENGES``
+second-factor steps wait per account, and at most ``OIDC_PENDING_PER_ADDRESS`` /
+``OIDC_PENDING_MAX`` single sign-ons. Sensitive changes need a fresh proof
+(:mod:`gateway.portal.fresh_proof`). An OIDC callback is accepted only in the browser that
+started the sign-in (the ``state`` cookie set by ``/.gateway/oidc/start``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
 import secrets
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +35,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from gateway.auth import tokens, totp
-from gateway.auth.oidc import OidcConfig, OidcError, OidcIdentity, admission, trusted_email
+from gateway.auth.oidc import (
+    PENDING_LOGIN_MAX_AGE,
+    OidcConfig,
+    OidcError,
+    OidcIdentity,
+    PendingLogin,
+    admission,
+    state_bound_to_browser,
+    trusted_email,
+)
+from gateway.policy.access import same_origin
 from gateway.policy.credentials import SessionInfo
+from gateway.portal import fresh_proof
+from gateway.portal.guesses import GuessRefused, device_token, guess, remember_device
 from gateway.services import audit, bans, sessions, users
 from gateway.services.users import User, UserError
 from gateway.store.db import transaction
@@ -44,6 +65,10 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 LOGIN_CSRF_COOKIE = "cemm_login_csrf"
 SECOND_FACTOR_TTL = 300.0
 SECOND_FACTOR_ATTEMPTS = 5
+MAX_PENDING_CHALLENGES = 5  # second-factor steps waiting per account; the oldest goes first
+OIDC_STATE_COOKIE = "cemm_oidc_state"
+OIDC_PENDING_PER_ADDRESS = 5  # single sign-ons in progress per client address
+OIDC_PENDING_MAX = 100  # and in all; the oldest goes first
 
 
 def _ctx(request: Request) -> WebContext:
@@ -60,9 +85,15 @@ def _when(timestamp: float) -> str:
 
 
 def _render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=headers
+    )
 
 
 # -- logging in ---------------------------------------------------------------------------
@@ -93,6 +124,8 @@ def _login_page(
         },
         status_code,
     )
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         csrf,
@@ -125,34 +158,34 @@ class LoginRefused(Exception):
 
 
 async def _check_password(request: Request, username: str, password: str) -> User:
-    """Gate, delay, verify, count: the part every login path shares."""
-    context = _ctx(request)
-    address = client_address(request)
-    subjects = bans.subjects(username, address, context.never_ban)
-    gate = await context.db.run(bans.gate, subjects, context.bruteforce, now=time.time())
-    if gate.banned_until is not None:
-        wait = max(1, int(gate.banned_until - time.time()))
-        raise LoginRefused(429, "Too many failed attempts.", retry_after=wait)
-    if gate.delay:
-        await asyncio.sleep(gate.delay)
-    user = await context.db.run(users.authenticate, username, password)
+    """One password guess through the gate: the user, or ``LoginRefused`` (401 wrong,
+    429 refused by the gate without looking at the password)."""
+    try:
+        user = await guess(
+            request,
+            account=username,
+            verify=lambda conn: users.authenticate(conn, username, password),
+        )
+    except GuessRefused as refused:
+        raise LoginRefused(429, str(refused), retry_after=refused.retry_after) from None
     if user is None:
-        await _record_failure(request, username)
         raise LoginRefused(401, "Wrong user name or password.")
     return user
 
 
-async def _record_failure(request: Request, username: str) -> None:
-    context = _ctx(request)
-    subjects = bans.subjects(username, client_address(request), context.never_ban)
-    await context.db.run(
-        bans.record_failure,
-        subjects,
-        context.bruteforce,
-        client_address=client_address(request),
-        user_agent=user_agent(request),
-        user_name=username,
-    )
+async def _check_second_factor(
+    request: Request, user_name: str, user_id: int, code: str
+) -> str | None:
+    """One second-factor guess (TOTP or recovery code) through the gate: ``"totp"``,
+    ``"recovery"``, None when wrong; ``LoginRefused`` (429) when the gate refuses."""
+    try:
+        return await guess(
+            request,
+            account=user_name,
+            verify=lambda conn: users.verify_second_factor(conn, user_id, code),
+        )
+    except GuessRefused as refused:
+        raise LoginRefused(429, str(refused), retry_after=refused.retry_after) from None
 
 
 async def _start_session(
@@ -169,6 +202,9 @@ async def _start_session(
     )
     await context.db.run(bans.record_success, user.name)
     context.auth_changed()
+    await remember_device(request, user.id, response)
+    if method != "oidc":
+        fresh_proof.record_proof(request, info.id)
     response.set_cookie(
         context.state.session_cookie,
         token,
@@ -183,8 +219,17 @@ async def _start_session(
 
 
 def _challenge(request: Request, user: User, next_url: str) -> str:
+    """A pending second-factor step; at most ``MAX_PENDING_CHALLENGES`` per account (a new
+    one ends the oldest), so a password guesser cannot pile up steps to try codes in."""
     context = _ctx(request)
     context.prune(time.time())
+    waiting = sorted(
+        (pending.expires_at, key)
+        for key, pending in context.second_factor.items()
+        if pending.user_id == user.id
+    )
+    for _, key in waiting[: max(0, len(waiting) - MAX_PENDING_CHALLENGES + 1)]:
+        del context.second_factor[key]
     challenge = secrets.token_urlsafe(24)
     context.second_factor[challenge] = PendingSecondFactor(
         user.id, user.name, next_url, time.time() + SECOND_FACTOR_TTL
@@ -271,11 +316,26 @@ async def login_second_factor(
             status_code=403,
             error="The verification step expired; please log in again.",
         )
+    try:
+        used = await _check_second_factor(request, pending.user_name, pending.user_id, code)
+    except LoginRefused as refused:
+        # The step stays as it was (its token, its count): the same refusal as every step.
+        return _render(
+            request,
+            "login_totp.html",
+            {
+                "challenge": challenge,
+                "csrf_token": csrf_token,
+                "next": next_url,
+                "error": None,
+                "retry_after": refused.retry_after,
+            },
+            429,
+            {"Retry-After": str(refused.retry_after)},
+        )
     pending.attempts += 1
-    used = await context.db.run(users.verify_second_factor, pending.user_id, code)
     if used is None:
-        await _record_failure(request, pending.user_name)
-        response = _render(
+        return _render(
             request,
             "login_totp.html",
             {
@@ -286,7 +346,6 @@ async def login_second_factor(
             },
             401,
         )
-        return response
     del context.second_factor[challenge]
     user = await context.db.run(users.get_user_by_id, pending.user_id)
     if user is None or user.disabled:
@@ -319,9 +378,8 @@ async def login_json(request: Request) -> Response:
         if user.totp_enabled:
             if not code:
                 raise LoginRefused(401, "second factor required")
-            used = await _ctx(request).db.run(users.verify_second_factor, user.id, str(code))
+            used = await _check_second_factor(request, user.name, user.id, str(code))
             if used is None:
-                await _record_failure(request, user.name)
                 raise LoginRefused(401, "second factor wrong")
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
@@ -346,23 +404,43 @@ async def login_json(request: Request) -> Response:
 
 
 # -- logging out -------------------------------------------------------------------------
+def _same_origin(context: WebContext, request: Request) -> bool:
+    """The browser says the request comes from one of the gateway's own pages: an
+    ``Origin`` that passes the Origin rule (:func:`gateway.policy.access.same_origin`; the
+    portal is served on the web and the admin port), or, without one, ``Sec-Fetch-Site:
+    same-origin`` (a header pages cannot set). Saying nothing proves nothing here."""
+    origin = request.headers.get("origin")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if origin is None or origin.strip() == "null":
+        return (fetch_site or "").strip().lower() == "same-origin"
+    names = context.state.access.names
+    listen = context.settings.listen
+    return any(
+        same_origin(origin, fetch_site, names=names, page_port=port)
+        for port in (listen.http_port, listen.admin_port)
+    )
+
+
 @router.post("/logout")
 async def logout(request: Request, csrf_token: str = Form("")) -> Response:
+    """Log out: only with the session's CSRF token or from a same-origin page, so a
+    cross-site form cannot log anyone out (nor clear the cookie)."""
     context = _ctx(request)
     session = context.current_session(request)
+    proven = session is not None and tokens.csrf_matches(session.csrf_token, csrf_token)
+    if not proven and not _same_origin(context, request):
+        return _render(
+            request,
+            "message.html",
+            {
+                "title": "Not logged out",
+                "message": "The form expired; please try again.",
+                "link_href": "/.gateway/account",
+                "link_text": "Back",
+            },
+            403,
+        )
     if session is not None:
-        if not tokens.csrf_matches(session.csrf_token, csrf_token):
-            return _render(
-                request,
-                "message.html",
-                {
-                    "title": "Not logged out",
-                    "message": "The form expired; please try again.",
-                    "link_href": "/.gateway/account",
-                    "link_text": "Back",
-                },
-                403,
-            )
         await context.db.run(
             sessions.revoke_session,
             session.id,
@@ -389,6 +467,7 @@ async def _account_page(
     totp_setup: dict[str, str] | None = None,
     recovery_codes: list[str] | None = None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     context = _ctx(request)
     user = await context.db.run(users.get_user_by_id, session.user_id)
@@ -423,6 +502,7 @@ async def _account_page(
             ],
         },
         status_code,
+        headers,
     )
 
 
@@ -447,6 +527,65 @@ async def account(request: Request) -> Response:
     return await _account_page(request, session)
 
 
+ACCOUNT_PAGE = "/.gateway/account"
+
+
+def _account_path(value: str | None) -> str:
+    """A page of the account area to return to after a confirmation; else the account page."""
+    path = _safe_next(value)
+    return path if path == ACCOUNT_PAGE or path.startswith(ACCOUNT_PAGE + "/") else ACCOUNT_PAGE
+
+
+async def _proof_for_change(
+    request: Request, session: SessionInfo, *, password: str = "", code: str = ""
+) -> Response | None:
+    """None when the change may go ahead: a right ``password`` or ``code`` offered with it
+    (checked through the gate), or a fresh proof within five minutes; else the answer."""
+    if password or code:
+        try:
+            proven = await fresh_proof.prove(request, session, password=password, code=code)
+        except GuessRefused as refused:
+            return await _account_page(
+                request,
+                session,
+                error=f"Too many failed attempts. Try again in {refused.retry_after} seconds.",
+                status_code=429,
+                headers={"Retry-After": str(refused.retry_after)},
+            )
+        if not proven:
+            wrong = "The current password is wrong." if password else "That code is not right."
+            return await _account_page(request, session, error=wrong, status_code=400)
+        return None
+    return await fresh_proof.require_fresh_proof(request, session, then=ACCOUNT_PAGE)
+
+
+@router.post("/account/confirm")
+async def account_confirm(
+    request: Request,
+    password: str = Form(""),
+    code: str = Form(""),
+    next: str = Form(ACCOUNT_PAGE),
+    csrf_token: str = Form(""),
+) -> Response:
+    """Prove it is you (password or code) before a sensitive change; then back to ``next``."""
+    session = _session_for_change(request, csrf_token)
+    if isinstance(session, Response):
+        return session
+    then = _account_path(next)
+    user = await _ctx(request).db.run(users.get_user_by_id, session.user_id)
+    try:
+        proven = await fresh_proof.prove(request, session, password=password, code=code)
+    except GuessRefused as refused:
+        return fresh_proof.confirm_page(
+            request, session, user, then=then, retry_after=refused.retry_after, status_code=429
+        )
+    if not proven:
+        return fresh_proof.confirm_page(
+            request, session, user, then=then, error="That is not right; try again."
+        )
+    return RedirectResponse(then, status_code=303)
+
+
 @router.post("/account/password")
 async def change_password(
     request: Request,
@@ -463,11 +602,9 @@ async def change_password(
         return await _account_page(
             request, session, error="The new passwords differ.", status_code=400
         )
-    try:
-        await _check_password(request, session.user_name, current_password)
-    except LoginRefused as refused:
-        message = "The current password is wrong." if refused.status == 401 else str(refused)
-        return await _account_page(request, session, error=message, status_code=refused.status)
+    refused = await _proof_for_change(request, session, password=current_password)
+    if refused is not None:
+        return refused
     try:
         await context.db.run(
             users.set_password,
@@ -475,6 +612,7 @@ async def change_password(
             new_password,
             actor=session.user_name,
             keep_session=session.id,
+            keep_device=device_token(request),
             client_address=client_address(request),
         )
     except UserError as error:
@@ -487,9 +625,14 @@ async def change_password(
 
 @router.post("/account/totp/begin")
 async def totp_begin(request: Request, csrf_token: str = Form("")) -> Response:
+    """Set up an authenticator (needs a fresh proof: a session alone must not be able to
+    put a second factor on the account that its owner does not have)."""
     session = _session_for_change(request, csrf_token)
     if isinstance(session, Response):
         return session
+    refused = await _proof_for_change(request, session)
+    if refused is not None:
+        return refused
     secret = await _ctx(request).db.run(users.begin_totp, session.user_id)
     return await _account_page(request, session, totp_setup=_totp_setup(session, secret))
 
@@ -530,16 +673,14 @@ async def totp_confirm(
 async def totp_disable(
     request: Request, code: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
+    """Turn the second factor off: a right code (through the gate) or a fresh proof."""
     session = _session_for_change(request, csrf_token)
     if isinstance(session, Response):
         return session
-    context = _ctx(request)
-    if await context.db.run(users.verify_second_factor, session.user_id, code) is None:
-        await _record_failure(request, session.user_name)
-        return await _account_page(
-            request, session, error="That code is not right.", status_code=400
-        )
-    await context.db.run(
+    refused = await _proof_for_change(request, session, code=code)
+    if refused is not None:
+        return refused
+    await _ctx(request).db.run(
         users.disable_totp,
         session.user_name,
         actor=session.user_name,
@@ -559,6 +700,9 @@ async def recovery_codes(request: Request, csrf_token: str = Form("")) -> Respon
         return await _account_page(
             request, session, error="Turn on two-step verification first.", status_code=400
         )
+    refused = await _proof_for_change(request, session)
+    if refused is not None:
+        return refused
     codes = await context.db.run(users.new_recovery_codes, session.user_id, actor=session.user_name)
     return await _account_page(request, session, notice="New recovery codes.", recovery_codes=codes)
 
@@ -578,18 +722,63 @@ def _oidc_message(request: Request, message: str, status_code: int) -> HTMLRespo
     )
 
 
+@dataclass(frozen=True)
+class PendingSignOn:
+    """A single sign-on in progress: the client's pending login, and who started it."""
+
+    login: PendingLogin
+    client_address: str
+    created_at: float
+
+
+def _keep_pending_sign_on(context: WebContext, pending: PendingSignOn) -> None:
+    """Keep a started sign-on; at most ``OIDC_PENDING_PER_ADDRESS`` per client address and
+    ``OIDC_PENDING_MAX`` in all (the oldest are dropped), so starting sign-ons in a loop
+    cannot fill the memory."""
+    context.prune(time.time())
+    waiting: dict[str, PendingSignOn] = context.oidc_pending
+    same_address = sorted(
+        (p.created_at, key)
+        for key, p in waiting.items()
+        if p.client_address == pending.client_address
+    )
+    for _, key in same_address[: max(0, len(same_address) - OIDC_PENDING_PER_ADDRESS + 1)]:
+        del waiting[key]
+    everyone = sorted((p.created_at, key) for key, p in waiting.items())
+    for _, key in everyone[: max(0, len(everyone) - OIDC_PENDING_MAX + 1)]:
+        del waiting[key]
+    waiting[pending.login.state] = pending
+
+
 @router.get("/oidc/start")
-async def oidc_start(request: Request, next: str = "/") -> Response:
+async def oidc_start(request: Request, next: str = "/", reauthenticate: str = "") -> Response:
+    """Start a sign-on: the browser gets a cookie with the ``state``, which the callback
+    must come back with. ``reauthenticate=1``: the provider asks for the credentials again
+    (``prompt=login``), a fresh proof for a sensitive change."""
     context = _ctx(request)
     if context.oidc is None:
         return _oidc_message(request, "Single sign-on is not set up on this gateway.", 404)
-    context.prune(time.time())
     try:
-        url, pending = await context.oidc.begin(_safe_next(next))
+        url, pending = await context.oidc.begin(
+            _safe_next(next), reauthenticate=reauthenticate == "1"
+        )
     except OidcError as error:
         return _oidc_message(request, str(error), 502)
-    context.oidc_pending[pending.state] = pending
-    return RedirectResponse(url, status_code=303)
+    _keep_pending_sign_on(
+        context, PendingSignOn(pending, client_address(request), pending.created_at)
+    )
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        OIDC_STATE_COOKIE,
+        pending.state,
+        max_age=int(PENDING_LOGIN_MAX_AGE),
+        path="/.gateway/oidc/",
+        httponly=True,
+        # Lax: the provider sends the browser back with a top-level cross-site GET.
+        samesite="lax",
+        secure=context.secure_cookies(request),
+    )
+    return response
 
 
 def _local_name(identity: OidcIdentity, email: str) -> str:
@@ -631,9 +820,24 @@ async def oidc_callback(request: Request) -> Response:
     if context.oidc is None:
         return _oidc_message(request, "Single sign-on is not set up on this gateway.", 404)
     query = dict(request.query_params)
-    pending = context.oidc_pending.pop(query.get("state", ""), None)
-    if pending is None:
+    started: PendingSignOn | None = context.oidc_pending.pop(query.get("state", ""), None)
+    if started is None:
         return _oidc_message(request, "This sign-in has expired; please start again.", 400)
+    pending = started.login
+    if not state_bound_to_browser(pending, request.cookies.get(OIDC_STATE_COOKIE)):
+        await context.db.run(
+            audit_record,
+            "oidc",
+            "login.failure",
+            client_address=client_address(request),
+            user_agent=user_agent(request),
+            reason="the sign-in was started in another browser (state cookie missing or wrong)",
+        )
+        return _oidc_message(
+            request,
+            "This sign-in was started in another browser; please start again here.",
+            400,
+        )
     try:
         identity = await context.oidc.complete(pending, query)
     except OidcError as error:
@@ -664,7 +868,10 @@ async def oidc_callback(request: Request) -> Response:
             403,
         )
     response = RedirectResponse(_safe_next(pending.next_url), status_code=303)
-    await _start_session(request, user, method="oidc", response=response)
+    info = await _start_session(request, user, method="oidc", response=response)
+    if pending.reauthenticate:
+        fresh_proof.record_proof(request, info.id)
+    response.delete_cookie(OIDC_STATE_COOKIE, path="/.gateway/oidc/")
     return response
 
 

@@ -61,6 +61,12 @@ class UpstreamTarget:
     admin_host: str = "127.0.0.1"
     admin_port: int = 0
     mac: str = ""
+    # The CEMM must start answering within this many seconds (504 otherwise), and a
+    # streamed answer must not pause longer.
+    response_timeout: float = 30.0
+    # A WebSocket to the CEMM silent this long gets a ping; silent twice as long, it is
+    # closed (and the client told 1011).
+    websocket_ping_interval: float = 20.0
 
     def address_for(self, listener: ListenerName) -> tuple[str, int]:
         if listener == "admin":
@@ -108,6 +114,12 @@ class UpstreamStatus:
 class Limits:
     max_header_bytes: int
     max_request_body_bytes: int
+    # A new connection must send a complete request head within header_timeout; a kept-alive
+    # one its next head within idle_timeout of the last answer. 0 = no limit.
+    header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    # Open connections per client address (admin networks and trusted proxies exempt).
+    max_connections_per_client: int = 100
 
 
 @dataclass

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.auth import tokens
-from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.services import audit, users
-from gateway.store.db import transaction
+from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
+from gateway.services import audit, held, users
+from gateway.store.db import DiskFullError, transaction
 
 
 class TokenError(ValueError):
@@ -133,6 +133,33 @@ def revoke_token(
     actor: str,
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """Revoke a token. Held on a full disk (:mod:`gateway.services.held`)."""
+    try:
+        _revoke_token(conn, token_id, actor, client_address, clock)
+    except DiskFullError:
+        if not held.enabled():
+            raise
+        token = get_token(conn, token_id)
+        if token.revoked_at is not None:
+            raise TokenError(f"token '{token_id}' is already revoked") from None
+        at = ManualClock(clock.now())
+        held.hold(
+            held.Cutoff(
+                "token",
+                token_id,
+                f"API token {token_id} of {token.user_name} revoked by {actor}",
+                lambda c: _revoke_token(c, token_id, actor, client_address, at),
+            )
+        )
+
+
+def _revoke_token(
+    conn: sqlite3.Connection,
+    token_id: str,
+    actor: str,
+    client_address: str | None,
+    clock: Clock,
 ) -> None:
     with transaction(conn):
         token = get_token(conn, token_id)

@@ -17,11 +17,11 @@ import sqlite3
 from collections.abc import Mapping
 
 from gateway.auth import tokens
-from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
-from gateway.services import audit
+from gateway.services import audit, held
 from gateway.services.users import User, UserError
-from gateway.store.db import transaction
+from gateway.store.db import DiskFullError, transaction
 
 _SESSION_SELECT = (
     "SELECT session.*, user.name AS user_name, user.role AS role FROM session"
@@ -76,6 +76,21 @@ def load_snapshot(
             (now,),
         )
     }
+    # Cut-offs held while the disk is full are in force all the same.
+    held_users = {int(key) for key in held.held("user")}
+    held_sessions, held_tokens = held.held("session"), held.held("token")
+    if held_users or held_sessions:
+        sessions = {
+            key: info
+            for key, info in sessions.items()
+            if info.id not in held_sessions and info.user_id not in held_users
+        }
+    if held_users or held_tokens:
+        api_tokens = {
+            key: info
+            for key, info in api_tokens.items()
+            if key not in held_tokens and info.user_id not in held_users
+        }
     return AuthSnapshot(sessions, api_tokens, idle_timeout, generation)
 
 
@@ -177,6 +192,39 @@ def revoke_session(
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
+    """End one session. On a full disk, in the running gateway, the revocation is held in
+    force and saved later (:mod:`gateway.services.held`)."""
+    try:
+        _revoke_session(conn, session_id, actor, reason, event, client_address, clock)
+    except DiskFullError:
+        if not held.enabled():
+            raise
+        row = conn.execute(
+            _SESSION_SELECT + " WHERE session.id = ? AND session.revoked_at IS NULL",
+            (session_id,),
+        ).fetchone()
+        if row is None:
+            raise UserError(f"there is no active session '{session_id}'") from None
+        at = ManualClock(clock.now())
+        held.hold(
+            held.Cutoff(
+                "session",
+                session_id,
+                f"session {session_id} of {row['user_name']} revoked by {actor}",
+                lambda c: _revoke_session(c, session_id, actor, reason, event, client_address, at),
+            )
+        )
+
+
+def _revoke_session(
+    conn: sqlite3.Connection,
+    session_id: str,
+    actor: str,
+    reason: str,
+    event: str,
+    client_address: str | None,
+    clock: Clock,
+) -> None:
     with transaction(conn):
         row = conn.execute(
             _SESSION_SELECT + " WHERE session.id = ? AND session.revoked_at IS NULL",
@@ -208,6 +256,40 @@ def revoke_user_sessions(
     actor: str,
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+) -> int:
+    """End every session of ``user``; how many. Held on a full disk, as :func:`revoke_session`."""
+    try:
+        return _revoke_user_sessions(conn, user, actor, client_address, clock)
+    except DiskFullError:
+        if not held.enabled():
+            raise
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM session WHERE user_id = ? AND revoked_at IS NULL", (user.id,)
+            )
+        ]
+        at = ManualClock(clock.now())
+        for session_id in ids:
+            held.hold(
+                held.Cutoff(
+                    "session",
+                    session_id,
+                    f"session {session_id} of {user.name} revoked by {actor}",
+                    lambda c, sid=session_id: _revoke_session(  # type: ignore[misc]
+                        c, sid, actor, "revoked", "session.revoke", client_address, at
+                    ),
+                )
+            )
+        return len(ids)
+
+
+def _revoke_user_sessions(
+    conn: sqlite3.Connection,
+    user: User,
+    actor: str,
+    client_address: str | None,
+    clock: Clock,
 ) -> int:
     with transaction(conn):
         ended = conn.execute(

@@ -15,15 +15,16 @@ Rules that live here, for the CLI and the web app alike:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.auth import passwords, totp
-from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.services import audit
-from gateway.store.db import transaction
+from gateway.auth import passwords, tokens, totp
+from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
+from gateway.services import audit, held
+from gateway.store.db import DiskFullError, transaction
 
 Role = Literal["admin", "user"]
 ROLES: tuple[Role, ...] = ("admin", "user")
@@ -208,10 +209,13 @@ def set_password(
     *,
     actor: str,
     keep_session: str | None = None,
+    keep_device: str | None = None,
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
-    """Set a new password and end every session but ``keep_session``."""
+    """Set a new password, end every session but ``keep_session`` and forget every known
+    device (:mod:`gateway.services.devices`) but the one with the token ``keep_device``:
+    a device that logged in with the old password is a stranger again."""
     user = require_user(conn, name)
     if user.oidc_managed:
         raise UserError(f"'{name}' signs in through OIDC; its password is the provider's")
@@ -227,6 +231,10 @@ def set_password(
             (password_hash, now, user.id),
         )
         ended = _end_sessions(conn, user.id, "password changed", now, keep_session)
+        conn.execute(
+            "DELETE FROM known_device WHERE user_id = ? AND token_hash IS NOT ?",
+            (user.id, tokens.token_hash(keep_device) if keep_device else None),
+        )
         audit.record(
             conn,
             actor,
@@ -247,9 +255,40 @@ def set_disabled(
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> User:
+    """Disable or enable an account. Disabling is held on a full disk
+    (:mod:`gateway.services.held`): in force at once, saved when there is room."""
     user = require_user(conn, name)
     if disabled:
         _refuse_own_account(user, actor, "disable")
+    try:
+        return _set_disabled(conn, user, disabled, actor, client_address, clock)
+    except DiskFullError:
+        if not (disabled and held.enabled()):
+            raise
+        _refuse_last_admin(conn, user, "add or enable another admin first")
+        at = ManualClock(clock.now())
+        held.hold(
+            held.Cutoff(
+                "user",
+                str(user.id),
+                f"account {user.name} disabled by {actor}",
+                lambda c: _set_disabled(
+                    c, require_user(c, user.name), True, actor, client_address, at
+                ),
+            )
+        )
+        return dataclasses.replace(user, disabled=True)
+
+
+def _set_disabled(
+    conn: sqlite3.Connection,
+    user: User,
+    disabled: bool,
+    actor: str,
+    client_address: str | None,
+    clock: Clock,
+) -> User:
+    name = user.name
     now = clock.now()
     with transaction(conn):
         if disabled:

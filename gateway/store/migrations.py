@@ -122,4 +122,16 @@ MIGRATIONS: tuple[str, ...] = (
         used_at REAL
     )
     """,
+    # 4: browsers that completed a login as an account (the account-wide ban spares them).
+    """
+    CREATE TABLE known_device (
+        id INTEGER PRIMARY KEY,
+        token_hash TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        last_login_at REAL NOT NULL,
+        UNIQUE (token_hash, user_id)
+    );
+    CREATE INDEX known_device_user ON known_device (user_id, last_login_at)
+    """,
 )

@@ -87,6 +87,7 @@ class UpstreamMonitor:
         state: ProxyState,
         *,
         conn: sqlite3.Connection | None = None,
+        record_audit: Callable[..., None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         checker: Checker | None = None,
         discovery: Discovery | None = None,
@@ -99,6 +100,8 @@ class UpstreamMonitor:
         self._jitter = jitter
         self.state = state
         self.conn = conn
+        # Given by the app: audit entries written off the event loop (never waited for).
+        self._record_audit = record_audit
         self.clock = clock
         self.mac = settings.mac
         self.interval = settings.health_interval
@@ -369,6 +372,9 @@ class UpstreamMonitor:
             self._audit("upstream.clock_drift_ok", drift=round(drift, 1), threshold=threshold)
 
     def _audit(self, event: str, **detail: Any) -> None:
+        if self._record_audit is not None:
+            self._record_audit(AUDIT_ACTOR, event, **detail)
+            return
         if self.conn is None:
             return
         try:

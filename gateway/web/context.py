@@ -87,7 +87,3 @@ def user_agent(request: Request) -> str | None:
 
 def request_scheme(request: Request) -> str:
     return request.headers.get("x-forwarded-proto", "http")
-
-
-def request_host(request: Request) -> str:
-    return request.headers.get("x-forwarded-host", "")

@@ -70,6 +70,7 @@ class WireguardManager:
             self.settings, private_key=private_key, gateway_ports=gateway_ports, runner=runner
         )
         self._dirty = True
+        self._store_failure: str | None = None
         self._next_expiry: float | None = None
         self.stats: dict[str, PeerStats] = {}
         self.restarts = 0
@@ -124,7 +125,7 @@ class WireguardManager:
     async def check(self) -> None:
         """One round of the watch (the module's docstring lists what it does)."""
         # First, so that trouble with the interface never keeps a key longer.
-        self._purge_keys()
+        self._store_write(self._purge_keys)
         repair = await self.interface.ensure()
         if repair is not None:
             if repair is Repair.RECREATED:
@@ -148,7 +149,20 @@ class WireguardManager:
         self.stats = {peer.public_key: peer for peer in stats}
         handshakes = {p.public_key: p.latest_handshake for p in stats if p.latest_handshake}
         if handshakes:
-            peer_service.record_handshakes(self._conn, handshakes)
+            self._store_write(lambda: peer_service.record_handshakes(self._conn, handshakes))
+
+    def _store_write(self, write: Any) -> None:
+        """A write of the check: another process's lock or a full disk makes it fail (the
+        connection waits at most 0.1 s); it is tried again on the next check, and the
+        interface is checked regardless. One warning while it fails."""
+        try:
+            write()
+        except sqlite3.Error as error:
+            if self._store_failure != str(error):
+                logger.warning("WireGuard check: could not write to the database: %s", error)
+            self._store_failure = str(error)
+        else:
+            self._store_failure = None
 
     def peer_status(self) -> list[PeerStatus]:
         result = []

@@ -62,6 +62,15 @@ class SimulatorProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the device hangs - powered, its kernel still accepting connections."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()

@@ -16,10 +16,12 @@ import json
 import re
 import socket
 import socketserver
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +35,7 @@ from tests.support.gateway import (
     SimulatorThread,
     changed_at,
     cli,
+    wait_for,
 )
 
 PASSWORD = "correct-horse-battery-staple"
@@ -149,35 +152,39 @@ def _upgrade_request(
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
 
 
+def _handshake(sock: socket.socket, env: Env, **request: Any) -> int | None:
+    """Send an opening handshake (:func:`_upgrade_request`) on ``sock``; the answer's status."""
+    sock.sendall(_upgrade_request(env, **request))
+    return _status(_read_head(sock))
+
+
 # -- 1. every spelling of a WebSocket upgrade is a WebSocket ---------------------------------
 def test_a_trailing_comma_websocket_is_checked_for_its_origin(env: Env) -> None:
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=["websocket,"],
-                connection=["Upgrade"],
-                cookie=session[0],
-                origin="http://evil.example",
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=["websocket,"],
+            connection=["Upgrade"],
+            cookie=session[0],
+            origin="http://evil.example",
         )
-        assert _status(_read_head(sock)) == 403
+        assert status == 403
 
 
 def test_a_trailing_comma_websocket_closes_when_its_session_ends(env: Env) -> None:
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=["websocket,"],
-                connection=["Upgrade"],
-                cookie=session[0],
-                origin=env.page_origin,
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=["websocket,"],
+            connection=["Upgrade"],
+            cookie=session[0],
+            origin=env.page_origin,
         )
-        assert _status(_read_head(sock)) == 101
+        assert status == 101
         env.logout(session)
         assert _closed_within(sock, 10)
         closed = time.time()
@@ -273,6 +280,12 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeDevice,
         device.close()
 
 
+def _audit(config: GatewayConfig, event: str) -> list[dict[str, object]]:
+    with sqlite3.connect(config.data_dir / "gateway.db", timeout=10) as conn:
+        rows = conn.execute("SELECT detail FROM audit_log WHERE event = ?", (event,)).fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
 def _tunnel_attempt(port: int, request: bytes) -> bytes:
     """Send ``request`` and then bytes a raw tunnel would carry; return all that came back."""
     with _connect(port) as sock:
@@ -324,6 +337,15 @@ def test_a_switch_the_gateway_did_not_admit_never_reaches_the_client(
     assert b"101" not in answer.split(b"\r\n", 1)[0]
     assert any(b"/probe-switch" in data for data in device.received)  # it did answer 101
     assert not any(b"TUNNELLED-BYTES" in data for data in device.received)
+    # Audited, with what was asked and what the device answered.
+    wanted = {"requested": "websocket" if request_upgrade else "none", "answered": answer_upgrade}
+    wait_for(
+        lambda: any(
+            {k: e.get(k) for k in wanted} == wanted
+            for e in _audit(config, "proxy.unadmitted_switch")
+        ),
+        "the cut-off 101 is audited",
+    )
 
 
 # -- 3. the login redirect reads no body -----------------------------------------------------
@@ -453,16 +475,14 @@ def test_every_upgrade_spelling_is_refused_or_a_websocket_that_ends_with_its_ses
     kind = _reference_kind(upgrade)
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=upgrade,
-                connection=connection,
-                cookie=session[0],
-                origin=env.page_origin,
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=upgrade,
+            connection=connection,
+            cookie=session[0],
+            origin=env.page_origin,
         )
-        status = _status(_read_head(sock))
         if kind == "websocket":
             assert status == 101
             env.logout(session)
@@ -480,17 +500,16 @@ def test_every_upgrade_spelling_is_refused_or_a_websocket_that_ends_with_its_ses
 def test_the_cemm_sees_only_the_upgrade_the_gateway_decided(env: Env) -> None:
     session = env.login()
     with _connect(env.config.ws_port) as sock:
-        sock.sendall(
-            _upgrade_request(
-                env,
-                upgrade=[" WebSocket,", "websocket"],
-                connection=["keep-alive, upgrade"],
-                cookie=session[0],
-                origin=env.page_origin,
-                path="/ws?decided",
-            )
+        status = _handshake(
+            sock,
+            env,
+            upgrade=[" WebSocket,", "websocket"],
+            connection=["keep-alive, upgrade"],
+            cookie=session[0],
+            origin=env.page_origin,
+            path="/ws?decided",
         )
-        assert _status(_read_head(sock)) == 101
+        assert status == 101
     seen = [r for r in env.simulator.sim.requests if r.query == "decided"]
     assert seen and seen[-1].websocket
     upgrades = [value for name, value in seen[-1].headers if name == "upgrade"]

@@ -29,12 +29,15 @@ translation from the peer table is ``test_a_trusted_vpn_peer_is_a_trusted_networ
 ``tests/unit/test_access_policy.py``. Every method per credential is
 ``test_every_method_on_both_ports``; a token's open WebSocket closing when the token is
 revoked or expires is ``test_ending_a_token_closes_its_websockets_within_two_seconds``.
+The Origin rule for every credential - own, foreign and missing ``Origin``, own and foreign
+``Host`` - is the table ``ORIGIN_MATRIX`` (``test_the_origin_rule_for_every_credential``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import sqlite3
 import threading
 import time
@@ -497,3 +500,76 @@ def test_websocket_without_origin_is_refused_for_cookie_sessions(env: Env) -> No
             open_timeout=5,
         )
     assert refused.value.response.status_code == 403
+
+
+# -- The Origin rule, whatever the credential -----------------------------------------------
+# credential x where the browser says the page is (Origin) x the name it used (Host) -> the
+# answer, for a state-changing POST on the web port and a WebSocket upgrade on the ws port.
+# "own": Origin is the gateway's page (127.0.0.1 with the web port); "foreign": another
+# site; "missing": no Origin (a script). With a foreign Host ("evil.example", a DNS
+# rebinding), "own" is the Origin a page on that name sends - matching the Host, and still
+# not the gateway's. A trusted VPN peer is a trusted network (its tunnel address joins
+# them); at the policy level: tests/unit/test_access_policy.py.
+ORIGIN_MATRIX: dict[tuple[str, str, str], tuple[int, int]] = {
+    # (credential, Origin, Host): (POST on the web port, WebSocket on the ws port)
+    ("session", "own", "own"): (200, 101),
+    ("session", "foreign", "own"): (403, 403),
+    ("session", "missing", "own"): (200, 403),  # a browser's WebSocket always has an Origin
+    ("session", "own", "foreign"): (403, 403),
+    ("session", "missing", "foreign"): (200, 403),
+    ("token", "own", "own"): (200, 101),
+    ("token", "foreign", "own"): (403, 403),
+    ("token", "missing", "own"): (200, 101),
+    ("token", "own", "foreign"): (403, 403),
+    ("token", "missing", "foreign"): (200, 101),
+    ("read_only_token", "own", "own"): (403, 101),
+    ("read_only_token", "foreign", "own"): (403, 403),
+    ("read_only_token", "missing", "own"): (403, 101),
+    ("read_only_token", "own", "foreign"): (403, 403),
+    ("read_only_token", "missing", "foreign"): (403, 101),
+    ("trusted_network", "own", "own"): (200, 101),
+    ("trusted_network", "foreign", "own"): (403, 403),
+    ("trusted_network", "missing", "own"): (200, 101),
+    ("trusted_network", "own", "foreign"): (403, 403),
+    ("trusted_network", "missing", "foreign"): (401, 401),  # rebinding: no trust
+}
+
+
+def _raw(port: int, head: str) -> int:
+    """Send one request head as written (one Host, whatever it names); its status code."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = sock.recv(64)
+    return int(answer[9:12])
+
+
+@pytest.mark.parametrize(("case", "origin", "host"), sorted(ORIGIN_MATRIX))
+def test_the_origin_rule_for_every_credential(env: Env, case: str, origin: str, host: str) -> None:
+    client = _client(env, case)
+    config = client.config
+    expected_post, expected_ws = ORIGIN_MATRIX[(case, origin, host)]
+    credentials = "".join(f"{name}: {value}\r\n" for name, value in client.headers.items())
+    web_host = f"127.0.0.1:{config.http_port}" if host == "own" else "evil.example"
+    ws_host = f"127.0.0.1:{config.ws_port}" if host == "own" else "evil.example"
+    page = f"http://{web_host.split(':')[0]}:{config.http_port}"
+    origin_line = {
+        "own": f"Origin: {page}\r\n",
+        "foreign": f"Origin: {FOREIGN_ORIGIN}\r\n",
+        "missing": "",
+    }[origin]
+    post_marker = f"marker={uuid.uuid4().hex}"
+    post = _raw(
+        config.http_port,
+        f"POST /_sim/echo?{post_marker} HTTP/1.1\r\nHost: {web_host}\r\n{origin_line}"
+        f"{credentials}Content-Length: 2\r\nConnection: close\r\n\r\n{{}}",
+    )
+    ws_marker = f"marker={uuid.uuid4().hex}"
+    upgrade = _raw(
+        config.ws_port,
+        f"GET /ws?{ws_marker} HTTP/1.1\r\nHost: {ws_host}\r\n{origin_line}{credentials}"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    assert (post, upgrade) == (expected_post, expected_ws)
+    assert _reached(env.simulator, post_marker) == (expected_post == 200)
+    assert _reached(env.simulator, ws_marker) == (expected_ws == 101)

@@ -6,9 +6,10 @@ the provider's answer back to the gateway's callback."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -177,3 +178,69 @@ def test_provider_denial_is_shown_plainly(env: Env) -> None:
         denied = client.get(env.config.url(f"/.gateway/oidc/callback?{urlencode(query)}"))
         assert denied.status_code == 400
         assert "access_denied" in denied.text
+
+
+def test_a_callback_from_another_browsers_sign_in_is_refused(env: Env) -> None:
+    # The attacker signs in as themself and stops before the callback ...
+    with httpx.Client(timeout=10) as attacker:
+        start = attacker.get(env.config.url("/.gateway/oidc/start"))
+        query = env.provider.login_as(
+            start.headers["location"], sub="sub-new", email="new.person@example.org"
+        )
+    # ... and makes the victim's browser open it: not logged in as the attacker.
+    with httpx.Client(timeout=10) as victim:
+        refused = victim.get(env.config.url(f"/.gateway/oidc/callback?{urlencode(query)}"))
+        assert refused.status_code == 400
+        assert "another browser" in refused.text
+        assert "cemm_session" not in victim.cookies
+        assert victim.get(env.config.url("/api/v1/public/cemm")).status_code == 401
+
+
+def test_sign_ons_in_progress_are_capped_per_address(env: Env) -> None:
+    with httpx.Client(timeout=10) as client:
+        first = client.get(env.config.url("/.gateway/oidc/start"))
+        first_state = client.cookies.get("cemm_oidc_state")
+        for _ in range(5):
+            assert client.get(env.config.url("/.gateway/oidc/start")).status_code == 303
+        query = env.provider.login_as(
+            first.headers["location"], sub="sub-new", email="new.person@example.org"
+        )
+    # The oldest of six was dropped (even in the browser that started it).
+    with httpx.Client(timeout=10, cookies={"cemm_oidc_state": first_state}) as same_browser:
+        dropped = same_browser.get(env.config.url(f"/.gateway/oidc/callback?{urlencode(query)}"))
+        assert dropped.status_code == 400
+        assert "expired" in dropped.text
+
+
+def _account_csrf(env: Env, client: httpx.Client) -> str:
+    page = client.get(env.config.url("/.gateway/account"))
+    assert page.status_code == 200
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def test_an_oidc_only_user_proves_itself_at_the_provider_again(env: Env) -> None:
+    with httpx.Client(timeout=10) as client:
+        assert (
+            _sign_in(
+                env, client, sub="sub-fresh", email="viewer2@example.org", groups=["cemm-viewers"]
+            ).status_code
+            == 303
+        )
+        begin = env.config.url("/.gateway/account/totp/begin")
+        # A sign-on the provider may have answered from its own session is no fresh proof.
+        asked = client.post(begin, data={"csrf_token": _account_csrf(env, client)})
+        assert asked.status_code == 303
+        restart = asked.headers["location"]
+        assert restart.startswith("/.gateway/oidc/start?")
+        assert "reauthenticate=1" in restart
+        start = client.get(env.config.url(restart))
+        assert start.status_code == 303
+        authorization = start.headers["location"]
+        assert parse_qs(urlsplit(authorization).query)["prompt"] == ["login"]
+        query = env.provider.login_as(
+            authorization, sub="sub-fresh", email="viewer2@example.org", groups=["cemm-viewers"]
+        )
+        back = client.get(env.config.url(f"/.gateway/oidc/callback?{urlencode(query)}"))
+        assert back.status_code == 303 and back.headers["location"] == "/.gateway/account"
+        setup = client.post(begin, data={"csrf_token": _account_csrf(env, client)})
+        assert setup.status_code == 200 and "<svg" in setup.text

@@ -31,6 +31,7 @@ from gateway.auth.oidc import (
     OidcIdentity,
     admission,
     is_secure_url,
+    state_bound_to_browser,
     trusted_email,
 )
 from gateway.clock import ManualClock
@@ -197,6 +198,18 @@ async def test_discovery_and_keys_are_fetched_once(provider: OidcProvider) -> No
     assert "/userinfo" not in paths  # the ID token had the e-mail
 
 
+@async_test()
+async def test_reauthentication_asks_the_provider_to_check_the_credentials_again(
+    provider: OidcProvider,
+) -> None:
+    async with OidcClient(oidc_config(provider)) as client:
+        plain_url, plain = await client.begin("/")
+        url, pending = await client.begin("/.gateway/account", reauthenticate=True)
+    assert "prompt" not in parse_qs(urlsplit(plain_url).query) and not plain.reauthenticate
+    assert parse_qs(urlsplit(url).query)["prompt"] == ["login"]
+    assert pending.reauthenticate
+
+
 # --- the callback -------------------------------------------------------------------------
 
 
@@ -210,6 +223,17 @@ async def test_a_callback_with_another_state_is_refused(provider: OidcProvider) 
             await client.complete(other_pending, query)
         with pytest.raises(OidcError, match="state mismatch"):
             await client.complete(pending, {k: v for k, v in query.items() if k != "state"})
+
+
+@async_test()
+async def test_the_state_cookie_binds_a_sign_in_to_its_browser(provider: OidcProvider) -> None:
+    async with OidcClient(oidc_config(provider)) as client:
+        _, pending = await client.begin("/")
+        _, other = await client.begin("/")
+    assert state_bound_to_browser(pending, pending.state)
+    assert not state_bound_to_browser(pending, other.state)
+    assert not state_bound_to_browser(pending, None)
+    assert not state_bound_to_browser(pending, "")
 
 
 @async_test()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gateway.policy.access import AccessConfig
 from gateway.policy.allowlist import CompiledAllowlist
+from gateway.policy.names import OwnNames
 from gateway.proxy.state import Limits, Listener, PolicySnapshot, ProxyState, UpstreamTarget
 
 
@@ -23,6 +24,6 @@ def proxy_state(
             host=host, http_port=80, ws_port=8090, connect_timeout=2, admin_port=5000, mac=mac
         ),
         limits=Limits(16384, 0),
-        access=AccessConfig(empty, frozenset(), page_port),
+        access=AccessConfig(empty, OwnNames(), page_port),
         session_cookie="cemm_session",
     )

@@ -9,9 +9,10 @@ import pytest
 
 from gateway.auth import tokens
 from gateway.clock import ManualClock
-from gateway.policy.access import AccessConfig, RequestFacts, decide_request, origin_allowed
+from gateway.policy.access import AccessConfig, RequestFacts, decide_request, same_origin
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
+from gateway.policy.names import own_names
 from gateway.services import peers
 from gateway.settings import WireguardSettings
 from gateway.store import db
@@ -67,7 +68,7 @@ AUTH = AuthSnapshot(
 )
 CONFIG = AccessConfig(
     trusted_networks=CompiledAllowlist.from_networks(["192.168.1.0/24"]),
-    public_hostnames=frozenset({"cemm.example.org"}),
+    names=own_names(public_hostnames=["cemm.example.org"], addresses=["gateway.lan"]),
     web_port=80,
 )
 BASE = RequestFacts(
@@ -75,9 +76,9 @@ BASE = RequestFacts(
     method="GET",
     path="/api/v1/public/cemm",
     client_address="203.0.113.5",
-    scheme="http",
     host="gateway.lan",
     origin=None,
+    fetch_site=None,
     websocket=False,
     navigation=False,
     session_token=None,
@@ -171,6 +172,89 @@ def decide(**changes: object):
             "admit",
             "session",
         ),
+        # The Origin rule holds whatever the credential: trusted networks and tokens too.
+        (
+            {"method": "POST", "client_address": "192.168.1.20", "origin": "http://evil.example"},
+            "forbidden",
+            "foreign_origin",
+        ),
+        (
+            {"method": "POST", "client_address": "192.168.1.20", "fetch_site": "cross-site"},
+            "forbidden",
+            "foreign_origin",
+        ),
+        (
+            {"method": "POST", "client_address": "192.168.1.20", "origin": "http://gateway.lan"},
+            "admit",
+            "trusted_network",
+        ),
+        (
+            {"method": "POST", "client_address": "192.168.1.20"},  # no browser: a script
+            "admit",
+            "trusted_network",
+        ),
+        (
+            {
+                "method": "POST",
+                "authorization": f"Bearer {FULL_TOKEN}",
+                "origin": "http://evil.example",
+            },
+            "forbidden",
+            "foreign_origin",
+        ),
+        ({"method": "POST", "authorization": f"Bearer {FULL_TOKEN}"}, "admit", "token"),
+        (
+            {"method": "DELETE", "session_token": SESSION_TOKEN, "fetch_site": "same-site"},
+            "forbidden",
+            "foreign_origin",
+        ),
+        (
+            {"method": "POST", "session_token": SESSION_TOKEN, "origin": "null"},
+            "admit",
+            "session",
+        ),
+        (
+            {
+                "method": "POST",
+                "session_token": SESSION_TOKEN,
+                "origin": "null",
+                "fetch_site": "cross-site",
+            },
+            "forbidden",
+            "foreign_origin",
+        ),
+        # DNS rebinding: a foreign Host with a matching Origin is no name of the gateway's.
+        (
+            {
+                "websocket": True,
+                "client_address": "192.168.1.20",
+                "host": "evil.example",
+                "origin": "http://evil.example",
+            },
+            "forbidden",
+            "foreign_origin",
+        ),
+        (
+            {
+                "method": "POST",
+                "session_token": SESSION_TOKEN,
+                "host": "evil.example",
+                "origin": "http://evil.example",
+            },
+            "forbidden",
+            "foreign_origin",
+        ),
+        # ... and a trusted network reached by a foreign name is trusted no more.
+        (
+            {"client_address": "192.168.1.20", "host": "evil.example"},
+            "unauthorized",
+            "no_credentials",
+        ),
+        (
+            {"client_address": "192.168.1.20", "host": "cemm.example.org:8080"},
+            "admit",
+            "trusted_network",
+        ),
     ],
 )
 def test_decisions(changes: dict, kind: str, reason: str) -> None:
@@ -194,29 +278,64 @@ def test_idle_and_expired_sessions() -> None:
     )
 
 
+NAMES = own_names(
+    public_url="https://cemm.example.org",
+    public_hostnames=["home.example.net:18080"],
+    addresses=["gw.lan", "192.168.1.10", "fd00::10"],
+)
+
+
 @pytest.mark.parametrize(
-    ("origin", "host", "page_port", "allowed"),
+    ("origin", "fetch_site", "page_port", "allowed"),
     [
-        ("http://gw.lan", "gw.lan", None, True),
-        ("http://gw.lan:8080", "gw.lan:8080", None, True),
-        ("http://GW.LAN", "gw.lan", None, True),
-        ("https://gw.lan", "gw.lan", None, False),  # scheme differs from the request's
-        ("http://gw.lan", "gw.lan:8090", 80, True),
-        ("http://gw.lan:8080", "gw.lan:8090", 8080, True),
-        ("http://gw.lan:8090", "gw.lan:8090", 80, False),
-        ("http://gw.lan.evil.example", "gw.lan", None, False),
-        ("null", "gw.lan", None, False),
-        ("http://gw.lan/path", "gw.lan", None, False),
-        ("http://[::1", "gw.lan", None, False),
+        ("http://gw.lan", None, 80, True),
+        ("https://gw.lan", None, 80, False),  # port 443: not where the page came from
+        ("https://gw.lan:80", None, 80, True),
+        ("http://GW.LAN", None, 80, True),
+        ("http://gw.lan:8080", None, 8080, True),
+        ("http://gw.lan:8090", None, 80, False),  # another port of the same host
+        ("http://192.168.1.10", None, 80, True),
+        ("http://[fd00::10]", None, 80, True),
+        ("https://cemm.example.org", None, 80, True),
+        ("https://cemm.example.org:8443", None, 80, False),
+        ("http://cemm.example.org", None, 80, True),  # a name of the gateway, on its port
+        ("http://home.example.net:18080", None, 80, True),
+        ("http://home.example.net", None, 80, True),
+        ("http://gw.lan.evil.example", None, 80, False),
+        ("http://evil.example", "same-origin", 80, False),
+        ("http://gw.lan/path", None, 80, False),
+        ("http://[::1", None, 80, False),
+        ("ftp://gw.lan", None, 80, False),
+        ("null", None, 80, True),  # says nothing: a non-browser or a privacy-minded form
+        ("null", "cross-site", 80, False),
+        (None, "same-origin", 80, True),
+        (None, "none", 80, True),
+        (None, "same-site", 80, False),
+        (None, "cross-site", 80, False),
+        (None, None, 80, True),
     ],
 )
-def test_origin_allowed(origin: str, host: str, page_port: int | None, allowed: bool) -> None:
-    assert (
-        origin_allowed(
-            origin, scheme="http", host=host, page_port=page_port, public_hostnames=frozenset()
-        )
-        is allowed
-    )
+def test_same_origin(
+    origin: str | None, fetch_site: str | None, page_port: int, allowed: bool
+) -> None:
+    assert same_origin(origin, fetch_site, names=NAMES, page_port=page_port) is allowed
+
+
+@pytest.mark.parametrize(
+    ("host", "own"),
+    [
+        ("gw.lan", True),
+        ("gw.lan:8080", True),
+        ("GW.LAN.", True),
+        ("[fd00::10]:80", True),
+        ("cemm.example.org", True),
+        ("evil.example", False),
+        ("", False),
+        ("gw.lan@evil.example", False),
+    ],
+)
+def test_own_hosts(host: str, own: bool) -> None:
+    assert NAMES.is_own_host(host) is own
 
 
 METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]

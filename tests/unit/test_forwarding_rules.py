@@ -6,11 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mitmproxy import http
+from mitmproxy.net.http.http1.read import read_request_head
 from mitmproxy.test import tutils
 
 from addons.client_address import forwarding_headers
 from addons.forwarding import forwarded_fields, rewrite_location
-from addons.request_limits import head_size, malformed_header, to_origin_form
+from addons.request_limits import head_size, malformed_header, normalise_target
 from gateway.auth import tokens
 from gateway.policy.forwarded import CLIENT_SUPPLIED_HEADERS
 
@@ -133,12 +134,25 @@ def test_the_headers_a_review_found_forwarded_are_listed(name: str) -> None:
 def test_request_targets_become_origin_form(
     target: str, method: str, path: str, host: str, ok: bool
 ) -> None:
-    from mitmproxy.net.http.http1.read import read_request_head
-
     request = read_request_head([f"{method} {target} HTTP/1.1\r\n".encode(), b"Host: h\r\n"])
-    assert to_origin_form(request) is ok
+    assert normalise_target(request) is ok
     assert request.authority == ""
     assert (request.path, request.host_header) == (path, host)
+
+
+@pytest.mark.parametrize(
+    ("head", "ok"),
+    [
+        ([b"GET / HTTP/1.1\r\n", b"Host: h\r\n"], True),
+        ([b"GET / HTTP/1.1\r\n"], False),  # HTTP/1.1 needs a Host
+        ([b"GET / HTTP/1.0\r\n"], True),
+        ([b"GET / HTTP/1.1\r\n", b"Host: h\r\n", b"Host: evil.example\r\n"], False),
+        ([b"GET / HTTP/1.0\r\n", b"Host: h\r\n", b"Host: h\r\n"], False),
+        ([b"GET http://x/ HTTP/1.1\r\n", b"Host: h\r\n", b"Host: i\r\n"], True),
+    ],
+)
+def test_exactly_one_host(head: list[bytes], ok: bool) -> None:
+    assert normalise_target(read_request_head(head)) is ok
 
 
 def test_forwarded_fields_for_the_admin_app_keep_credentials() -> None:

@@ -18,6 +18,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.policy.access import AccessConfig
 from gateway.policy.allowlist import CompiledAllowlist
+from gateway.policy.names import OwnNames
 from gateway.proxy.state import Limits, PolicySnapshot, ProxyState, UpstreamTarget
 from gateway.services import audit
 from gateway.settings import UpstreamSettings
@@ -88,7 +89,7 @@ def _state(host: str = "") -> ProxyState:
         policy=PolicySnapshot(empty, empty, empty),
         upstream=UpstreamTarget(host=host, http_port=80, ws_port=8090, connect_timeout=2.0),
         limits=Limits(16384, 0),
-        access=AccessConfig(empty, frozenset(), 80),
+        access=AccessConfig(empty, OwnNames(), 80),
         session_cookie="cemm_session",
     )
 
