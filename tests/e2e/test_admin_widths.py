@@ -83,7 +83,11 @@ def phone(env: AdminEnv, browser: Any) -> Iterator[Watched]:
 
 
 def _check(page: Any, name: str, problems: dict[str, list[str]]) -> None:
-    """Record what sticks out of ``page`` at each width; a screenshot at the phone's."""
+    """Record what sticks out of ``page`` at each width; a screenshot at the phone's.
+
+    Measured once the page has loaded with its stylesheet: after a form post the new
+    page's elements can be there before its CSS is (an unstyled table is wide)."""
+    page.wait_for_load_state("load")
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 800})
         found = overflows(page)
