@@ -24,8 +24,10 @@ file or a path that does not exist is protected without anyone remembering to. I
      token (the JSON login answers it, so does ``GET /api/me``): 403 otherwise. Page forms
      carry the same token as the ``csrf_token`` field, checked by the page routes
      (:func:`form_csrf_ok`; a middleware cannot read a form without consuming it);
-   - a read-only API token may not change anything: 403. API tokens need no CSRF token:
-     a browser never attaches one by itself.
+   - API tokens need no CSRF token: a browser never attaches one by itself.
+4. **Read-only tokens** may use GET and HEAD only - OPTIONS and every state change get 403
+   (``read_only_token``): the same rule as on the CEMM's ports
+   (:data:`gateway.policy.identity.READ_ONLY_METHODS`).
 
 The admin app is only reachable through the admin listener (its own allowlist); the web
 and ws ports hand it nothing but ``/.gateway/``, so none of these paths exist there.
@@ -49,7 +51,7 @@ from gateway.policy.access import (
     foreign_origin_detail,
     same_origin,
 )
-from gateway.policy.identity import identify
+from gateway.policy.identity import READ_ONLY_METHODS, identify
 from gateway.web.context import WebContext, client_address
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -154,6 +156,8 @@ def check_request(context: WebContext, request: Request) -> Caller | Response:
             "forbidden",
             f"'{caller.user_name}' is not an admin; the admin pages need an admin account",
         )
+    if caller.read_only and request.method not in READ_ONLY_METHODS:
+        return _refuse(request, 403, "read_only_token", "this API token may only read")
     if request.method not in SAFE_METHODS:
         origin = request.headers.get("origin")
         fetch_site = request.headers.get("sec-fetch-site")
@@ -165,8 +169,6 @@ def check_request(context: WebContext, request: Request) -> Caller | Response:
             page_port=context.settings.listen.admin_port,
         ):
             return _refuse(request, 403, "foreign_origin", foreign_origin_detail(origin))
-        if caller.read_only:
-            return _refuse(request, 403, "read_only_token", "this API token may only read")
         if (
             caller.via == "session"
             and is_api_path(path)

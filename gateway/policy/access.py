@@ -139,7 +139,7 @@ def decide_request(
             return Verdict("login", identity)
         return Verdict("unauthorized", identity)
     if identity.via == "token":
-        if identity.read_only and facts.method not in ("GET", "HEAD"):
+        if not identity.may_use(facts.method):
             return Verdict(
                 "forbidden",
                 "read_only_token",

@@ -16,8 +16,10 @@ session is valid in exactly the same cases everywhere. Rules:
    A cookie that is none of that: ``invalid_session``.
 3. Neither: ``no_credentials``.
 
-What the identity may then do (roles, read-only tokens, the Origin rule) is decided by the
-caller's rule (:func:`gateway.policy.access.decide_request` for the CEMM's ports).
+A read-only token may only read (:data:`READ_ONLY_METHODS`, :meth:`Identity.may_use`), on the
+CEMM's ports and in the admin app alike. What else the identity may do (roles, the Origin
+rule) is decided by the caller's rule (:func:`gateway.policy.access.decide_request` for
+the CEMM's ports).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from gateway.policy.credentials import AuthSnapshot, session_usable
 
 NoIdentity = Literal["invalid_token", "invalid_session", "no_credentials"]
 
+#: All a read-only API token may do, on every door: read. Not even OPTIONS (a script that
+#: only reads has no use for it, and what a method does is the server's to say).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -42,6 +48,11 @@ class Identity:
     token_id: str | None = None
     csrf_token: str | None = None
     read_only: bool = False
+
+    def may_use(self, method: str) -> bool:
+        """Whether this identity's credential allows ``method`` at all (read-only tokens
+        read); roles and the Origin rule are the caller's to add."""
+        return not self.read_only or method in READ_ONLY_METHODS
 
 
 def identify(
