@@ -46,7 +46,7 @@ from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.netutil import machine_names
 from gateway.policy.access import AccessConfig, session_cookie_name
 from gateway.policy.allowlist import CompiledAllowlist
-from gateway.policy.credentials import session_usable
+from gateway.policy.credentials import session_usable, token_usable
 from gateway.policy.names import OwnNames, own_names
 from gateway.proxy import errorpages
 from gateway.proxy.engine import ProxyEngine
@@ -501,7 +501,7 @@ class Gateway:
 
         def token_ok(token_id: str) -> bool:
             info = state.auth.api_tokens.get(token_id)
-            return info is not None and (info.expires_at is None or info.expires_at > now)
+            return info is not None and token_usable(info, now=now)
 
         return registry.enforce_credentials(session_ok, token_ok)
 

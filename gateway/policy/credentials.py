@@ -53,3 +53,9 @@ class AuthSnapshot:
 
 def session_usable(info: SessionInfo, *, now: float, last_seen: float, idle_timeout: float) -> bool:
     return info.expires_at > now and now - max(info.last_seen_at, last_seen) < idle_timeout
+
+
+def token_usable(info: ApiTokenInfo, *, now: float) -> bool:
+    """An API token of the snapshot (not revoked, its user enabled) works until its
+    ``expires_at``, the first moment it no longer does."""
+    return info.expires_at is None or info.expires_at > now

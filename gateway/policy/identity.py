@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gateway.auth import tokens
-from gateway.policy.credentials import AuthSnapshot, session_usable
+from gateway.policy.credentials import AuthSnapshot, SessionInfo, session_usable, token_usable
 
 NoIdentity = Literal["invalid_token", "invalid_session", "no_credentials"]
 
@@ -48,6 +48,8 @@ class Identity:
     token_id: str | None = None
     csrf_token: str | None = None
     read_only: bool = False
+    session: SessionInfo | None = None
+    """The session itself, for the login portal's account pages."""
 
     def may_use(self, method: str) -> bool:
         """Whether this identity's credential allows ``method`` at all (read-only tokens
@@ -72,7 +74,7 @@ def identify(
             parsed is None
             or token is None
             or not hmac.compare_digest(token.secret_hash, tokens.token_hash(parsed[1]))
-            or (token.expires_at is not None and token.expires_at <= now)
+            or not token_usable(token, now=now)
         ):
             return "invalid_token"
         return Identity(
@@ -95,4 +97,5 @@ def identify(
         session.role,
         session_id=session.id,
         csrf_token=session.csrf_token,
+        session=session,
     )

@@ -10,10 +10,10 @@ from typing import Any
 
 from fastapi import Request
 
-from gateway.auth import tokens
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.policy.allowlist import CompiledAllowlist
-from gateway.policy.credentials import SessionInfo, session_usable
+from gateway.policy.credentials import SessionInfo
+from gateway.policy.identity import identify
 from gateway.proxy.state import ProxyState
 from gateway.settings import Settings
 from gateway.store.worker import DbWorker
@@ -53,21 +53,20 @@ class WebContext:
         return self.tls or request_scheme(request) == "https"
 
     def current_session(self, request: Request) -> SessionInfo | None:
-        """The usable session of the request's cookie, as the proxy sees it."""
-        token = request.cookies.get(self.state.session_cookie)
-        if not token:
-            return None
-        info = self.state.auth.sessions.get(tokens.token_hash(token))
-        if info is None:
-            return None
+        """The usable session of the request's cookie, as the proxy sees it (the one
+        identity decision, :func:`gateway.policy.identity.identify`)."""
         now = time.time()
-        last_seen = self.state.session_activity.get(info.id, 0.0)
-        if not session_usable(
-            info, now=now, last_seen=last_seen, idle_timeout=self.state.auth.idle_timeout
-        ):
+        identity = identify(
+            session_token=request.cookies.get(self.state.session_cookie),
+            authorization=None,
+            auth=self.state.auth,
+            last_seen=self.state.session_activity,
+            now=now,
+        )
+        if isinstance(identity, str) or identity.session is None:
             return None
-        self.state.session_activity[info.id] = now
-        return info
+        self.state.session_activity[identity.session.id] = now
+        return identity.session
 
     def prune(self, now: float) -> None:
         for key in [k for k, v in self.second_factor.items() if v.expires_at <= now]:
