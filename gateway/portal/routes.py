@@ -202,7 +202,6 @@ async def _start_session(
     )
     await context.db.run(bans.record_success, user.name)
     context.auth_changed()
-    await remember_device(request, user.id, response)
     if method != "oidc":
         fresh_proof.record_proof(request, info.id)
     response.set_cookie(
@@ -215,6 +214,7 @@ async def _start_session(
         secure=context.secure_cookies(request),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/.gateway/")
+    await remember_device(request, user.id, response)
     return info
 
 
