@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import TRUSTED_LOOPBACK
-from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread
+from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, wait_for
 
 REFUSED = "refused"
 NORMALISED = "normalised"
@@ -261,8 +261,17 @@ def test_probe(env, probe: Probe) -> None:
     data = probe.head.format(path=path, smuggled=smuggled).encode() + probe.body
     answer = _exchange(config.http_port, data)
     statuses = _statuses(answer)
-    time.sleep(0.1)  # what got through has been recorded by now
-    seen = [r for r in simulator.sim.requests if marker in r.query]
+    # What got through is recorded by the time a request sent after it has arrived.
+    sentinel = f"/_sim/echo?sentinel-{marker}"
+    _exchange(
+        config.http_port,
+        f"GET {sentinel} HTTP/1.1\r\nHost: cemm\r\nConnection: close\r\n\r\n".encode(),
+    )
+    wait_for(
+        lambda: any(f"sentinel-{marker}" in r.query for r in simulator.sim.requests),
+        "the sentinel request reaches the CEMM",
+    )
+    seen = [r for r in simulator.sim.requests if marker in r.query and "sentinel" not in r.query]
     assert not any("smuggled" in r.query for r in seen), "a smuggled request reached the CEMM"
 
     if seen:
