@@ -71,7 +71,7 @@ def normalise_target(request: http.Request) -> bool:
         request.host_header = request.authority
         request.authority = ""
     else:
-        hosts = len(request.headers.get_all("host"))
+        hosts = sum(1 for name, _ in request.headers.fields if name.lower() == b"host")
         if hosts > 1 or (hosts == 0 and request.http_version != "HTTP/1.0"):
             return False
     if request.path == "*":

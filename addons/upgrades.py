@@ -59,14 +59,17 @@ class Upgrades:
     @fail_closed
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         headers = flow.request.headers
-        kind = requested_upgrade(headers.get_all("upgrade"))
+        upgrade, connection_lines = _upgrade_and_connection(headers.fields)
+        kind = requested_upgrade(upgrade)
         flow.metadata[UPGRADE] = kind
         if flow.metadata.get(DENIED):
             return
         if kind == "other":
             deny(self.state, flow, 400, "unsupported_upgrade")
             return
-        connection = forwarded_connection(headers.get_all("connection"), kind)
+        if not upgrade and not any("upgrade" in line.lower() for line in connection_lines):
+            return  # an ordinary request, forwarded as it came (most requests: no rewrite)
+        connection = forwarded_connection(connection_lines, kind)
         if kind == "websocket":
             headers["Upgrade"] = "websocket"
         else:
@@ -108,3 +111,19 @@ class Upgrades:
                 requested=upgrade_kind(flow),
                 answered=response.headers.get("upgrade", ""),
             )
+
+
+def _upgrade_and_connection(
+    fields: tuple[tuple[bytes, bytes], ...],
+) -> tuple[list[str], list[str]]:
+    """Every ``Upgrade`` and every ``Connection`` value, in one pass over the head (decoded
+    as ``Headers.get_all`` decodes them; one pass instead of two scans)."""
+    upgrade: list[str] = []
+    connection: list[str] = []
+    for name, value in fields:
+        lowered = name.lower()
+        if lowered == b"upgrade":
+            upgrade.append(value.decode("utf-8", "surrogateescape"))
+        elif lowered == b"connection":
+            connection.append(value.decode("utf-8", "surrogateescape"))
+    return upgrade, connection
