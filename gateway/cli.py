@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gateway import durations
 from gateway.auth import passwords
 from gateway.logs import setup_logging
 from gateway.netutil import machine_names
@@ -130,7 +131,7 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 
 # -- allow ------------------------------------------------------------------------------
 def cmd_allow_add(args: argparse.Namespace) -> int:
-    expires_in = allowlist_service.parse_duration(args.expires) if args.expires else None
+    expires_in = durations.parse_duration(args.expires) if args.expires else None
     network = allowlist_service.normalise(args.network)
     with _open(_settings(args)) as conn:
         saved = allowlist_service.save_entry(
@@ -348,7 +349,7 @@ def cmd_session_revoke(args: argparse.Namespace) -> int:
 
 # -- API tokens ---------------------------------------------------------------------------
 def cmd_token_add(args: argparse.Namespace) -> int:
-    expires_in = allowlist_service.parse_duration(args.expires) if args.expires else None
+    expires_in = durations.parse_duration(args.expires) if args.expires else None
     with _open(_settings(args)) as conn:
         token, record = api_tokens.create_token(
             conn,
@@ -443,7 +444,7 @@ def _print_config(settings: Settings, conn: sqlite3.Connection, name: str, *, qr
     )
     print(text, end="")
     if qr:
-        from gateway.auth.totp import qr_text
+        from gateway.qr import qr_text
 
         print(qr_text(text), file=sys.stderr)
     print(
@@ -456,7 +457,7 @@ def _print_config(settings: Settings, conn: sqlite3.Connection, name: str, *, qr
 def cmd_peer_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     vault, _ = _wireguard(settings)
-    expires_in = allowlist_service.parse_duration(args.expires) if args.expires else None
+    expires_in = durations.parse_duration(args.expires) if args.expires else None
     with _open(settings) as conn:
         peer = peers.add_peer(
             conn,
@@ -561,8 +562,8 @@ def _parse_moment(text: str, option: str) -> float:
     """``--since``/``--until``: a duration back from now (7d) or a date (local time when it
     has no offset)."""
     try:
-        return dt.datetime.now().timestamp() - allowlist_service.parse_duration(text)
-    except allowlist_service.AllowlistError:
+        return dt.datetime.now().timestamp() - durations.parse_duration(text)
+    except durations.DurationError:
         pass
     try:
         moment = dt.datetime.fromisoformat(text)

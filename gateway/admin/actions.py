@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import durations
 from gateway.admin.models import (
     AllowlistEntryOut,
     AllowlistOut,
@@ -81,8 +82,8 @@ def _not_found(what: str) -> ApiError:
 
 def _expiry(text: str) -> float | None:
     try:
-        return allowlist.parse_expiry(text)
-    except AllowlistError as error:
+        return durations.parse_expiry(text)
+    except durations.DurationError as error:
         raise ApiError(400, "invalid", str(error)) from None
 
 

@@ -29,7 +29,7 @@ from gateway.admin import actions
 from gateway.admin.api import wireguard_manager
 from gateway.admin.dashboard import collect
 from gateway.admin.security import ApiError, Caller, current_caller, form_csrf_ok
-from gateway.auth.totp import qr_svg
+from gateway.qr import qr_svg
 from gateway.services.allowlist import EXPIRY_CHOICES
 from gateway.web.context import WebContext
 

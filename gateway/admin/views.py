@@ -45,8 +45,7 @@ def entry_admits(entry: Entry, address: str) -> bool:
         version, value = parse_address(address)
     except AddressError:
         return False
-    network = parse_network(entry.network)
-    return network.version == version and network.first <= value <= network.last
+    return parse_network(entry.network).holds(version, value)
 
 
 def entry_out(entry: Entry, *, address: str, now: float | None = None) -> AllowlistEntryOut:

@@ -14,13 +14,6 @@ within its 90-second window, and neither can an older one. Every candidate step 
 compared, with ``hmac.compare_digest``, so the time taken does not depend on which step
 (if any) matched.
 
-QR codes
---------
-``qr_svg`` gives an inline ``<svg>`` element (no XML declaration) for the enrolment page,
-with explicit black-on-white colours so a dark page theme cannot make it unreadable;
-``qr_text`` gives a QR of Unicode half blocks for a terminal (drawn for a dark terminal
-background, as most are).
-
 Recovery codes
 --------------
 Ten codes of 12 characters in Crockford's base32 alphabet (``0-9a-z`` without ``i l o u``),
@@ -41,12 +34,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import io
 import secrets
 from collections.abc import Sequence
 
 import pyotp
-import segno
 
 __all__ = [
     "RECOVERY_CODE_ALPHABET",
@@ -58,8 +49,6 @@ __all__ = [
     "new_secret",
     "normalise_recovery_code",
     "provisioning_uri",
-    "qr_svg",
-    "qr_text",
     "verify_totp",
 ]
 
@@ -98,20 +87,6 @@ def _totp(secret: str) -> pyotp.TOTP:
 def provisioning_uri(secret: str, *, account: str, issuer: str = "cemm-gateway") -> str:
     """The ``otpauth://totp/...`` URI an authenticator app imports (usually via a QR code)."""
     return _totp(secret).provisioning_uri(name=account, issuer_name=issuer)
-
-
-def qr_svg(uri: str) -> str:
-    """The QR code of ``uri`` as an ``<svg>`` element to put inline in an HTML page."""
-    qr = segno.make_qr(uri)
-    svg: str = qr.svg_inline(scale=4, border=4, dark="#000000", light="#ffffff")
-    return svg
-
-
-def qr_text(uri: str) -> str:
-    """The QR code of ``uri`` drawn with Unicode half blocks, for the CLI."""
-    out = io.StringIO()
-    segno.make_qr(uri).terminal(out=out, compact=True)
-    return out.getvalue()
 
 
 def _normalise_code(code: str) -> str | None:

@@ -168,6 +168,10 @@ class AllowlistNetwork:
         """The highest address in the network, as an integer."""
         return self.first | ((1 << (_BITS[self.version] - self.prefix_length)) - 1)
 
+    def holds(self, version: int, value: int) -> bool:
+        """Whether the address ``value`` of IP ``version`` lies in this network."""
+        return self.version == version and self.first <= value <= self.last
+
     def __str__(self) -> str:
         network: ipaddress.IPv4Network | ipaddress.IPv6Network
         if self.version == 4:

@@ -21,8 +21,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
-from gateway.auth.totp import qr_svg
 from gateway.portal.guesses import GuessRefused, guess, refusal_headers
+from gateway.qr import qr_svg
 from gateway.services import peers
 from gateway.wireguard.manager import WireguardManager
 

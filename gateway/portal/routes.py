@@ -49,6 +49,7 @@ from gateway.policy.access import same_origin
 from gateway.policy.credentials import SessionInfo
 from gateway.portal import fresh_proof
 from gateway.portal.guesses import GuessRefused, device_token, guess, remember_device
+from gateway.qr import qr_svg
 from gateway.services import audit, bans, sessions, users
 from gateway.services.users import User, UserError
 from gateway.store.db import transaction
@@ -639,7 +640,7 @@ async def totp_begin(request: Request, csrf_token: str = Form("")) -> Response:
 
 def _totp_setup(session: SessionInfo, secret: str) -> dict[str, str]:
     uri = totp.provisioning_uri(secret, account=session.user_name)
-    return {"secret": secret, "uri": uri, "qr_svg": totp.qr_svg(uri)}
+    return {"secret": secret, "uri": uri, "qr_svg": qr_svg(uri)}
 
 
 @router.post("/account/totp/confirm")

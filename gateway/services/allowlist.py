@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,15 +27,15 @@ from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.policy.allowlist import (
     AddressError,
     AllowlistEntryError,
-    AllowlistNetwork,
     parse_address,
     parse_network,
 )
 from gateway.services import audit
+from gateway.services.errors import ServiceError
 from gateway.store.db import transaction
 
 
-class AllowlistError(ValueError):
+class AllowlistError(ServiceError):
     """A request to change the allowlist that cannot be carried out; the message says why."""
 
 
@@ -79,10 +78,6 @@ class Entry:
         return self.expires_at is None or self.expires_at > now
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 #: The expiry choices the admin app offers; the CLI and the API take any duration too.
 EXPIRY_CHOICES: dict[str, float | None] = {
     "never": None,
@@ -91,24 +86,6 @@ EXPIRY_CHOICES: dict[str, float | None] = {
     "7d": 7 * 86400.0,
     "30d": 30 * 86400.0,
 }
-
-
-def parse_expiry(text: str | None) -> float | None:
-    """``never`` (or nothing) -> None; otherwise a duration as :func:`parse_duration` reads it."""
-    if text is None or not text.strip() or text.strip().lower() == "never":
-        return None
-    return parse_duration(text)
-
-
-def parse_duration(text: str) -> float:
-    """``30m``, ``12h``, ``7d``, ``2w`` -> seconds. Refuses anything else, clearly."""
-    match = _DURATION.match(text)
-    if not match or int(match.group(1)) == 0:
-        raise AllowlistError(
-            f"expiry '{text}' is not a duration; use a positive number with a unit "
-            "s, m, h, d or w, for example 7d or 12h"
-        )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def normalise(network: str) -> str:
@@ -134,10 +111,6 @@ def get_entry(conn: sqlite3.Connection, entry_id: int) -> Entry | None:
 
 
 # -- self lock-out ----------------------------------------------------------------------
-def _contains(network: AllowlistNetwork, version: int, value: int) -> bool:
-    return network.version == version and network.first <= value <= network.last
-
-
 def admitted_until(
     address: str,
     *,
@@ -155,13 +128,13 @@ def admitted_until(
         version, value = parse_address(address)
     except AddressError:
         return None
-    if any(_contains(parse_network(n), version, value) for n in default_networks):
+    if any(parse_network(n).holds(version, value) for n in default_networks):
         return math.inf
     until: float | None = None
     for network, expires_at in entries:
         if expires_at is not None and expires_at <= now:
             continue
-        if _contains(parse_network(network), version, value):
+        if parse_network(network).holds(version, value):
             reach = math.inf if expires_at is None else expires_at
             until = reach if until is None else max(until, reach)
     return until

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.services import audit, held, users
+from gateway.services.errors import ServiceError
 from gateway.store.db import DiskFullError, transaction
 
 
-class TokenError(ValueError):
+class TokenError(ServiceError):
     """A token change that cannot be made; the message says why."""
 
 

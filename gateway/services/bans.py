@@ -32,10 +32,11 @@ from gateway.auth.bruteforce import (
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.services import audit
+from gateway.services.errors import ServiceError
 from gateway.store.db import transaction
 
 
-class BanError(ValueError):
+class BanError(ServiceError):
     """A ban that cannot be lifted; the message says why."""
 
 

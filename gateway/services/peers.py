@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.services import audit, users
+from gateway.services.errors import ServiceError
 from gateway.settings import WireguardSettings
 from gateway.store.db import transaction
 from gateway.wireguard import config as wgconfig
@@ -30,7 +31,7 @@ LINK_TTL = 15 * 60.0
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._- ")
 
 
-class PeerError(ValueError):
+class PeerError(ServiceError):
     """A change to a peer that cannot be made; the message says why."""
 
 

@@ -24,6 +24,7 @@ from typing import Literal
 from gateway.auth import passwords, tokens, totp
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.services import audit, held
+from gateway.services.errors import ServiceError
 from gateway.store.db import DiskFullError, transaction
 
 Role = Literal["admin", "user"]
@@ -31,7 +32,7 @@ ROLES: tuple[Role, ...] = ("admin", "user")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
-class UserError(ValueError):
+class UserError(ServiceError):
     """A change to an account that cannot be made; the message says why."""
 
 

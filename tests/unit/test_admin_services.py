@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import durations
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import ManualClock
 from gateway.policy.allowlist import CompiledAllowlist
@@ -146,12 +147,12 @@ def test_labels_with_control_characters_are_refused(conn) -> None:
 
 
 def test_parse_expiry() -> None:
-    assert allowlist.parse_expiry("never") is None
-    assert allowlist.parse_expiry("") is None
-    assert allowlist.parse_expiry("7d") == 7 * 86400
+    assert durations.parse_expiry("never") is None
+    assert durations.parse_expiry("") is None
+    assert durations.parse_expiry("7d") == 7 * 86400
     assert set(allowlist.EXPIRY_CHOICES) == {"never", "1h", "1d", "7d", "30d"}
-    with pytest.raises(allowlist.AllowlistError, match="not a duration"):
-        allowlist.parse_expiry("soon")
+    with pytest.raises(durations.DurationError, match="not a duration"):
+        durations.parse_expiry("soon")
 
 
 # -- audit search and export ----------------------------------------------------------------

@@ -20,10 +20,9 @@ from gateway.auth.totp import (
     new_secret,
     normalise_recovery_code,
     provisioning_uri,
-    qr_svg,
-    qr_text,
     verify_totp,
 )
+from gateway.qr import qr_svg, qr_text
 from tests.support.ci import cannot_run
 
 # RFC 6238 appendix B: the SHA-1 seed "12345678901234567890"; 6-digit codes are the last six

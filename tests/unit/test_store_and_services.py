@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import durations
 from gateway.clock import ManualClock
 from gateway.services import allowlist, audit
 from gateway.store import db
@@ -79,10 +80,10 @@ def test_hits_are_added(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ["7d", "12h", "30m", "2w", "45s", " 3d "])
 def test_durations(text: str) -> None:
-    assert allowlist.parse_duration(text) > 0
+    assert durations.parse_duration(text) > 0
 
 
 @pytest.mark.parametrize("text", ["", "7", "0d", "-1d", "1y", "d7", "1.5h"])
 def test_bad_durations(text: str) -> None:
-    with pytest.raises(allowlist.AllowlistError, match="for example 7d"):
-        allowlist.parse_duration(text)
+    with pytest.raises(durations.DurationError, match="for example 7d"):
+        durations.parse_duration(text)
