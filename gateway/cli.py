@@ -842,6 +842,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         SettingsError,
         CommandError,
+        durations.DurationError,
         allowlist_service.AllowlistError,
         users.UserError,
         api_tokens.TokenError,
