@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import io
 import os
 import random
@@ -29,7 +28,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from unittest import mock
 
 START = 1_795_000_000.0  # 2026-11-18, a Wednesday
@@ -211,15 +209,6 @@ class FrozenClock:
         return self.now_value
 
 
-def _frozen_datetime(clock: FrozenClock) -> type[dt.datetime]:
-    class FrozenDatetime(dt.datetime):
-        @classmethod
-        def now(cls, tz: dt.tzinfo | None = None) -> FrozenDatetime:  # type: ignore[override]
-            return cls.fromtimestamp(clock.now(), tz)
-
-    return FrozenDatetime
-
-
 @contextlib.contextmanager
 def _environment(clock: FrozenClock) -> Iterator[None]:
     """Fixed time, time zone, secrets, terminal width and user for everything in-process."""
@@ -261,17 +250,7 @@ def _environment(clock: FrozenClock) -> Iterator[None]:
         stack.enter_context(
             mock.patch.object(clock_module.SystemClock, "now", lambda self: clock.now())
         )
-        _freeze_cli(stack, clock)
         yield
-
-
-def _freeze_cli(stack: contextlib.ExitStack, clock: FrozenClock) -> None:
-    """The CLI's own reading of the time, where it has one besides the gateway's clock."""
-    import gateway.cli as cli
-
-    if hasattr(cli, "dt"):
-        frozen = SimpleNamespace(**{**vars(dt), "datetime": _frozen_datetime(clock)})
-        stack.enter_context(mock.patch.object(cli, "dt", frozen))
 
 
 def _restore_tz(saved: str | None) -> None:

@@ -1,0 +1,59 @@
+"""``cemm-gateway run``, ``demo`` and ``simulator``: the commands that serve.
+
+``run`` is the gateway itself (what the container starts); ``demo`` runs it in front of
+the built-in CEMM simulator; ``simulator`` runs the simulator alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from gateway.cli import common
+from gateway.cli.common import EXIT_OK
+from gateway.logs import setup_logging
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.app import serve
+
+    settings = common.settings(args)
+    setup_logging(settings.log.level, settings.log.format)
+    asyncio.run(serve(settings))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    setup_logging("info", "text")
+    return asyncio.run(run_demo(listen_host=args.listen_host))
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from gateway import simulator
+
+    return simulator.run_from_args(args)
+
+
+def register(commands: common.Commands) -> None:
+    run = commands.add_parser("run", help="run the gateway")
+    common.config_option(run)
+    run.set_defaults(handler=cmd_run)
+
+    demo = commands.add_parser(
+        "demo", help="run the gateway in front of the built-in CEMM simulator"
+    )
+    demo.add_argument(
+        "--listen-host",
+        default="127.0.0.1",
+        help="address the demo gateway listens on (default 127.0.0.1; use 0.0.0.0 to try "
+        "it from a phone on your LAN)",
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    from gateway import simulator
+
+    sim = commands.add_parser("simulator", help="run the CEMM simulator on its own")
+    simulator.add_arguments(sim)
+    sim.set_defaults(handler=cmd_simulator)
