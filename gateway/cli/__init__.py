@@ -1,8 +1,10 @@
 """The ``cemm-gateway`` command.
 
-Every subcommand that touches state takes ``--config FILE`` and works on the same data
-directory as the running gateway, which notices the change within a second. Subcommands
-call the service layer; none of them writes SQL.
+Every subcommand that touches state takes ``--config FILE`` (before or after the
+subcommand; else ``$CEMM_GATEWAY_CONFIG``) and works on the same data directory as the
+running gateway, which notices the change within a second. Subcommands call the service
+layer; none of them writes SQL. ``cemm-gateway --version`` prints the installed version;
+``cemm-gateway check`` validates the configuration as ``run`` would, and stops there.
 
 One module per resource registers its subcommands (:mod:`.allowlist`, :mod:`.users`,
 :mod:`.sessions`, :mod:`.tokens`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`; the serving
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 
 from gateway.cli import allowlist, audit, bans, common, peers, server, sessions, tokens, users
 from gateway.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
+from gateway.version import version
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "CommandError", "build_parser", "main"]
 
@@ -27,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cemm-gateway",
         description="Secure remote-access gateway for the CEMM energy management module.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    common.config_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (server, allowlist, users, sessions, tokens, bans, peers, audit):
         module.register(commands)

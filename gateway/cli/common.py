@@ -1,5 +1,12 @@
 """What every ``cemm-gateway`` subcommand shares: settings, the database, tables, refusals.
 
+:func:`settings` is how a management command finds the gateway it manages: ``--config
+FILE`` (before or after the subcommand), else ``$CEMM_GATEWAY_CONFIG``, else the built-in
+defaults, with ``CEMM_GATEWAY_*`` environment variables on top. When none of these says
+anything and the default data directory holds no database, the command is being run away
+from any gateway (on the host instead of in its container, say): it refuses and says where
+it looked, rather than create an empty database under ``/data`` and change that.
+
 :func:`run` is the one place that turns what a command raises into what the person sees:
 a refusal - a :class:`~gateway.services.errors.ServiceError` from a service (a duration
 that is not one included), a :class:`~gateway.settings.SettingsError`, a
@@ -15,6 +22,7 @@ import datetime as dt
 import getpass
 import json
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +32,13 @@ from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK
 from gateway.services.errors import ServiceError
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.settings import (
+    CONFIG_ENV,
+    Settings,
+    SettingsError,
+    environment_variables,
+    load_settings,
+)
 from gateway.store import db
 
 EXIT_OK = 0
@@ -85,7 +99,19 @@ def now() -> float:
 
 
 def settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    """The settings of a management command; refuses when there is no gateway to manage."""
+    loaded = load_settings(args.config)
+    configured = args.config is not None or os.environ.get(CONFIG_ENV) or environment_variables()
+    if not configured and not loaded.database_path.exists():
+        raise CommandError(
+            "no gateway to manage here. Looked for a configuration file in --config FILE "
+            f"(not given) and ${CONFIG_ENV} (not set), for CEMM_GATEWAY_* settings in the "
+            f"environment (none), and for a database in the data directory "
+            f"{loaded.data_dir} (no {loaded.database_path.name}). Give the gateway's "
+            "configuration with --config FILE, or run the command where the gateway runs "
+            "(e.g. docker compose exec gateway cemm-gateway ...)"
+        )
+    return loaded
 
 
 @contextmanager
@@ -139,11 +165,14 @@ def print_list(
     return EXIT_OK
 
 
-def config_option(parser: argparse.ArgumentParser) -> None:
+def config_option(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """``--config FILE``. On the top-level parser it defaults to None; on a subcommand it
+    is left out when not given, so one given before the subcommand stays."""
     parser.add_argument(
         "--config",
         metavar="FILE",
         type=Path,
+        default=None if top_level else argparse.SUPPRESS,
         help="the gateway's TOML configuration (default: $CEMM_GATEWAY_CONFIG, else built-in "
         "defaults and CEMM_GATEWAY_* environment variables)",
     )
@@ -168,4 +197,5 @@ def action(
 def resource(commands: Commands, name: str, help_text: str) -> Commands:
     """A command with actions (``cemm-gateway user ACTION``); the group to add them to."""
     parser = commands.add_parser(name, help=help_text)
+    config_option(parser)
     return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")

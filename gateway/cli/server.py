@@ -1,25 +1,41 @@
-"""``cemm-gateway run``, ``demo`` and ``simulator``: the commands that serve.
+"""``cemm-gateway run``, ``check``, ``demo`` and ``simulator``: the commands that serve.
 
-``run`` is the gateway itself (what the container starts); ``demo`` runs it in front of
-the built-in CEMM simulator; ``simulator`` runs the simulator alone.
+``run`` is the gateway itself (what the container starts); ``check`` validates the
+configuration as ``run`` does before it starts - every key, then the rules across keys -
+and exits 0 with one line, or 1 naming the key and the problem (like ``nginx -t``);
+``demo`` runs the gateway in front of the built-in CEMM simulator; ``simulator`` runs the
+simulator alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from gateway.cli import common
 from gateway.cli.common import EXIT_OK
 from gateway.logs import setup_logging
+from gateway.settings import CONFIG_ENV, check_startup, environment_variables, load_settings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway.app import serve
 
-    settings = common.settings(args)
+    settings = load_settings(args.config)
     setup_logging(settings.log.level, settings.log.format)
     asyncio.run(serve(settings))
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    check_startup(load_settings(args.config))
+    path = args.config or os.environ.get(CONFIG_ENV)
+    source = str(path) if path else "built-in defaults"
+    variables = len(environment_variables())
+    if variables:
+        source += f" and {variables} setting(s) from the environment"
+    print(f"configuration OK: {source}")
     return EXIT_OK
 
 
@@ -40,6 +56,12 @@ def register(commands: common.Commands) -> None:
     run = commands.add_parser("run", help="run the gateway")
     common.config_option(run)
     run.set_defaults(handler=cmd_run)
+
+    check = commands.add_parser(
+        "check", help="validate the configuration as 'run' would, then exit (0: valid)"
+    )
+    common.config_option(check)
+    check.set_defaults(handler=cmd_check)
 
     demo = commands.add_parser(
         "demo", help="run the gateway in front of the built-in CEMM simulator"

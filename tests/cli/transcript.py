@@ -41,6 +41,7 @@ class Command:
     args: tuple[str, ...]
     config: str | None = "main"  # which configuration file; None: no --config at all
     stdin: str = ""
+    config_first: bool = False  # --config before the subcommand, not after it
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,10 @@ class Setup:
     what: str
 
 
-def _c(*args: str, config: str | None = "main", stdin: str = "") -> Command:
-    return Command(args, config, stdin)
+def _c(
+    *args: str, config: str | None = "main", stdin: str = "", config_first: bool = False
+) -> Command:
+    return Command(args, config, stdin, config_first)
 
 
 PASSWORD = "a long password 1\n"
@@ -184,6 +187,19 @@ SESSION: Sequence[Command | Setup] = (
     _c("allow", "list", config="missing"),
     _c("allow", "list", config="bad"),
     _c("allow", "list", config="not-toml"),
+    # --config before the subcommand, or between a command and its action.
+    _c("user", "list", config_first=True),
+    _c("token", "list", "--config", "<main>", config=None),
+    _c("bans", "--config", "<main>", "list", config=None),
+    _c("user", "list", "--config", "<missing>", config="main", config_first=True),
+    # check: the configuration as 'run' validates it.
+    _c("check", config="good"),
+    _c("check", config="main"),
+    _c("check", config="bad"),
+    _c("check", config="missing"),
+    _c("check", config="oidc"),
+    _c("check", config="good", config_first=True),
+    _c("check", "--help", config=None),
 )
 
 CONFIGS = {
@@ -198,6 +214,8 @@ CONFIGS = {
     "plain": 'data_dir = "{data}"\n',
     "bad": 'data_dir = "{data}"\n[listen]\nhttp_port = -1\n[allowlist]\ndefault_network = []\n',
     "not-toml": "data_dir = \n",
+    "good": 'data_dir = "{data}"\n[upstream]\nhost = "192.168.2.34"\n',
+    "oidc": 'data_dir = "{data}"\n[upstream]\nhost = "192.168.2.34"\n[oidc]\nenabled = true\n',
 }
 
 
@@ -306,9 +324,11 @@ def _setup(what: str, data: Path) -> None:
 def _run(command: Command, configs: dict[str, Path]) -> tuple[str, str, int]:
     from gateway.cli import main
 
-    argv = list(command.args)
+    # "<name>" in the arguments is the path of that configuration file.
+    argv = [str(configs[arg[1:-1]]) if arg[:1] == "<" else arg for arg in command.args]
     if command.config is not None:
-        argv += ["--config", str(configs[command.config])]
+        option = ["--config", str(configs[command.config])]
+        argv = [*option, *argv] if command.config_first else [*argv, *option]
     stdout, stderr = io.StringIO(), io.StringIO()
     with (
         mock.patch.object(sys, "stdin", io.StringIO(command.stdin)),
@@ -320,6 +340,17 @@ def _run(command: Command, configs: dict[str, Path]) -> tuple[str, str, int]:
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
     return stdout.getvalue(), stderr.getvalue(), code
+
+
+def _shown(command: Command) -> str:
+    """The command line as the transcript shows it: a configuration by its file name."""
+    words = [f"{arg[1:-1]}.toml" if arg[:1] == "<" else arg for arg in command.args]
+    shown = " ".join(shlex.quote(word) for word in words)
+    if command.config is None:
+        return shown
+    if command.config_first:
+        return f"--config {command.config}.toml {shown}"
+    return f"{shown} --config {command.config}.toml"
 
 
 def _block(label: str, text: str) -> list[str]:
@@ -353,11 +384,9 @@ def record() -> str:
                     out += [f"## setup: {step.what}", ""]
                     continue
                 stdout, stderr, code = _run(step, configs)
-                shown = " ".join(shlex.quote(arg) for arg in step.args)
-                config = f" --config {step.config}.toml" if step.config else ""
                 if step.stdin:
                     out.append(f"## stdin: {step.stdin!r}")
-                out.append(f"$ cemm-gateway {shown}{config}")
+                out.append(f"$ cemm-gateway {_shown(step)}")
                 out += _block("stdout", stdout)
                 out += _block("stderr", stderr)
                 out += [f"exit: {code}", ""]
