@@ -14,7 +14,7 @@ import asyncio
 import os
 
 from gateway.cli import common
-from gateway.cli.common import EXIT_OK
+from gateway.cli.common import EXIT_OK, CommandError
 from gateway.logs import setup_logging
 from gateway.settings import CONFIG_ENV, check_startup, environment_variables, load_settings
 
@@ -39,9 +39,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _without_config(args: argparse.Namespace) -> None:
+    # The top-level --config is accepted before any command; these two have their own.
+    if args.config is not None:
+        raise CommandError(
+            f"'{args.command}' runs with its own built-in configuration; --config is not used"
+        )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
+    _without_config(args)
     setup_logging("info", "text")
     return asyncio.run(run_demo(listen_host=args.listen_host))
 
@@ -49,6 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_simulator(args: argparse.Namespace) -> int:
     from gateway import simulator
 
+    _without_config(args)
     return simulator.run_from_args(args)
 
 

@@ -92,6 +92,17 @@ def test_the_config_after_the_subcommand_wins(
     assert (code, err) == (1, f"error: configuration file {missing} does not exist\n")
 
 
+@pytest.mark.parametrize("command", ["demo", "simulator"])
+def test_demo_and_simulator_refuse_a_config_they_would_ignore(
+    command: str, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "--config", str(config), command)
+    assert (code, err) == (
+        1,
+        f"error: '{command}' runs with its own built-in configuration; --config is not used\n",
+    )
+
+
 # -- no gateway to manage -------------------------------------------------------------------
 @pytest.fixture
 def default_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
