@@ -200,6 +200,13 @@ SESSION: Sequence[Command | Setup] = (
     _c("check", config="oidc"),
     _c("check", config="good", config_first=True),
     _c("check", "--help", config=None),
+    # The remaining successes: ids as the seeded secrets made them.
+    _c("user", "add", "erik", "--role", "user", "--password-stdin", stdin=PASSWORD),
+    _c("user", "remove", "erik"),
+    _c("token", "revoke", "4q8zymg2"),
+    _c("token", "revoke", "4q8zymg2"),
+    _c("session", "revoke", "09Jq7Nj1z3yX"),
+    _c("audit", "--limit", "6"),
 )
 
 CONFIGS = {
