@@ -15,7 +15,6 @@ commands in :mod:`.server`); :mod:`.common` holds what they share, and in
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from gateway.cli import allowlist, audit, bans, common, peers, server, sessions, tokens, users
@@ -41,7 +40,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return common.run(args.handler, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
