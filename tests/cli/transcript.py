@@ -10,7 +10,8 @@ A change that alters what the CLI prints re-records it on purpose::
 
     .venv/bin/python -m tests.cli.transcript > tests/cli/transcript.txt
 
-and says so in its commit message.
+and says so in its commit message. Usage and help texts are argparse's, so a Python
+release that words them differently (3.13 is the project's) changes them too.
 """
 
 from __future__ import annotations
@@ -259,7 +260,15 @@ def _environment(clock: FrozenClock) -> Iterator[None]:
         stack.enter_context(
             mock.patch.dict(
                 os.environ,
-                {"TZ": TIME_ZONE, "COLUMNS": "100", "LOGNAME": "operator", "USER": "operator"},
+                {
+                    "TZ": TIME_ZONE,
+                    "COLUMNS": "100",
+                    "LOGNAME": "operator",
+                    "USER": "operator",
+                    # argparse colours its help from Python 3.14 on, unless told not to.
+                    "NO_COLOR": "1",
+                    "PYTHON_COLORS": "0",
+                },
             )
         )
         # patch.dict restores the whole environment on the way out.
