@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from fastapi.templating import Jinja2Templates
 
 from gateway.portal.guesses import GuessRefused, guess, refusal_headers
+from gateway.portal.pages import templates
 from gateway.qr import qr_svg
 from gateway.services import peers
 from gateway.wireguard.manager import WireguardManager
 
 router = APIRouter(prefix="/.gateway")
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 
 def _config_for(

@@ -27,12 +27,10 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from gateway.auth import tokens, totp
 from gateway.auth.oidc import (
@@ -49,6 +47,7 @@ from gateway.policy.access import same_origin
 from gateway.policy.credentials import SessionInfo
 from gateway.portal import fresh_proof
 from gateway.portal.guesses import GuessRefused, device_token, guess, remember_device
+from gateway.portal.pages import templates
 from gateway.qr import qr_svg
 from gateway.services import audit, bans, sessions, users
 from gateway.services.users import User, UserError
@@ -61,7 +60,6 @@ from gateway.web.context import (
 )
 
 router = APIRouter(prefix="/.gateway")
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 LOGIN_CSRF_COOKIE = "cemm_login_csrf"
 SECOND_FACTOR_TTL = 300.0
