@@ -26,7 +26,7 @@ from fastapi.responses import RedirectResponse
 from gateway.policy.credentials import SessionInfo
 from gateway.portal.guesses import guess
 from gateway.portal.pages import templates
-from gateway.services import users
+from gateway.services import login, users
 from gateway.web.context import WebContext
 
 FRESH_PROOF_MAX_AGE = 300.0
@@ -67,13 +67,13 @@ async def prove(request: Request, session: SessionInfo, *, password: str, code: 
     found: object
     if password:
         found = await guess(
-            request, account=name, verify=lambda conn: users.authenticate(conn, name, password)
+            request, account=name, verify=lambda conn: login.check_password(conn, name, password)
         )
     elif code:
         found = await guess(
             request,
             account=name,
-            verify=lambda conn: users.verify_second_factor(conn, user_id, code),
+            verify=lambda conn: login.check_second_factor(conn, user_id, code),
         )
     else:
         return False
