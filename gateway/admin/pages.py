@@ -35,9 +35,10 @@ from gateway.web.context import WebContext
 
 HERE = Path(__file__).resolve().parent
 PORTAL_TEMPLATES = HERE.parent / "portal" / "templates"
+WEB_TEMPLATES = HERE.parent / "web" / "templates"  # frame.html, the shared page frame
 
 # The admin's own templates first; the portal's frame and message page are shared.
-templates = Jinja2Templates(directory=[HERE / "templates", PORTAL_TEMPLATES])
+templates = Jinja2Templates(directory=[HERE / "templates", PORTAL_TEMPLATES, WEB_TEMPLATES])
 
 router = APIRouter(include_in_schema=False)
 
