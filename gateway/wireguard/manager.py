@@ -27,7 +27,8 @@ from gateway.settings import Settings
 from gateway.system import commands
 from gateway.wireguard import keys
 from gateway.wireguard.config import PeerStats
-from gateway.wireguard.interface import FIREWALL_TABLE, Repair, WireguardError, WireguardInterface
+from gateway.wireguard.firewall import FIREWALL_TABLE
+from gateway.wireguard.interface import Repair, WireguardError, WireguardInterface
 
 logger = logging.getLogger("cemm_gateway.wireguard")
 
