@@ -202,7 +202,7 @@ async def _start_session(
         method=method,
     )
     await context.db.run(bans.record_success, user.name)
-    context.auth_changed()
+    context.session_started(token, info)
     if method != "oidc":
         fresh_proof.record_proof(request, info.id)
     response.set_cookie(
@@ -450,7 +450,7 @@ async def logout(request: Request, csrf_token: str = Form("")) -> Response:
             event="logout",
             client_address=client_address(request),
         )
-        context.auth_changed()
+        context.session_ended(session.id)
     response = _login_page(request, next_url="/", notice="You are logged out.")
     response.delete_cookie(
         context.state.session_cookie, path="/", secure=context.secure_cookies(request)

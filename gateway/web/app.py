@@ -118,6 +118,9 @@ def create_web_app(context: WebContext) -> FastAPI:
             return JSONResponse({"detail": "not through the gateway"}, status_code=403)
         with audit.requested_by(client_address(request), user_agent(request)):
             response = await call_next(request)
+        # A change to logins made by this request is in force before the answer leaves,
+        # so the client's next request is decided on it (gateway/logins.py).
+        await context.logins.settled()
         if guarded(request.url.path):
             response.headers.setdefault("Content-Security-Policy", ADMIN_CSP)
         for name, value in SECURITY_HEADERS.items():
@@ -134,18 +137,10 @@ def create_web_app(context: WebContext) -> FastAPI:
         drift, open WebSocket sessions, VPN peers, denials) need what ``/metrics`` needs."""
         status = context.status()
         if metrics_routes.authorized(context, request):
-            return {"status": "ok", **status}
-        return {"status": "ok", "cemm": _port_states(status)}
-
-    def _port_states(status: dict[str, Any]) -> dict[str, str]:
-        """``{"web": "up", "websocket": "down"}`` from the health checks ("unknown" before
-        the first one)."""
-        ports = dict(dict(status.get("upstream") or {}).get("ports") or {})
-        states = {}
-        for key, name in (("http", "web"), ("ws", "websocket")):
-            up = dict(ports.get(key) or {}).get("up")
-            states[name] = "unknown" if up is None else "up" if up else "down"
-        return states
+            return {"status": "ok", **status.to_dict()}
+        # "unknown" before the first check of the CEMM monitor.
+        ports = {"web": status.port_state("http"), "websocket": status.port_state("ws")}
+        return {"status": "ok", "cemm": ports}
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:

@@ -34,6 +34,7 @@ logger = logging.getLogger("cemm_gateway.wireguard")
 # FIREWALL_TABLE is named here too: the table is part of what the interface leaves behind.
 __all__ = ["FIREWALL_TABLE", "Repair", "WireguardError", "WireguardInterface"]
 
+
 class WireguardError(Exception):
     """The interface could not be set up; the message carries the failing command."""
 
