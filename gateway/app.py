@@ -29,30 +29,18 @@ from typing import Any
 
 import uvicorn
 
-from addons.authentication import Authentication
-from addons.client_address import ClientAddress
 from addons.connection_guard import ConnectionGuard
 from addons.connection_registry import ConnectionRegistry
-from addons.forwarding import Forwarding
-from addons.https_only import HttpsOnly
-from addons.page_fixup import PageFixup
-from addons.request_limits import RequestLimits
-from addons.request_log import RequestLog
-from addons.tls_termination import TlsTermination
-from addons.upgrades import Upgrades
-from addons.upstream import Upstream
-from addons.upstream_identity import UpstreamIdentity
-from addons.websocket_messages import ReadOnlyWebSockets
 from gateway import startup
 from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.logins import Logins
-from gateway.policy.access import AccessConfig, session_cookie_name
+from gateway.policy.access import AccessConfig
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.errorpages import ErrorPages
-from gateway.proxy.state import Limits, Listener, PolicySnapshot, ProxyState, UpstreamTarget
+from gateway.proxy.state import Listener, ProxyState
 from gateway.services import held, sessions
 from gateway.services.recorder import Recorder
 from gateway.settings import (
@@ -89,39 +77,6 @@ class _AdminServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def _proxy_state(
-    settings: Settings,
-    listeners: list[Listener],
-    policy: PolicySnapshot,
-    access: AccessConfig,
-    internal_port: int,
-) -> ProxyState:
-    upstream, limits = settings.upstream, settings.limits
-    return ProxyState(
-        listeners={listener.mode_spec: listener for listener in listeners},
-        policy=policy,
-        upstream=UpstreamTarget(
-            host=upstream.host,
-            http_port=upstream.http_port,
-            ws_port=upstream.ws_port,
-            connect_timeout=upstream.connect_timeout,
-            admin_port=internal_port,
-            response_timeout=upstream.response_timeout,
-            websocket_ping_interval=upstream.websocket_ping_interval,
-        ),
-        limits=Limits(
-            max_header_bytes=limits.max_header_bytes,
-            max_request_body_bytes=limits.max_request_body_bytes,
-            header_timeout=limits.header_timeout,
-            idle_timeout=limits.idle_timeout,
-            max_connections_per_client=limits.max_connections_per_client,
-        ),
-        access=access,
-        session_cookie=session_cookie_name(tls=settings.tls.enabled),
-        error_pages=ErrorPages(),
-    )
 
 
 class Gateway:
@@ -180,7 +135,7 @@ class Gateway:
             # The tunnel must exist before listeners bind its address.
             self._wireguard = await self._start_wireguard(conn)
             listeners += startup.tunnel_listeners(listeners, self._wireguard, settings.listen.host)
-        self.state = _proxy_state(settings, listeners, policy, self._access(), internal_port)
+        self.state = startup.proxy_state(settings, listeners, policy, self._access(), internal_port)
         self._build_parts(conn)
         # From here on the event loop's connection only reads; writes go to the recorder.
         db.set_busy_timeout(conn, db.SHORT_BUSY_TIMEOUT)
@@ -283,44 +238,21 @@ class Gateway:
         self._admin_server = _AdminServer(config)
         self._start_task(self._admin_server.serve(sockets=[admin_socket]), WEB_APP_TASK)
 
-    def _addons(self) -> list[Any]:
-        """The proxy's addons, in the order they see each event."""
-        settings, state = self.settings, self.state
-        assert state is not None and self.registry is not None and self.guard is not None
-        assert self.recorder is not None
-        tls, listen, upstream = settings.tls, settings.listen, settings.upstream
-        addons: list[Any] = [
-            RequestLog(state, access=settings.log.access),
-            self.registry,
-            self.guard,
-            TlsTermination(state, startup.certificates(settings)),
-            RequestLimits(state),
-            Upgrades(state, record_audit=self.recorder.record_audit),
-            ClientAddress(state, self.registry),
-        ]
-        if tls.enabled:
-            # After ClientAddress: a trusted reverse proxy may have received HTTPS itself.
-            addons.append(HttpsOnly(state, hsts_max_age=tls.hsts_max_age if tls.hsts else None))
-        addons += [
-            Authentication(state, self.registry),
-            ReadOnlyWebSockets(state, self.registry),
-            *self._extra_addons,
-            UpstreamIdentity(state),
-            Forwarding(state),
-        ]
-        if settings.single_port_enabled:
-            ws_ports = sorted({p for p in (listen.ws_port, upstream.ws_port) if p})
-            addons.append(PageFixup(state, ws_ports=ws_ports))
-        addons.append(Upstream(state))
-        return addons
-
     async def _start_engine(self, listeners: list[Listener]) -> None:
-        assert self.state is not None
+        assert self.state is not None and self.registry is not None and self.guard is not None
+        assert self.recorder is not None
         self.engine = ProxyEngine(
             modes=[listener.mode_spec for listener in listeners],
             listen_host=self.settings.listen.host,
             confdir=self.settings.data_dir / "mitmproxy",
-            addons=self._addons(),
+            addons=startup.proxy_addons(
+                self.settings,
+                self.state,
+                self.registry,
+                self.guard,
+                self.recorder,
+                extra=self._extra_addons,
+            ),
             error_pages=self.state.error_pages or ErrorPages(),
         )
         try:

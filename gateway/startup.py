@@ -7,6 +7,7 @@
   loopback port, and listeners of their own on the WireGuard tunnel's addresses that
   ``[listen] host`` does not cover.
 - Who needs no login (trusted networks, trusted VPN peers) and the gateway's own names.
+- The proxy's state and its addons, in the order they see each event.
 
 Every problem here is a :class:`~gateway.settings.SettingsError` naming the setting.
 """
@@ -16,17 +17,34 @@ from __future__ import annotations
 import logging
 import socket
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from addons.authentication import Authentication
+from addons.client_address import ClientAddress
+from addons.connection_guard import ConnectionGuard
+from addons.connection_registry import ConnectionRegistry
+from addons.forwarding import Forwarding
+from addons.https_only import HttpsOnly
+from addons.page_fixup import PageFixup
+from addons.request_limits import RequestLimits
+from addons.request_log import RequestLog
+from addons.tls_termination import TlsTermination
+from addons.upgrades import Upgrades
+from addons.upstream import Upstream
+from addons.upstream_identity import UpstreamIdentity
+from addons.websocket_messages import ReadOnlyWebSockets
 from gateway.clock import Clock
 from gateway.netutil import machine_names
-from gateway.policy.access import AccessConfig
+from gateway.policy.access import AccessConfig, session_cookie_name
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.names import OwnNames, own_names
-from gateway.proxy.state import Listener
+from gateway.proxy.errorpages import ErrorPages
+from gateway.proxy.state import Limits, Listener, PolicySnapshot, ProxyState, UpstreamTarget
 from gateway.services import peers as peer_service
 from gateway.services import users
+from gateway.services.recorder import Recorder
 from gateway.settings import Settings, SettingsError
 from gateway.tls.certificates import (
     CertificateError,
@@ -226,3 +244,74 @@ def gateway_names(settings: Settings, wireguard: WireguardManager | None) -> Own
         tls_hostnames=settings.tls.hostnames if settings.tls.enabled else (),
         addresses=addresses,
     )
+
+
+# -- the proxy ----------------------------------------------------------------------------
+def proxy_state(
+    settings: Settings,
+    listeners: list[Listener],
+    policy: PolicySnapshot,
+    access: AccessConfig,
+    internal_port: int,
+) -> ProxyState:
+    upstream, limits = settings.upstream, settings.limits
+    return ProxyState(
+        listeners={listener.mode_spec: listener for listener in listeners},
+        policy=policy,
+        upstream=UpstreamTarget(
+            host=upstream.host,
+            http_port=upstream.http_port,
+            ws_port=upstream.ws_port,
+            connect_timeout=upstream.connect_timeout,
+            admin_port=internal_port,
+            response_timeout=upstream.response_timeout,
+            websocket_ping_interval=upstream.websocket_ping_interval,
+        ),
+        limits=Limits(
+            max_header_bytes=limits.max_header_bytes,
+            max_request_body_bytes=limits.max_request_body_bytes,
+            header_timeout=limits.header_timeout,
+            idle_timeout=limits.idle_timeout,
+            max_connections_per_client=limits.max_connections_per_client,
+        ),
+        access=access,
+        session_cookie=session_cookie_name(tls=settings.tls.enabled),
+        error_pages=ErrorPages(),
+    )
+
+
+def proxy_addons(
+    settings: Settings,
+    state: ProxyState,
+    registry: ConnectionRegistry,
+    guard: ConnectionGuard,
+    recorder: Recorder,
+    *,
+    extra: Sequence[Any] = (),
+) -> list[Any]:
+    """The proxy's addons, in the order they see each event."""
+    tls, listen, upstream = settings.tls, settings.listen, settings.upstream
+    addons: list[Any] = [
+        RequestLog(state, access=settings.log.access),
+        registry,
+        guard,
+        TlsTermination(state, certificates(settings)),
+        RequestLimits(state),
+        Upgrades(state, record_audit=recorder.record_audit),
+        ClientAddress(state, registry),
+    ]
+    if tls.enabled:
+        # After ClientAddress: a trusted reverse proxy may have received HTTPS itself.
+        addons.append(HttpsOnly(state, hsts_max_age=tls.hsts_max_age if tls.hsts else None))
+    addons += [
+        Authentication(state, registry),
+        ReadOnlyWebSockets(state, registry),
+        *extra,
+        UpstreamIdentity(state),
+        Forwarding(state),
+    ]
+    if settings.single_port_enabled:
+        ws_ports = sorted({p for p in (listen.ws_port, upstream.ws_port) if p})
+        addons.append(PageFixup(state, ws_ports=ws_ports))
+    addons.append(Upstream(state))
+    return addons
