@@ -67,6 +67,7 @@ class Logins:
         self._reading: asyncio.Task[None] | None = None
         # Changes made while a read runs: applied again on top of what it read.
         self._since_read: list[Change] | None = None
+        self._failure: str | None = None
 
     # -- one session --------------------------------------------------------------------
     def session_started(self, token: str, info: SessionInfo) -> None:
@@ -108,8 +109,12 @@ class Logins:
                 await self._read()
             except Exception as error:
                 # The last good snapshot stays in force; the state watcher tries again.
-                logger.warning("could not read the logins (the previous ones stay): %s", error)
+                # One warning while the same error lasts, not one per round.
+                if self._failure != str(error):
+                    logger.warning("could not read the logins (retrying): %s", error)
+                self._failure = str(error)
                 return
+            self._failure = None
 
     async def _read(self) -> None:
         self._generation += 1
