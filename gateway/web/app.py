@@ -90,6 +90,24 @@ def create_web_app(context: WebContext) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.context = context
+    _document(app, context)
+    # Registered before the front door, so it runs inside it (after the secret check).
+    app.middleware("http")(admin_guard(context))
+    app.middleware("http")(_front_door(context))
+    app.get("/healthz", include_in_schema=False)(_healthz(context))
+    _handle_errors(app)
+    app.include_router(portal.router, include_in_schema=False)
+    app.include_router(peer_link.router, include_in_schema=False)
+    app.include_router(admin_api.router)
+    app.include_router(admin_pages.router)
+    app.include_router(metrics_routes.router)
+    app.mount("/.gateway/static", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
+    app.mount("/static", StaticFiles(directory=ADMIN_STATIC), name="admin-static")
+    return app
+
+
+def _document(app: FastAPI, context: WebContext) -> None:
+    """The OpenAPI document, with the admin API's security schemes."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -106,10 +124,14 @@ def create_web_app(context: WebContext) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    # Registered before front_door_only, so it runs inside it (after the secret check).
-    app.middleware("http")(admin_guard(context))
 
-    @app.middleware("http")
+Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
+
+
+def _front_door(context: WebContext) -> Middleware:
+    """Only requests that came through the proxy (its secret header); the security headers
+    on every answer; a change to logins in force before the answer leaves."""
+
     async def front_door_only(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
@@ -129,7 +151,10 @@ def create_web_app(context: WebContext) -> FastAPI:
             response.headers["Cache-Control"] = "public, max-age=3600"
         return response
 
-    @app.get("/healthz", include_in_schema=False)
+    return front_door_only
+
+
+def _healthz(context: WebContext) -> Callable[[Request], Awaitable[dict[str, Any]]]:
     async def healthz(request: Request) -> dict[str, Any]:
         """The gateway is up (200 while it runs). The CEMM's state is reported, never a
         reason to fail. Anyone inside ``admin_networks`` may ask, so the answer says only
@@ -141,6 +166,12 @@ def create_web_app(context: WebContext) -> FastAPI:
         # "unknown" before the first check of the CEMM monitor.
         ports = {"web": status.port_state("http"), "websocket": status.port_state("ws")}
         return {"status": "ok", "cemm": ports}
+
+    return healthz
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Errors as the API (JSON), the admin pages (a page) and a full disk (503) say them."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:
@@ -178,12 +209,3 @@ def create_web_app(context: WebContext) -> FastAPI:
         return JSONResponse(
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
-
-    app.include_router(portal.router, include_in_schema=False)
-    app.include_router(peer_link.router, include_in_schema=False)
-    app.include_router(admin_api.router)
-    app.include_router(admin_pages.router)
-    app.include_router(metrics_routes.router)
-    app.mount("/.gateway/static", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
-    app.mount("/static", StaticFiles(directory=ADMIN_STATIC), name="admin-static")
-    return app
