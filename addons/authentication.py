@@ -67,17 +67,17 @@ class Authentication:
         verdict = decide_request(facts, state.access, state.auth, state.session_activity, now=now)
         if verdict.kind == "admit":
             if verdict.session_id is not None:
-                state.session_activity[verdict.session_id] = now
+                state.touch_session(verdict.session_id, now)
                 flow.metadata[SESSION_ID] = verdict.session_id
             if verdict.token_id is not None:
-                state.token_activity[verdict.token_id] = now
+                state.touch_token(verdict.token_id, now)
             if websocket:
                 # Registered before it is forwarded: ending the credential closes it.
                 self.registry.note_credential(
                     flow.client_conn, session=verdict.session_id, token=verdict.token_id
                 )
                 flow.metadata[WEBSOCKET_ADMITTED] = True
-            state.requests[f"admitted_{verdict.reason}"] += 1
+            state.count_request(f"admitted_{verdict.reason}")
         elif verdict.kind == "portal":
             flow.metadata[TO_APP] = True
         elif verdict.kind == "login":

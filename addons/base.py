@@ -72,7 +72,7 @@ def refuse(
     if flow.metadata.get(DENIED):
         return
     flow.metadata[DENIED] = reason
-    state.denials[counter or reason] += 1
+    state.count_denial(counter or reason)
     flow.request.stream = False
     flow.request.headers.pop("expect", None)
     if flow.request.data.content is None and _has_body(flow.request):
@@ -90,7 +90,8 @@ def deny(
     state: ProxyState, flow: http.HTTPFlow, status: int, reason: str, detail: str | None = None
 ) -> None:
     """Refuse a request with the gateway's error page for ``status``; count why."""
-    refuse(state, flow, errorpages.error_response(status, detail, close=status >= 500), reason)
+    pages = state.error_pages or errorpages.PLAIN
+    refuse(state, flow, pages.response(status, detail, close=status >= 500), reason)
 
 
 def _client_writer(client: connection.Client) -> Any:
@@ -103,10 +104,10 @@ def _client_writer(client: connection.Client) -> Any:
 def _refuse_after_error(state: ProxyState, subject: object) -> None:
     if isinstance(subject, connection.Client):
         subject.error = "refused: gateway error"
-        state.denials["internal_error"] += 1
+        state.count_denial("internal_error")
     elif isinstance(subject, http.HTTPFlow):
         if subject.websocket is not None and subject.websocket.timestamp_end is None:
-            state.denials["internal_error"] += 1
+            state.count_denial("internal_error")
             close_client(subject.client_conn)
         else:
             subject.metadata.pop(DENIED, None)

@@ -175,7 +175,7 @@ class ConnectionGuard:
 
     def _refuse(self, client: connection.Client, peer: str, reason: str, listener: str) -> None:
         client.error = f"refused: {reason}"
-        self.state.denials[reason] += 1
+        self.state.count_denial(reason)
         self.denial_log.denied(peer, reason, listener, time.monotonic())
         self._schedule_flush()
 

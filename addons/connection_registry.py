@@ -104,7 +104,7 @@ class ConnectionRegistry:
                 live.deadline = None
                 if close_client(live.client):
                     closed += 1
-                    self.state.denials[live.waiting_for] += 1
+                    self.state.count_denial(live.waiting_for)
         return closed
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -184,7 +184,7 @@ class ConnectionRegistry:
                 continue
             if close_client(live.client):
                 closed += 1
-                self.state.denials["ended_session"] += 1
+                self.state.count_denial("ended_session")
                 logger.info("closed connection from %s: its login ended", live.peer)
         return closed
 
@@ -198,7 +198,7 @@ class ConnectionRegistry:
                 continue
             if close_client(live.client):
                 closed += 1
-                self.state.denials["revoked_address"] += 1
+                self.state.count_denial("revoked_address")
                 logger.info(
                     "closed connection from %s on the %s port: no longer on the allowlist",
                     live.peer,

@@ -96,8 +96,8 @@ def _bounded(
             and self.state == self.read_headers  # still no complete head
             and len(self.buf) > state.limits.max_header_bytes
         ):
-            state.denials["headers_too_large"] += 1
-            yield commands.SendData(self.conn, errorpages.raw_error_response(431))
+            state.count_denial("headers_too_large")
+            yield commands.SendData(self.conn, errorpages.PLAIN.raw_response(431))
             yield commands.CloseConnection(self.conn)
             self.state = self.done
 

@@ -90,7 +90,7 @@ class Upgrades:
             response.headers.get("upgrade", ""),
         ):
             return
-        self.state.denials["unadmitted_switch"] += 1
+        self.state.count_denial("unadmitted_switch")
         flow.metadata[DENIED] = "unadmitted_switch"
         logger.warning(
             "cut off a 101 answer to %s %s (upgrade %r, answered %r): the gateway admitted "

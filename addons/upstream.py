@@ -73,7 +73,7 @@ class BodyLimit:
             return chunk
         if not self.tripped:
             self.tripped = True
-            self.state.denials["body_too_large"] += 1
+            self.state.count_denial("body_too_large")
             close_client(self.flow.client_conn)
         return b""
 
@@ -163,7 +163,7 @@ class Upstream:
             elif now - waiting.since >= timeout:
                 del self._streaming[flow_id]
                 self._timeouts["answers"] += 1
-                self.state.denials["upstream_timeout"] += 1
+                self.state.count_denial("upstream_timeout")
                 close_client(waiting.flow.client_conn)
         interval = upstream.websocket_ping_interval
         for flow_id, socket in list(self._sockets.items()):
@@ -186,10 +186,10 @@ class Upstream:
         if flow.response is not None:  # answered meanwhile
             return
         self._timeouts["requests"] += 1
-        self.state.denials["upstream_timeout"] += 1
+        self.state.count_denial("upstream_timeout")
         _, io = _transport(flow.client_conn, flow.client_conn)
         if io is not None and io.writer is not None and not io.writer.is_closing():
-            io.writer.write(errorpages.raw_error_response(504))
+            io.writer.write((self.state.error_pages or errorpages.PLAIN).raw_response(504))
         flow.kill()
         close_client(flow.client_conn)
 
@@ -244,11 +244,10 @@ class Upstream:
             upstream.admin_port,
         ):
             return
-        status = self.state.status.port(address[1])
         if ok:
-            status.ok(time.time())
+            self.state.port_ok(address[1], time.time())
         else:
-            status.failed(time.time())
+            self.state.port_failed(address[1], time.time())
 
     def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
         self._settle(data, ok=True)
@@ -260,7 +259,7 @@ class Upstream:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(DENIED) or flow.response is not None:
             return
-        self.state.requests["admitted"] += 1
+        self.state.count_request("admitted")
         if "content-length" in flow.request.headers:
             flow.request.stream = True  # its size was checked by addons.request_limits
         else:

@@ -77,13 +77,13 @@ class UpstreamIdentity:
                 seen,
                 upstream.mac,
             )
-            if upstream.host == str(peer[0]) or (
-                address is not None and upstream.host == address[0]
-            ):
-                upstream.host = ""
+            # Read again: the target may have moved while the neighbour table was asked.
+            current = self.state.upstream.host
+            if current == str(peer[0]) or (address is not None and current == address[0]):
+                self.state.set_upstream_host("")
         except Exception:
             logger.exception("checking the upstream's link-layer address failed; refusing")
-        self.state.denials[LINK_MISMATCH] += 1
+        self.state.count_denial(LINK_MISMATCH)
         _abort(data)
 
 

@@ -55,7 +55,7 @@ class ReadOnlyWebSockets:
         if live is None or not live.tokens or self.may_send(live.tokens):
             return
         message.drop()
-        self.state.denials[DROPPED] += 1
+        self.state.count_denial(DROPPED)
         if not flow.metadata.get(DROPPED):
             flow.metadata[DROPPED] = True
             logger.info(

@@ -332,8 +332,7 @@ async def revoke_token(context: WebContext, caller: Caller, token_id: str) -> No
 
 # -- sessions ---------------------------------------------------------------------------
 def _live_ids(context: WebContext) -> set[str] | None:
-    live = context.status().get("websocket_sessions")
-    return set(live) if isinstance(live, list | set | frozenset | tuple) else None
+    return set(context.status().websocket_sessions)
 
 
 async def list_sessions(
@@ -376,7 +375,7 @@ async def revoke_session(context: WebContext, caller: Caller, session_id: str) -
         reason="revoked",
         client_address=caller.address,
     )
-    context.auth_changed()
+    context.session_ended(session_id)
     return session_out(context, session, current=caller.session_id)
 
 

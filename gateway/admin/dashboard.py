@@ -2,17 +2,16 @@
 
 The page (``/``) and the API (``GET /api/status``) both render the :class:`Dashboard` it
 returns. A feature adds its part here, as a field of :class:`Dashboard` filled by
-:func:`collect` from ``context.status()``, read defensively (a part that is missing or
-has an unexpected shape shows as "not known", never as an error):
+:func:`collect` from the gateway's typed status (:class:`gateway.status.GatewayStatus`):
 
-- ``status()["cemm"]``: per CEMM port (``"80": {"last_ok", "failing_since"}``) what the
-  proxy saw, plus text facts from the CEMM monitor (address, MAC, clock drift, ...);
-- ``status()["vpn"]``: the WireGuard interface with its ``peers`` (name, address,
-  enabled, latest handshake, bytes), or None without a VPN;
-- ``status()["websocket_sessions"]`` (optional): ids of sessions with an open WebSocket,
-  shown as "live" next to the session;
-- ``status()["storage"]`` (optional): ``message`` is "the disk holding <data_dir> is full"
-  while it is, shown at the top of the page.
+- ``cemm_ports`` and ``cemm_facts``: per CEMM port what the proxy saw (last success,
+  failing since), plus text facts from the CEMM monitor (address, MAC, clock drift, ...);
+- ``vpn``: the WireGuard interface with its peers (name, address, enabled, latest
+  handshake, bytes), or None without a VPN;
+- ``websocket_sessions``: ids of sessions with an open WebSocket, shown as "live" next to
+  the session;
+- ``storage.message``: "the disk holding <data_dir> is full" while it is, shown at the top
+  of the page.
 """
 
 from __future__ import annotations
@@ -26,7 +25,9 @@ from pydantic import BaseModel, Field
 from gateway.admin.models import BanOut, SessionOut
 from gateway.admin.views import ban_out, session_out
 from gateway.services import audit, bans, sessions
+from gateway.status import GatewayStatus
 from gateway.web.context import WebContext
+from gateway.wireguard.manager import WireguardReport
 
 RECENT_SECONDS = 86400.0
 RECENT_LIMIT = 10
@@ -102,54 +103,44 @@ class Dashboard(BaseModel):
     )
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _cemm(raw: object, port_names: dict[int, str]) -> CemmStatus | None:
-    if not isinstance(raw, dict) or not raw:
+def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | None:
+    if not status.cemm_ports and not status.cemm_facts:
         return None
-    ports: list[CemmPort] = []
-    facts: dict[str, str] = {}
-    for key, value in raw.items():
-        if str(key).isdigit() and isinstance(value, dict):
-            last_ok, failing = _number(value.get("last_ok")), _number(value.get("failing_since"))
-            state: Literal["ok", "failing", "unknown"] = (
-                "failing" if failing else "ok" if last_ok else "unknown"
-            )
-            ports.append(
-                CemmPort(
-                    port=int(key),
-                    name=port_names.get(int(key)),
-                    state=state,
-                    last_ok=last_ok,
-                    failing_since=failing,
-                )
-            )
-        elif value is not None:
-            facts[str(key)] = str(value)
-    return CemmStatus(ports=sorted(ports, key=lambda p: p.port), facts=facts)
-
-
-def _vpn(raw: object) -> VpnStatus | None:
-    if not isinstance(raw, dict):
-        return None
-    peers = []
-    for peer in raw.get("peers") or []:
-        if not isinstance(peer, dict) or not peer.get("name"):
-            continue
-        peers.append(
-            VpnPeer(
-                name=str(peer["name"]),
-                address=str(peer["address"]) if peer.get("address") else None,
-                enabled=peer["enabled"] if isinstance(peer.get("enabled"), bool) else None,
-                latest_handshake=_number(peer.get("latest_handshake")),
-                rx_bytes=int(peer["rx_bytes"]) if isinstance(peer.get("rx_bytes"), int) else None,
-                tx_bytes=int(peer["tx_bytes"]) if isinstance(peer.get("tx_bytes"), int) else None,
+    ports = []
+    for port, seen in status.cemm_ports.items():
+        state: Literal["ok", "failing", "unknown"] = (
+            "failing" if seen.failing_since else "ok" if seen.last_ok else "unknown"
+        )
+        ports.append(
+            CemmPort(
+                port=port,
+                name=port_names.get(port),
+                state=state,
+                last_ok=seen.last_ok,
+                failing_since=seen.failing_since,
             )
         )
-    text = {key: str(raw[key]) if raw.get(key) else None for key in ("interface", "endpoint")}
-    return VpnStatus(peers=peers, **text)
+    return CemmStatus(ports=sorted(ports, key=lambda p: p.port), facts=dict(status.cemm_facts))
+
+
+def _vpn(report: WireguardReport | None) -> VpnStatus | None:
+    if report is None:
+        return None
+    peers = [
+        VpnPeer(
+            name=peer.name,
+            address=peer.address or None,
+            enabled=peer.enabled,
+            latest_handshake=peer.latest_handshake,
+            rx_bytes=peer.rx_bytes,
+            tx_bytes=peer.tx_bytes,
+        )
+        for peer in report.peers
+        if peer.name
+    ]
+    return VpnStatus(
+        peers=peers, interface=report.interface or None, endpoint=report.endpoint or None
+    )
 
 
 def _failures(entries: list[audit.AuditEntry]) -> list[LoginFailures]:
@@ -177,31 +168,26 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
     """Everything the dashboard shows, now."""
     now = time.time()
     status = context.status()
-    storage = status.get("storage")
-    problem = storage.get("message") if isinstance(storage, dict) else None
     found, active_bans, failures = await context.db.run(
         _stored, now=now, idle_timeout=context.settings.auth.session_idle_timeout
     )
-    live = status.get("websocket_sessions")
-    live_ids = set(live) if isinstance(live, list | set | frozenset | tuple) else None
+    live_ids = set(status.websocket_sessions)
     upstream = context.state.upstream
     port_names = {upstream.http_port: "web", upstream.ws_port: "WebSocket"}
     return Dashboard(
         generated_at=now,
-        open_connections=status.get("open_connections"),
-        open_websockets=status.get("open_websockets"),
+        open_connections=status.open_connections,
+        open_websockets=status.open_websockets,
         sessions=[
             session_out(context, s, current=current_session, live_ids=live_ids) for s in found
         ],
         denials=[
             DenialCount(reason=reason, count=count)
-            for reason, count in sorted(
-                dict(status.get("denials") or {}).items(), key=lambda item: -item[1]
-            )
+            for reason, count in sorted(status.denials.items(), key=lambda item: -item[1])
         ],
         recent_login_failures=_failures(failures)[:RECENT_LIMIT],
         bans=[ban_out(ban) for ban in active_bans],
-        cemm=_cemm(status.get("cemm"), port_names),
-        vpn=_vpn(status.get("vpn")),
-        storage_problem=problem if isinstance(problem, str) else None,
+        cemm=_cemm(status, port_names),
+        vpn=_vpn(status.vpn),
+        storage_problem=status.storage.message,
     )

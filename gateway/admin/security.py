@@ -113,9 +113,9 @@ def authenticate(context: WebContext, request: Request) -> Caller | None:
     if isinstance(identity, str):
         return None
     if identity.session_id is not None:
-        state.session_activity[identity.session_id] = now
+        state.touch_session(identity.session_id, now)
     if identity.token_id is not None:
-        state.token_activity[identity.token_id] = now
+        state.touch_token(identity.token_id, now)
     return Caller(
         user_name=identity.user_name,
         role=identity.role,

@@ -105,7 +105,7 @@ async def start_session(
         user_agent=user_agent(request),
         method=method,
     )
-    context.auth_changed()
+    context.session_started(started.token, started.info)
     if method != "oidc":
         fresh_proof.record_proof(request, started.info.id)
     response.set_cookie(

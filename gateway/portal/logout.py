@@ -61,7 +61,7 @@ async def logout(request: Request, csrf_token: str = Form("")) -> Response:
             event="logout",
             client_address=client_address(request),
         )
-        context.auth_changed()
+        context.session_ended(session.id)
     response = login_page(request, next_url="/", notice="You are logged out.")
     response.delete_cookie(
         context.state.session_cookie, path="/", secure=context.secure_cookies(request)

@@ -116,8 +116,10 @@ class ProxyEngine:
         listen_host: str,
         confdir: Path,
         addons: Sequence[Any],
+        error_pages: errorpages.ErrorPages = errorpages.PLAIN,
     ) -> None:
         self._modes = list(modes)
+        self._error_pages = error_pages
         self._listen_host = listen_host
         self._confdir = confdir
         self._addons = list(addons)
@@ -126,7 +128,7 @@ class ProxyEngine:
 
     async def start(self, timeout: float = 10.0) -> None:
         """Start the listeners; returns once all of them accept connections."""
-        errorpages.install()
+        self._error_pages.install()
         ws_close.install()
         self._confdir.mkdir(parents=True, exist_ok=True)
         opts = options.Options()

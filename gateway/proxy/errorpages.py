@@ -1,17 +1,20 @@
 """The gateway's own error pages, and the replacement for mitmproxy's.
 
-mitmproxy answers parser errors and upstream failures itself, before any addon hook, with a
-page that carries ``Server: mitmproxy <version>`` and the raw error text (errno, internal
-addresses). :func:`install` replaces its HTTP/1 error-response builder (an internal function
-of the pinned mitmproxy version; ``tests/unit/test_errorpages.py`` breaks if it moves) with
-one that renders the gateway's page and drops the internal message. The gateway only
-speaks HTTP/1.1 to clients (HTTP/2 is off), so that builder is the only one in use.
+mitmproxy answers parser errors and upstream failures itself, before any addon hook, with
+a page that carries ``Server: mitmproxy <version>`` and the raw error text (errno,
+internal addresses). :meth:`ErrorPages.install` replaces its HTTP/1 error-response builder
+(an internal function of the pinned mitmproxy version; ``tests/unit/test_errorpages.py``
+breaks if it moves) with one that renders the gateway's page and drops the internal
+message. The gateway only speaks HTTP/1.1 to clients (HTTP/2 is off), so that builder is
+the only one in use.
 
-The 502/503 text comes from a describer set by the app - the upstream monitor's
-(:meth:`gateway.upstream.monitor.UpstreamMonitor.describe`) - so the page says in plain
-words what is wrong: "The CEMM at 192.168.2.34 has not answered on port 80 since 10:42.",
-or, while the CEMM is followed by MAC and not confirmed, that the gateway is looking for
-it. Only admitted requests are ever sent towards the CEMM (and only they get the 503 of
+The pages are an :class:`ErrorPages` object the app makes with a describer - the upstream
+monitor's (:meth:`gateway.upstream.monitor.UpstreamMonitor.describe`) - and hands to the
+engine (which installs it) and the proxy state (which the addons' refusals use). The
+502/503/504 text comes from that describer, so the page says in plain words what is wrong:
+"The CEMM at 192.168.2.34 has not answered on port 80 since 10:42.", or, while the CEMM is
+followed by MAC and not confirmed, that the gateway is looking for it. Only admitted
+requests are ever sent towards the CEMM (and only they get the 503 of
 ``addons/upstream_identity.py``), so only people allowed to use the CEMM see its address.
 """
 
@@ -67,17 +70,19 @@ _MESSAGES: dict[int, tuple[str, str]] = {
     504: ("The CEMM is too slow", "The gateway is running, but the CEMM answered too slowly."),
 }
 
-# Set by the app: returns a plain-language sentence about the CEMM's state, or None.
-upstream_describer: Callable[[], str | None] = lambda: None  # noqa: E731
+Describer = Callable[[], str | None]
+
+
+def _nothing_known() -> str | None:
+    return None
 
 
 def error_body(status: int, detail: str | None = None) -> bytes:
+    """The page for ``status``, with ``detail`` as an extra paragraph if given."""
     title, message = _MESSAGES.get(
         status,
         (HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error", ""),
     )
-    if status in (502, 503, 504):
-        detail = detail or upstream_describer()
     extra = f"<p>{html.escape(detail)}</p>" if detail else ""
     page = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -89,24 +94,39 @@ def error_body(status: int, detail: str | None = None) -> bytes:
     return page.encode()
 
 
-def error_response(status: int, detail: str | None = None, *, close: bool = False) -> http.Response:
-    """A complete response with the gateway's page and security headers."""
-    headers = {"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS}
-    if close:
-        headers["Connection"] = "close"
-    return http.Response.make(status, error_body(status, detail), headers)
+class ErrorPages:
+    """The gateway's error pages; a 502, 503 or 504 without a detail of its own says what
+    ``describe_upstream`` knows about the CEMM."""
+
+    def __init__(self, describe_upstream: Describer = _nothing_known) -> None:
+        self.describe_upstream = describe_upstream
+
+    def body(self, status: int, detail: str | None = None) -> bytes:
+        if status in (502, 503, 504):
+            detail = detail or self.describe_upstream()
+        return error_body(status, detail)
+
+    def response(
+        self, status: int, detail: str | None = None, *, close: bool = False
+    ) -> http.Response:
+        """A complete response with the gateway's page and security headers."""
+        headers = {"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS}
+        if close:
+            headers["Connection"] = "close"
+        return http.Response.make(status, self.body(status, detail), headers)
+
+    def raw_response(self, status: int, detail: str | None = None) -> bytes:
+        """The same page as bytes on the wire, for answering outside mitmproxy's flow."""
+        return http1.assemble_response(self.response(status, detail, close=True))
+
+    def _mitmproxy_error(self, status_code: int, message: str = "") -> bytes:
+        # mitmproxy's message can hold errno text and addresses: it is dropped on purpose.
+        return self.raw_response(status_code)
+
+    def install(self) -> None:
+        """Replace mitmproxy's HTTP/1 error-response builder with these pages."""
+        _http1.make_error_response = self._mitmproxy_error
 
 
-def raw_error_response(status: int, detail: str | None = None) -> bytes:
-    """The same page as bytes on the wire, for answering outside mitmproxy's flow."""
-    return http1.assemble_response(error_response(status, detail, close=True))
-
-
-def _make_error_response(status_code: int, message: str = "") -> bytes:
-    # mitmproxy's message can hold errno text and addresses: it is dropped on purpose.
-    return raw_error_response(status_code)
-
-
-def install() -> None:
-    """Replace mitmproxy's HTTP/1 error-response builder (idempotent)."""
-    _http1.make_error_response = _make_error_response
+PLAIN = ErrorPages()
+"""The pages without a describer: what a refusal uses where no app made its own."""

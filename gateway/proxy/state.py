@@ -1,23 +1,44 @@
-"""What the proxy's addons consult: plain data, replaced atomically by the app.
+"""What the proxy's addons consult: immutable snapshots, written by one owner.
 
-Addons read :class:`ProxyState` on every connection or request; the app swaps whole
-snapshots (``state.policy = new``) rather than mutating them, so a hook never sees half a
-change. Nothing here touches the database or the network.
+:class:`ProxyState` is the one writer of everything the addons and the web app read on a
+request. The rules:
+
+- **Reads are snapshots.** ``policy``, ``auth``, ``access``, ``upstream``, ``limits`` and
+  ``status`` are frozen dataclasses, replaced as a whole; ``listeners`` and the counters
+  (``denials``, ``requests``, ``session_activity``, ``token_activity``) are read-only
+  mapping views. A hook never sees half a change, and no reader can write through what it
+  was given.
+- **Writes are methods.** Every change goes through a method of this class: the app's
+  tasks swap snapshots (:meth:`set_policy`, :meth:`set_auth`, :meth:`set_access`), the
+  upstream monitor re-points the proxy (:meth:`set_upstream_host`), addons count what
+  they refused (:meth:`count_denial`) and note when a login was used
+  (:meth:`touch_session`), the recorder takes those times to write them
+  (:meth:`take_activity`). A grep for ``state.set_`` finds every writer.
+- **One session at a time.** A login adds its session to the login snapshot
+  (:meth:`add_session`) and a logout or revoke removes it (:meth:`remove_sessions`)
+  without re-reading the database; the full re-read (:mod:`gateway.logins`) runs off the
+  event loop.
+
+Nothing here touches the database or the network.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 from gateway.policy.access import AccessConfig
 from gateway.policy.allowlist import CompiledAllowlist
-from gateway.policy.credentials import AuthSnapshot
+from gateway.policy.credentials import AuthSnapshot, SessionInfo
 
 if TYPE_CHECKING:
+    from gateway.proxy.errorpages import ErrorPages
     from gateway.upstream.health import UpstreamHealth
 
 ListenerName = Literal["web", "ws", "admin"]
@@ -45,7 +66,7 @@ class PolicySnapshot:
         return self.admin_allowlist if listener == "admin" else self.allowlist
 
 
-@dataclass
+@dataclass(frozen=True)
 class UpstreamTarget:
     """Where requests go. ``host`` can change at run time (the CEMM moves on DHCP).
 
@@ -74,28 +95,19 @@ class UpstreamTarget:
         return self.host, self.ws_port if listener == "ws" else self.http_port
 
 
-@dataclass
+@dataclass(frozen=True)
 class PortStatus:
     """What the proxy has seen of one CEMM port: last success and failure."""
 
     last_ok: float | None = None
     failing_since: float | None = None
 
-    def ok(self, now: float) -> None:
-        self.last_ok = now
-        self.failing_since = None
 
-    def failed(self, now: float) -> None:
-        if self.failing_since is None:
-            self.failing_since = now
-
-
-@dataclass
+@dataclass(frozen=True)
 class UpstreamStatus:
-    ports: dict[int, PortStatus] = field(default_factory=dict)
+    """What the proxy has seen of the CEMM's ports, by port number."""
 
-    def port(self, port: int) -> PortStatus:
-        return self.ports.setdefault(port, PortStatus())
+    ports: Mapping[int, PortStatus] = field(default_factory=lambda: MappingProxyType({}))
 
     def describe(self) -> str | None:
         failing = [(p, s.failing_since) for p, s in self.ports.items() if s.failing_since]
@@ -110,7 +122,7 @@ class UpstreamStatus:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Limits:
     max_header_bytes: int
     max_request_body_bytes: int
@@ -122,25 +134,164 @@ class Limits:
     max_connections_per_client: int = 100
 
 
-@dataclass
+def _with_session(auth: AuthSnapshot, token_hash: str, info: SessionInfo) -> AuthSnapshot:
+    return dataclasses.replace(auth, sessions=MappingProxyType({**auth.sessions, token_hash: info}))
+
+
+def _without_sessions(auth: AuthSnapshot, session_ids: Collection[str]) -> AuthSnapshot:
+    kept = {key: info for key, info in auth.sessions.items() if info.id not in session_ids}
+    if len(kept) == len(auth.sessions):
+        return auth
+    return dataclasses.replace(auth, sessions=MappingProxyType(kept))
+
+
 class ProxyState:
-    listeners: dict[str, Listener]
-    policy: PolicySnapshot
-    upstream: UpstreamTarget
-    limits: Limits
-    access: AccessConfig
-    session_cookie: str
-    auth: AuthSnapshot = field(default_factory=AuthSnapshot)
-    # When each session / API token was last used, kept here and written in batches.
-    session_activity: dict[str, float] = field(default_factory=dict)
-    token_activity: dict[str, float] = field(default_factory=dict)
-    status: UpstreamStatus = field(default_factory=UpstreamStatus)
-    # Proves to the admin app that a request came through the proxy's front door.
-    internal_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    denials: Counter[str] = field(default_factory=Counter)
-    requests: Counter[str] = field(default_factory=Counter)
-    # The upstream monitor's report (health, identity, clock drift); None without a monitor.
-    cemm: UpstreamHealth | None = None
+    """The one owner of the proxy's state (the module docstring has the rules)."""
+
+    def __init__(
+        self,
+        *,
+        listeners: Mapping[str, Listener],
+        policy: PolicySnapshot,
+        upstream: UpstreamTarget,
+        limits: Limits,
+        access: AccessConfig,
+        session_cookie: str,
+        auth: AuthSnapshot | None = None,
+        error_pages: ErrorPages | None = None,
+    ) -> None:
+        self.listeners: Mapping[str, Listener] = MappingProxyType(dict(listeners))
+        self.session_cookie = session_cookie
+        # Proves to the admin app that a request came through the proxy's front door.
+        self.internal_secret = secrets.token_urlsafe(32)
+        # The gateway's own error pages, made by the app (their 502/503 text describes the
+        # CEMM); None: the plain pages (addons/base.py), as in the addons' unit tests.
+        self.error_pages = error_pages
+        self._policy = policy
+        self._upstream = upstream
+        self._limits = limits
+        self._access = access
+        self._auth = auth or AuthSnapshot()
+        self._status = UpstreamStatus()
+        self._cemm: UpstreamHealth | None = None
+        # Counted in memory; the views below are what readers get.
+        self._denials: Counter[str] = Counter()
+        self._requests: Counter[str] = Counter()
+        # When each session / API token was last used, written in batches by the recorder.
+        self._session_activity: dict[str, float] = {}
+        self._token_activity: dict[str, float] = {}
+        self.denials: Mapping[str, int] = MappingProxyType(self._denials)
+        self.requests: Mapping[str, int] = MappingProxyType(self._requests)
+        self.session_activity: Mapping[str, float] = MappingProxyType(self._session_activity)
+        self.token_activity: Mapping[str, float] = MappingProxyType(self._token_activity)
+
+    # -- reads ------------------------------------------------------------------------
+    @property
+    def policy(self) -> PolicySnapshot:
+        return self._policy
+
+    @property
+    def upstream(self) -> UpstreamTarget:
+        return self._upstream
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def access(self) -> AccessConfig:
+        return self._access
+
+    @property
+    def auth(self) -> AuthSnapshot:
+        return self._auth
+
+    @property
+    def status(self) -> UpstreamStatus:
+        return self._status
+
+    @property
+    def cemm(self) -> UpstreamHealth | None:
+        """The upstream monitor's report (health, identity, clock drift); None without one."""
+        return self._cemm
 
     def listener_for_spec(self, spec: str) -> Listener | None:
         return self.listeners.get(spec)
+
+    # -- snapshots, swapped by the app's tasks ----------------------------------------
+    def set_policy(self, policy: PolicySnapshot) -> None:
+        self._policy = policy
+
+    def set_access(self, access: AccessConfig) -> None:
+        self._access = access
+
+    def set_limits(self, limits: Limits) -> None:
+        self._limits = limits
+
+    def set_auth(self, auth: AuthSnapshot) -> None:
+        self._auth = auth
+
+    def add_session(self, token_hash: str, info: SessionInfo) -> None:
+        """A login: its session is usable from the next request on."""
+        self._auth = _with_session(self._auth, token_hash, info)
+
+    def remove_sessions(self, session_ids: Collection[str]) -> None:
+        """A logout or revoke: the sessions admit nothing from the next request on."""
+        self._auth = _without_sessions(self._auth, session_ids)
+
+    # -- the CEMM, written by the upstream monitor and the upstream addons ------------
+    def set_cemm(self, health: UpstreamHealth | None) -> None:
+        self._cemm = health
+
+    def set_upstream_host(self, host: str) -> None:
+        """Forward to ``host`` from now on; ``""`` forwards nothing."""
+        if host != self._upstream.host:
+            self._upstream = dataclasses.replace(self._upstream, host=host)
+
+    def set_upstream_mac(self, mac: str) -> None:
+        if mac != self._upstream.mac:
+            self._upstream = dataclasses.replace(self._upstream, mac=mac)
+
+    def port_ok(self, port: int, now: float) -> None:
+        self._set_port(port, PortStatus(last_ok=now, failing_since=None))
+
+    def port_failed(self, port: int, now: float) -> None:
+        current = self._status.ports.get(port) or PortStatus()
+        if current.failing_since is None:
+            self._set_port(port, dataclasses.replace(current, failing_since=now))
+
+    def forget_ports(self) -> None:
+        """What was seen at an old address says nothing about a new one."""
+        self._status = UpstreamStatus()
+
+    def _set_port(self, port: int, status: PortStatus) -> None:
+        self._status = UpstreamStatus(MappingProxyType({**self._status.ports, port: status}))
+
+    # -- counters and activity, reported by the addons and the web app ----------------
+    def count_denial(self, reason: str) -> None:
+        self._denials[reason] += 1
+
+    def count_request(self, kind: str) -> None:
+        self._requests[kind] += 1
+
+    def touch_session(self, session_id: str, now: float) -> None:
+        self._session_activity[session_id] = now
+
+    def touch_token(self, token_id: str, now: float) -> None:
+        self._token_activity[token_id] = now
+
+    def take_activity(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The activity counted since the last take (sessions, tokens), for writing."""
+        sessions, tokens = dict(self._session_activity), dict(self._token_activity)
+        self._session_activity.clear()
+        self._token_activity.clear()
+        return sessions, tokens
+
+    def keep_activity(self, sessions: Mapping[str, float], tokens: Mapping[str, float]) -> None:
+        """Put back activity that could not be written; newer times counted meanwhile win."""
+        for session_id, seen in sessions.items():
+            self._session_activity[session_id] = max(
+                seen, self._session_activity.get(session_id, 0.0)
+            )
+        for token_id, seen in tokens.items():
+            self._token_activity[token_id] = max(seen, self._token_activity.get(token_id, 0.0))

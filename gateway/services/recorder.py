@@ -99,8 +99,7 @@ class Recorder:
     # -- the writes -------------------------------------------------------------------
     async def flush_activity(self) -> None:
         state = self.state
-        activity, state.session_activity = state.session_activity, {}
-        used, state.token_activity = state.token_activity, {}
+        activity, used = state.take_activity()
         if not activity and not used:
             return
 
@@ -112,12 +111,7 @@ class Recorder:
             await self.worker.run(write)
         except Exception as error:
             # Newer times counted meanwhile win; both are kept for the next round.
-            for session_id, seen in activity.items():
-                state.session_activity[session_id] = max(
-                    seen, state.session_activity.get(session_id, 0.0)
-                )
-            for token_id, seen in used.items():
-                state.token_activity[token_id] = max(seen, state.token_activity.get(token_id, 0.0))
+            state.keep_activity(activity, used)
             self._failed("session activity", error)
         else:
             self._succeeded("session activity")

@@ -1,10 +1,11 @@
 """The background task that knows the CEMM: where it is, whether it answers, its clock.
 
 Every ``[upstream] health_interval`` seconds, and at once when the proxy reports that a
-connection to the CEMM failed (``ProxyState.status``), the monitor checks both ports of
-the address the proxy forwards to (:class:`~gateway.upstream.health.HealthChecker`) and
-records the result in :class:`~gateway.upstream.health.UpstreamHealth`, which the
-dashboard (``status()``), ``/healthz``, ``/metrics`` and the 502/503 page read.
+connection to the CEMM failed (``ProxyState.status``, read-only here), the monitor checks
+both ports of the address the proxy forwards to
+(:class:`~gateway.upstream.health.HealthChecker`) and records the result in
+:class:`~gateway.upstream.health.UpstreamHealth`, which the dashboard (``status()``),
+``/healthz``, ``/metrics`` and the 502/503 page read.
 
 Following the CEMM by MAC (``[upstream] mac``)
 ----------------------------------------------
@@ -49,7 +50,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from gateway.clock import SYSTEM_CLOCK, Clock
-from gateway.proxy.state import ProxyState, UpstreamStatus
+from gateway.proxy.state import ProxyState
 from gateway.services import audit
 from gateway.settings import UpstreamSettings
 from gateway.store.db import transaction
@@ -128,11 +129,11 @@ class UpstreamMonitor:
             mac=settings.mac,
             clock_drift_threshold=settings.clock_drift_threshold,
         )
-        state.cemm = self.health
-        state.upstream.mac = settings.mac
+        state.set_cemm(self.health)
+        state.set_upstream_mac(settings.mac)
         if settings.mac:
             # Nothing goes anywhere until the device has said who it is.
-            state.upstream.host = ""
+            state.set_upstream_host("")
         else:
             self.health.address = settings.host
         self._probe_backoff = self.interval
@@ -231,7 +232,7 @@ class UpstreamMonitor:
     # -- following by MAC -------------------------------------------------------------
     def _lose(self, reason: str, *, foreign: tuple[str, str] | None) -> None:
         """Forward nothing from now on, until the CEMM is confirmed again."""
-        self.state.upstream.host = ""
+        self.state.set_upstream_host("")
         health = self.health
         if health.address is not None:
             health.last_address = health.address
@@ -297,7 +298,7 @@ class UpstreamMonitor:
             health.ws.forget()
             self.drift_estimator.reset()
             # What the proxy saw at the old address says nothing about the new one.
-            self.state.status = UpstreamStatus()
+            self.state.forget_ports()
             self._seen_failures.clear()
             logger.warning(
                 "the CEMM (MAC %s) moved from %s to %s; forwarding there",
@@ -308,7 +309,7 @@ class UpstreamMonitor:
             self._audit("upstream.address_change", old=previous, new=address, mac=self.mac)
         else:
             logger.info("found the CEMM (MAC %s) at %s; forwarding there", self.mac, address)
-        self.state.upstream.host = address
+        self.state.set_upstream_host(address)
 
     def _foreign(self, address: str, mac: str) -> None:
         if address in (self.health.last_address, self.health.address, self.settings.host):

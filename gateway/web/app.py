@@ -90,6 +90,24 @@ def create_web_app(context: WebContext) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.context = context
+    _document(app, context)
+    # Registered before the front door, so it runs inside it (after the secret check).
+    app.middleware("http")(admin_guard(context))
+    app.middleware("http")(_front_door(context))
+    app.get("/healthz", include_in_schema=False)(_healthz(context))
+    _handle_errors(app)
+    app.include_router(portal.router, include_in_schema=False)
+    app.include_router(peer_link.router, include_in_schema=False)
+    app.include_router(admin_api.router)
+    app.include_router(admin_pages.router)
+    app.include_router(metrics_routes.router)
+    app.mount("/.gateway/static", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
+    app.mount("/static", StaticFiles(directory=ADMIN_STATIC), name="admin-static")
+    return app
+
+
+def _document(app: FastAPI, context: WebContext) -> None:
+    """The OpenAPI document, with the admin API's security schemes."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -106,10 +124,14 @@ def create_web_app(context: WebContext) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    # Registered before front_door_only, so it runs inside it (after the secret check).
-    app.middleware("http")(admin_guard(context))
 
-    @app.middleware("http")
+Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
+
+
+def _front_door(context: WebContext) -> Middleware:
+    """Only requests that came through the proxy (its secret header); the security headers
+    on every answer; a change to logins in force before the answer leaves."""
+
     async def front_door_only(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
@@ -118,6 +140,9 @@ def create_web_app(context: WebContext) -> FastAPI:
             return JSONResponse({"detail": "not through the gateway"}, status_code=403)
         with audit.requested_by(client_address(request), user_agent(request)):
             response = await call_next(request)
+        # A change to logins made by this request is in force before the answer leaves,
+        # so the client's next request is decided on it (gateway/logins.py).
+        await context.logins.settled()
         if guarded(request.url.path):
             response.headers.setdefault("Content-Security-Policy", ADMIN_CSP)
         for name, value in SECURITY_HEADERS.items():
@@ -126,7 +151,10 @@ def create_web_app(context: WebContext) -> FastAPI:
             response.headers["Cache-Control"] = "public, max-age=3600"
         return response
 
-    @app.get("/healthz", include_in_schema=False)
+    return front_door_only
+
+
+def _healthz(context: WebContext) -> Callable[[Request], Awaitable[dict[str, Any]]]:
     async def healthz(request: Request) -> dict[str, Any]:
         """The gateway is up (200 while it runs). The CEMM's state is reported, never a
         reason to fail. Anyone inside ``admin_networks`` may ask, so the answer says only
@@ -134,18 +162,16 @@ def create_web_app(context: WebContext) -> FastAPI:
         drift, open WebSocket sessions, VPN peers, denials) need what ``/metrics`` needs."""
         status = context.status()
         if metrics_routes.authorized(context, request):
-            return {"status": "ok", **status}
-        return {"status": "ok", "cemm": _port_states(status)}
+            return {"status": "ok", **status.to_dict()}
+        # "unknown" before the first check of the CEMM monitor.
+        ports = {"web": status.port_state("http"), "websocket": status.port_state("ws")}
+        return {"status": "ok", "cemm": ports}
 
-    def _port_states(status: dict[str, Any]) -> dict[str, str]:
-        """``{"web": "up", "websocket": "down"}`` from the health checks ("unknown" before
-        the first one)."""
-        ports = dict(dict(status.get("upstream") or {}).get("ports") or {})
-        states = {}
-        for key, name in (("http", "web"), ("ws", "websocket")):
-            up = dict(ports.get(key) or {}).get("up")
-            states[name] = "unknown" if up is None else "up" if up else "down"
-        return states
+    return healthz
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Errors as the API (JSON), the admin pages (a page) and a full disk (503) say them."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:
@@ -183,12 +209,3 @@ def create_web_app(context: WebContext) -> FastAPI:
         return JSONResponse(
             {"detail": error.detail}, status_code=error.status_code, headers=error.headers
         )
-
-    app.include_router(portal.router, include_in_schema=False)
-    app.include_router(peer_link.router, include_in_schema=False)
-    app.include_router(admin_api.router)
-    app.include_router(admin_pages.router)
-    app.include_router(metrics_routes.router)
-    app.mount("/.gateway/static", StaticFiles(directory=PORTAL_STATIC), name="portal-static")
-    app.mount("/static", StaticFiles(directory=ADMIN_STATIC), name="admin-static")
-    return app

@@ -1,5 +1,12 @@
 """What the web app's routes share: settings, the database worker, the proxy's view of
-logins, and helpers to read a request as the proxy forwarded it."""
+logins, and helpers to read a request as the proxy forwarded it.
+
+The routes read the proxy's state (:class:`~gateway.proxy.state.ProxyState`) and never
+write its snapshots: a change to logins goes through :class:`~gateway.logins.Logins` -
+:meth:`WebContext.session_started` after a login, :meth:`WebContext.session_ended` after a
+logout or revoke of one session (both in memory, at once), :meth:`WebContext.auth_changed`
+after anything else (a re-read off the event loop, in force before the web app answers).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,13 @@ from typing import Any
 from fastapi import Request
 
 from gateway.auth.bruteforce import BruteForcePolicy
+from gateway.logins import Logins
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.policy.credentials import SessionInfo
 from gateway.policy.identity import identify
 from gateway.proxy.state import ProxyState
 from gateway.settings import Settings
+from gateway.status import GatewayStatus
 from gateway.store.worker import DbWorker
 
 
@@ -33,14 +42,27 @@ class WebContext:
     settings: Settings
     db: DbWorker
     state: ProxyState
-    # Reload the proxy's login snapshot now (after a login, logout or revoke here).
-    auth_changed: Callable[[], None]
-    status: Callable[[], dict[str, Any]]
+    logins: Logins
+    # What the running gateway reports about itself (the dashboard, /healthz, /metrics).
+    status: Callable[[], GatewayStatus]
     bruteforce: BruteForcePolicy
     never_ban: CompiledAllowlist[Any]
     second_factor: dict[str, PendingSecondFactor] = field(default_factory=dict)
     oidc: Any = None  # gateway.auth.oidc.OidcClient when [oidc] enabled
     oidc_pending: dict[str, Any] = field(default_factory=dict)
+
+    def auth_changed(self) -> None:
+        """Users, roles, tokens or several sessions changed here: the proxy reads its
+        logins again (off the event loop; the web app answers once it is in force)."""
+        self.logins.changed()
+
+    def session_started(self, token: str, info: SessionInfo) -> None:
+        """A login here: its session admits from the next request on."""
+        self.logins.session_started(token, info)
+
+    def session_ended(self, session_id: str) -> None:
+        """A logout or revoke of one session here: it admits nothing from now on."""
+        self.logins.session_ended(session_id)
 
     @property
     def tls(self) -> bool:
@@ -65,7 +87,7 @@ class WebContext:
         )
         if isinstance(identity, str) or identity.session is None:
             return None
-        self.state.session_activity[identity.session.id] = now
+        self.state.touch_session(identity.session.id, now)
         return identity.session
 
     def prune(self, now: float) -> None:

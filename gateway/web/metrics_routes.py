@@ -133,8 +133,8 @@ async def metrics(request: Request) -> Response:
         denials=dict(state.denials),
         audit=numbers,
         sessions_active=_sessions_active(context, now),
-        connections_open=int(status.get("open_connections") or 0),
-        websockets_open=int(status.get("open_websockets") or 0),
+        connections_open=status.open_connections,
+        websockets_open=status.open_websockets,
         upstream=state.cemm,
     )
     return Response(render(snapshot), media_type=CONTENT_TYPE)

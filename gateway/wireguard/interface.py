@@ -8,14 +8,9 @@ atomically with ``wg syncconf``. If the interface or ``wireguard-go`` disappears
 configuration (down, an address gone, another key or port), it configures it again; the
 caller then re-applies the peers.
 
-The firewall rule (nftables, table ``inet cemm_gateway_wg``): nothing is forwarded from or
-to the tunnel - container hosts usually have IP forwarding on, and without the rule a peer
-could reach the LAN through the gateway - and from the tunnel the gateway accepts only its
-own web, ws and admin ports (and ping). Without the rule the interface is not brought up.
-The table as nftables lists it right after it was applied is kept;
-:meth:`WireguardInterface.ensure_firewall` compares the current listing with it and applies
-the rule again if the table is gone or differs (a host firewall reload that flushed the
-ruleset); if that fails, the interface is taken down until the rule is back.
+The tunnel's firewall rule lives in :mod:`gateway.wireguard.firewall`; this module
+applies it before the interface comes up, and takes the interface down while the rule
+cannot be applied (no tunnel without the rule).
 """
 
 from __future__ import annotations
@@ -32,10 +27,12 @@ from gateway.settings import WireguardSettings
 from gateway.system import commands
 from gateway.wireguard import config as wgconfig
 from gateway.wireguard import keys
+from gateway.wireguard.firewall import FIREWALL_TABLE, Firewall
 
 logger = logging.getLogger("cemm_gateway.wireguard")
 
-FIREWALL_TABLE = "cemm_gateway_wg"
+# FIREWALL_TABLE is named here too: the table is part of what the interface leaves behind.
+__all__ = ["FIREWALL_TABLE", "Repair", "WireguardError", "WireguardInterface"]
 
 
 class WireguardError(Exception):
@@ -47,28 +44,6 @@ class Repair(enum.Enum):
 
     RECREATED = "was gone; recreated it"
     RECONFIGURED = "had lost its configuration (down, address, key or port); configured it again"
-
-
-def firewall_rules(interface: str, ports: list[int]) -> str:
-    port_set = ", ".join(str(port) for port in sorted(set(ports)))
-    return f"""table inet {FIREWALL_TABLE}
-delete table inet {FIREWALL_TABLE}
-table inet {FIREWALL_TABLE} {{
-    chain forward {{
-        type filter hook forward priority -10; policy accept;
-        iifname "{interface}" drop
-        oifname "{interface}" drop
-    }}
-    chain input {{
-        type filter hook input priority -10; policy accept;
-        iifname "{interface}" ct state established,related accept
-        iifname "{interface}" tcp dport {{ {port_set} }} accept
-        iifname "{interface}" icmp type echo-request accept
-        iifname "{interface}" icmpv6 type echo-request accept
-        iifname "{interface}" drop
-    }}
-}}
-"""
 
 
 class WireguardInterface:
@@ -87,7 +62,7 @@ class WireguardInterface:
         self._ports = gateway_ports
         self._run = runner
         self._userspace: asyncio.subprocess.Process | None = None
-        self._firewall: str | None = None  # the table as listed right after applying it
+        self.firewall = Firewall(self.name, gateway_ports, runner)
         self.kind = "none"
 
     @property
@@ -147,29 +122,17 @@ class WireguardInterface:
             raise WireguardError(str(error)) from None
         return Repair.RECREATED if link is None else Repair.RECONFIGURED
 
-    async def _firewall_listing(self) -> str | None:
-        result = await self._run(["nft", "list", "table", "inet", FIREWALL_TABLE], check=False)
-        return result.stdout if result.returncode == 0 else None
-
-    async def _apply_firewall(self) -> None:
-        await self._run(["nft", "-f", "-"], input=firewall_rules(self.name, self._ports).encode())
-        self._firewall = await self._firewall_listing()
-
     async def ensure_firewall(self) -> bool:
         """Apply the firewall rule again if it is gone or changed; True if it had to.
 
         If it cannot, the interface goes down (no tunnel without the rule) and the error is
         raised; :meth:`ensure` brings the interface up again once the rule applies.
         """
-        listing = await self._firewall_listing()
-        if listing is not None and listing == self._firewall:
-            return False
         try:
-            await self._apply_firewall()
+            return await self.firewall.ensure()
         except commands.CommandError as error:
             await self._run(["ip", "link", "set", "dev", self.name, "down"], check=False)
             raise WireguardError(f"{error}; interface {self.name} is down until it works") from None
-        return True
 
     async def _create(self) -> None:
         kernel = await self._run(
@@ -197,7 +160,7 @@ class WireguardInterface:
         )
 
     async def _configure(self) -> None:
-        await self._apply_firewall()
+        await self.firewall.apply()
         await self._run(
             [
                 "wg",
@@ -283,4 +246,4 @@ class WireguardInterface:
 
     async def close(self) -> None:
         await self._teardown_link()
-        await self._run(["nft", "delete", "table", "inet", FIREWALL_TABLE], check=False)
+        await self.firewall.remove()

@@ -1,19 +1,18 @@
 """Keeps the WireGuard interface in step with the database, and watches it.
 
 On start: the server key (made at first start, 0600), the interface, the firewall rule,
-and the peers from the database. Then every :data:`CHECK_INTERVAL` seconds
-(:meth:`WireguardManager.check`): delete the generated private keys older than 24 hours;
-recreate the interface if it (or ``wireguard-go``) died, configure it again if it lost its
-configuration, and then re-apply the peers; put the firewall rule back if it is gone (a
-warning each time); re-apply when the database changed or a peer expired; read handshakes
-and transfer for the dashboard and metrics; on a peer's first handshake, delete the
-private key the gateway generated for it.
+and the peers from the database. Then, on every round of the WireGuard check
+(:mod:`gateway.tasks.wireguard_check`), :meth:`WireguardManager.check`: delete the
+generated private keys older than 24 hours; recreate the interface if it (or ``wireguard-
+go``) died, configure it again if it lost its configuration, and then re-apply the peers;
+put the firewall rule back if it is gone (a warning each time); re-apply when the database
+changed or a peer expired; read handshakes and transfer for the dashboard and metrics; on
+a peer's first handshake, delete the private key the gateway generated for it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -27,11 +26,10 @@ from gateway.settings import Settings
 from gateway.system import commands
 from gateway.wireguard import keys
 from gateway.wireguard.config import PeerStats
-from gateway.wireguard.interface import FIREWALL_TABLE, Repair, WireguardError, WireguardInterface
+from gateway.wireguard.firewall import FIREWALL_TABLE
+from gateway.wireguard.interface import Repair, WireguardError, WireguardInterface
 
 logger = logging.getLogger("cemm_gateway.wireguard")
-
-CHECK_INTERVAL = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,33 @@ class PeerStatus:
     latest_handshake: float | None
     rx_bytes: int
     tx_bytes: int
+
+
+@dataclass(frozen=True)
+class WireguardReport:
+    """What the manager knows at ``at``: the interface, how often it was rebuilt, the peers."""
+
+    interface: str
+    kind: str
+    endpoint: str
+    restarts: int
+    peers: tuple[PeerStatus, ...]
+    at: float
+
+    def handshake_age(self, peer: PeerStatus) -> float | None:
+        return self.at - peer.latest_handshake if peer.latest_handshake else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interface": self.interface,
+            "kind": self.kind,
+            "endpoint": self.endpoint,
+            "restarts": self.restarts,
+            "peers": [
+                {**dataclasses.asdict(peer), "handshake_age": self.handshake_age(peer)}
+                for peer in self.peers
+            ],
+        }
 
 
 def key_directory(data_dir: Path) -> Path:
@@ -74,7 +99,6 @@ class WireguardManager:
         self._next_expiry: float | None = None
         self.stats: dict[str, PeerStats] = {}
         self.restarts = 0
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         try:
@@ -88,7 +112,6 @@ class WireguardManager:
             ) from None
         self._purge_keys()
         await self._apply()
-        self._task = asyncio.create_task(self._watch(), name="wireguard")
 
     def changed(self) -> None:
         """The database changed: apply the peers on the next check."""
@@ -107,20 +130,6 @@ class WireguardManager:
                 "deleted the generated private key of peer %s: no handshake within 24 hours",
                 ", ".join(expired),
             )
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(CHECK_INTERVAL)
-            try:
-                await self.check()
-            except WireguardError as error:
-                # Expected trouble (a command failed; its stderr is in the message): one
-                # line every check while it lasts, not a traceback.
-                logger.warning(
-                    "WireGuard check failed, trying again in %g s: %s", CHECK_INTERVAL, error
-                )
-            except Exception:
-                logger.exception("checking the WireGuard interface failed; trying again")
 
     async def check(self) -> None:
         """One round of the watch (the module's docstring lists what it does)."""
@@ -181,25 +190,20 @@ class WireguardManager:
             )
         return result
 
+    def report(self) -> WireguardReport:
+        """The interface and its peers now: the dashboard's VPN panel and ``/healthz``."""
+        return WireguardReport(
+            interface=self.settings.interface,
+            kind=self.interface.kind,
+            endpoint=self.settings.endpoint,
+            restarts=self.restarts,
+            peers=tuple(self.peer_status()),
+            at=time.time(),
+        )
+
     def status(self) -> dict[str, Any]:
-        now = time.time()
-        return {
-            "interface": self.settings.interface,
-            "kind": self.interface.kind,
-            "endpoint": self.settings.endpoint,
-            "restarts": self.restarts,
-            "peers": [
-                {
-                    **peer.__dict__,
-                    "handshake_age": now - peer.latest_handshake if peer.latest_handshake else None,
-                }
-                for peer in self.peer_status()
-            ],
-        }
+        """:meth:`report` as JSON data."""
+        return self.report().to_dict()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
         await self.interface.close()

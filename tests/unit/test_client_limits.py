@@ -3,6 +3,7 @@ trusted proxies exempt), the header and idle deadlines, and the accept guard's l
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 from typing import Any
@@ -26,14 +27,18 @@ WEB = "reverse:http://127.0.0.1:80@8080"
 
 def _state(cap: int = 3) -> ProxyState:
     state = proxy_state({WEB: Listener("web", 8080, WEB)})
-    state.policy = PolicySnapshot(
-        allowlist=CompiledAllowlist.from_networks(["0.0.0.0/0"]),
-        admin_allowlist=CompiledAllowlist.from_networks(["192.168.0.0/16"]),
-        trusted_proxies=CompiledAllowlist.from_networks(["10.0.0.2/32"]),
+    state.set_policy(
+        PolicySnapshot(
+            allowlist=CompiledAllowlist.from_networks(["0.0.0.0/0"]),
+            admin_allowlist=CompiledAllowlist.from_networks(["192.168.0.0/16"]),
+            trusted_proxies=CompiledAllowlist.from_networks(["10.0.0.2/32"]),
+        )
     )
-    state.limits.max_connections_per_client = cap
-    state.limits.header_timeout = 10.0
-    state.limits.idle_timeout = 60.0
+    state.set_limits(
+        dataclasses.replace(
+            state.limits, max_connections_per_client=cap, header_timeout=10.0, idle_timeout=60.0
+        )
+    )
     return state
 
 
@@ -117,7 +122,7 @@ def test_header_and_idle_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_zero_disables_the_deadlines() -> None:
     state = _state()
-    state.limits.header_timeout = 0
+    state.set_limits(dataclasses.replace(state.limits, header_timeout=0))
     registry = ConnectionRegistry(state)
     registry.add(_client("203.0.113.7"), "web", "203.0.113.7")
     assert registry.expire(1e12) == 0

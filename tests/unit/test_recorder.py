@@ -45,7 +45,7 @@ def test_a_locked_database_keeps_activity_in_memory_until_it_can_be_written(
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")
-        state.session_activity[session_id] = seen - 5
+        state.touch_session(session_id, seen - 5)
 
         async def locked() -> float:
             started = time.monotonic()
@@ -56,7 +56,7 @@ def test_a_locked_database_keeps_activity_in_memory_until_it_can_be_written(
         assert took < 2.0  # the short busy timeout, not the CLI's 10 s
         assert "session activity" in recorder.failing
         # Kept, and the newer time counted meanwhile wins.
-        state.session_activity[session_id] = max(state.session_activity[session_id], seen)
+        state.touch_session(session_id, max(state.session_activity[session_id], seen))
         assert state.session_activity == {session_id: seen}
     finally:
         holder.execute("ROLLBACK")

@@ -104,12 +104,12 @@ def test_link_layer_check_skips_the_admin_app(monkeypatch: pytest.MonkeyPatch) -
     state = _state(host="192.168.2.34")
     asyncio.run(identity.UpstreamIdentity(state).server_connected(_connected(("127.0.0.1", 5000))))
     assert (asked, cuts, state.upstream.host) == ([], [], "192.168.2.34")
-    state.upstream.mac = ""
+    state.set_upstream_mac("")
     asyncio.run(identity.UpstreamIdentity(state).server_connected(_connected(("192.168.2.34", 80))))
     assert (asked, cuts, state.upstream.host) == ([], [], "192.168.2.34")
     assert state.denials[identity.LINK_MISMATCH] == 0
     # The control: the same connection to the CEMM with a MAC configured is looked up, cut.
-    state.upstream.mac = MAC
+    state.set_upstream_mac(MAC)
     asyncio.run(identity.UpstreamIdentity(state).server_connected(_connected(("192.168.2.34", 80))))
     assert asked == ["192.168.2.34"] and len(cuts) == 1
 

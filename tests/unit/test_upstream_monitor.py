@@ -240,7 +240,7 @@ def test_link_layer_refusal_makes_the_monitor_look_again(conn: sqlite3.Connectio
     env.lan.devices["192.168.2.34"] = (MAC, 0.0)
     env.check()
     assert not env.monitor._reason_to_look()
-    env.state.upstream.host = ""  # what addons/upstream_identity.py does
+    env.state.set_upstream_host("")  # what addons/upstream_identity.py does
     assert env.monitor._reason_to_look()
     env.lan.devices["192.168.2.34"] = (OTHER, 0.0)
     env.check()
@@ -253,7 +253,7 @@ def test_a_proxy_failure_triggers_a_check_once(conn: sqlite3.Connection) -> None
     env.lan.devices["192.168.2.34"] = (MAC, 0.0)
     env.check()
     assert not env.monitor._reason_to_look()
-    env.state.status.port(80).failed(env.clock.now())
+    env.state.port_failed(80, env.clock.now())
     assert env.monitor._reason_to_look()
     assert not env.monitor._reason_to_look()
 

@@ -34,7 +34,7 @@ FULL = dataclasses.replace(READ_ONLY, id="rw000002", read_only=False)
 
 def _setup(*, session: str | None = None, token: str | None = None) -> tuple[Any, Any, Any]:
     state: ProxyState = proxy_state()
-    state.auth = AuthSnapshot(api_tokens={READ_ONLY.id: READ_ONLY, FULL.id: FULL})
+    state.set_auth(AuthSnapshot(api_tokens={READ_ONLY.id: READ_ONLY, FULL.id: FULL}))
     registry = ConnectionRegistry(state)
     flow = tflow.twebsocketflow()
     registry.add(flow.client_conn, "ws", "203.0.113.5")
@@ -83,7 +83,7 @@ def test_a_token_gone_from_the_snapshot_sends_nothing_more() -> None:
     """Revoked or expired a moment ago: the registry closes the socket on the next reload;
     until then nothing it sends is relayed."""
     state, addon, flow = _setup(token=FULL.id)
-    state.auth = AuthSnapshot(api_tokens={READ_ONLY.id: READ_ONLY})
+    state.set_auth(AuthSnapshot(api_tokens={READ_ONLY.id: READ_ONLY}))
     message = _message(flow, from_client=True)
     addon.websocket_message(flow)
     assert message.dropped
@@ -94,7 +94,7 @@ def test_the_flag_is_read_at_each_message() -> None:
     state, addon, flow = _setup(token=FULL.id)
     first = _message(flow, from_client=True)
     addon.websocket_message(flow)
-    state.auth = AuthSnapshot(api_tokens={FULL.id: dataclasses.replace(FULL, read_only=True)})
+    state.set_auth(AuthSnapshot(api_tokens={FULL.id: dataclasses.replace(FULL, read_only=True)}))
     second = _message(flow, from_client=True)
     addon.websocket_message(flow)
     assert (first.dropped, second.dropped) == (False, True)

@@ -1,5 +1,5 @@
 """The dashboard's VPN panel: each peer's last handshake and its transfer, from the
-WireGuard manager's status as ``context.status()["vpn"]`` carries it."""
+WireGuard manager's report as the gateway's status carries it (``status().vpn``)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 
 from gateway.admin.dashboard import Dashboard, _vpn
 from gateway.admin.pages import templates
-from gateway.wireguard.manager import PeerStatus
+from gateway.wireguard.manager import PeerStatus, WireguardReport
 
 
-def _peer(name: str, **fields: Any) -> dict[str, Any]:
-    """One peer as WireguardManager.status() lists it."""
+def _peer(name: str, **fields: Any) -> PeerStatus:
+    """One peer as WireguardManager.report() lists it."""
     values: dict[str, Any] = {
         "address": "10.13.13.2",
         "enabled": True,
@@ -23,10 +23,10 @@ def _peer(name: str, **fields: Any) -> dict[str, Any]:
         "tx_bytes": 0,
         **fields,
     }
-    return {**PeerStatus(name=name, **values).__dict__, "handshake_age": None}
+    return PeerStatus(name=name, **values)
 
 
-def _vpn_items(peers: list[dict[str, Any]]) -> dict[str, str]:
+def _vpn_items(peers: list[PeerStatus]) -> dict[str, str]:
     """The VPN panel's list items by peer name, as text without tags."""
     dashboard = Dashboard(
         generated_at=time.time(),
@@ -37,7 +37,16 @@ def _vpn_items(peers: list[dict[str, Any]]) -> dict[str, str]:
         recent_login_failures=[],
         bans=[],
         cemm=None,
-        vpn=_vpn({"interface": "wg0", "endpoint": "vpn.example.net:51820", "peers": peers}),
+        vpn=_vpn(
+            WireguardReport(
+                interface="wg0",
+                kind="kernel",
+                endpoint="vpn.example.net:51820",
+                restarts=0,
+                peers=tuple(peers),
+                at=time.time(),
+            )
+        ),
     )
     page = templates.env.get_template("dashboard.html").render(
         dashboard=dashboard, caller=None, current_path="/", now=time.time(), csrf_token=None
