@@ -63,6 +63,9 @@ class ErrorOut(BaseModel):
 
     error: str = Field(description="stable machine-readable code, e.g. not_found")
     detail: str = Field(description="what went wrong, in words a person can act on")
+    field: str | None = Field(
+        default=None, description="the field the refusal is about, when it is about one"
+    )
 
 
 class FieldErrorOut(BaseModel):
