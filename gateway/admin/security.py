@@ -35,8 +35,8 @@ and ws ports hand it nothing but ``/.gateway/``, so none of these paths exist th
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
@@ -55,7 +55,6 @@ from gateway.policy.access import (
 )
 from gateway.policy.identity import READ_ONLY_METHODS, identify
 from gateway.services import api_tokens
-from gateway.store.db import StoreError
 from gateway.web.context import WebContext, client_address
 
 __all__ = [
@@ -128,18 +127,34 @@ def authenticate(context: WebContext, request: Request) -> Caller | None:
     )
 
 
-async def note_use(context: WebContext, request: Request, caller: Caller) -> None:
+async def _record_token_use(context: WebContext, token_id: str, at: float) -> None:
+    try:
+        await context.db.run(api_tokens.record_use, {token_id: at})
+    except Exception as error:  # a full disk, a lock, a worker shut down: best effort
+        logger.debug("API token use not recorded: %s", error)
+
+
+def note_use(context: WebContext, request: Request, caller: Caller) -> None:
     """Record that the caller's credential was used: a session's activity as the web app
     records it (:meth:`WebContext.current_session`, which keeps it from going idle), an
-    API token's last use through the service layer. A failed write (a full disk) costs
-    only the "last used" time, never the request."""
+    API token's last use through the service layer (:func:`api_tokens.record_use`).
+
+    The token's write is never waited for: a database another process holds locked must
+    not hold up the request, and a failed write (a full disk) costs only the "last used"
+    time. At most one is in flight; a use while one is pending is left out (the next use
+    is recorded). The task is kept on the app's state (``token_use_write``)."""
     if caller.via == "session":
         context.current_session(request)
-    elif caller.token_id is not None:
-        try:
-            await context.db.run(api_tokens.record_use, {caller.token_id: time.time()})
-        except (sqlite3.Error, StoreError) as error:
-            logger.debug("API token use not recorded: %s", error)
+        return
+    if caller.token_id is None:
+        return
+    app_state = request.app.state
+    pending: asyncio.Task[None] | None = getattr(app_state, "token_use_write", None)
+    if pending is None or pending.done():
+        app_state.token_use_write = asyncio.create_task(
+            _record_token_use(context, caller.token_id, time.time()),
+            name="record API token use",
+        )
 
 
 def _refuse(request: Request, status: int, error: str, detail: str) -> Response:
@@ -207,7 +222,7 @@ def admin_guard(
         checked = check_request(context, request)
         if isinstance(checked, Response):
             return checked
-        await note_use(context, request, checked)
+        note_use(context, request, checked)
         request.state.caller = checked
         return await call_next(request)
 
