@@ -20,7 +20,12 @@ from typing import Any
 from bench.procs import ROOT
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
-_ENTRY_FILES = ("gateway/__main__.py", "gateway/cli.py")
+_ENTRY_FILES = (
+    "gateway/__main__.py",
+    "gateway/cli/__init__.py",
+    "gateway/cli/common.py",
+    "gateway/cli/server.py",
+)
 # Our wrappers around mitmproxy internals: what runs inside them is mitmproxy's.
 _TRANSPARENT = ("bounded_read_headers",)
 

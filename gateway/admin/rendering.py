@@ -24,9 +24,10 @@ from gateway.services.allowlist import EXPIRY_CHOICES
 
 HERE = Path(__file__).resolve().parent
 PORTAL_TEMPLATES = HERE.parent / "portal" / "templates"
+WEB_TEMPLATES = HERE.parent / "web" / "templates"  # frame.html, the shared page frame
 
 # The admin's own templates first; the portal's frame and message page are shared.
-templates = Jinja2Templates(directory=[HERE / "templates", PORTAL_TEMPLATES])
+templates = Jinja2Templates(directory=[HERE / "templates", PORTAL_TEMPLATES, WEB_TEMPLATES])
 
 NAV = (
     ("/", "Dashboard"),

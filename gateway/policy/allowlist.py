@@ -26,6 +26,12 @@ Every refusal raises `AllowlistEntryError` (a `ValueError`) whose message says w
 wrong and shows a valid example, e.g. "allowlist entry '10.0.0.300/24' is not an IPv4 or
 IPv6 network; example: 192.168.1.0/24".
 
+netaddr is not the parser, nor the lookup (see below): `netaddr.IPNetwork` accepts netmask
+notation, host bits (`192.168.1.5/24`) and a prefix length of `08`, keeps
+`::ffff:10.0.0.0/104` an IPv6 network, and refuses everything else with one message
+("invalid IPNetwork ..."). Each of those is a refusal with its own message here, so netaddr
+would add a second parse without removing a check; it stays in the benchmarks.
+
 Addresses
 ---------
 Client addresses arrive as text from a socket peername (`192.168.1.10`, `2001:db8::1`,
@@ -71,7 +77,9 @@ grows towards 129 probes for IPv6 and already misses the 10 us target at 97; the
 do not depend on the prefix lengths at all. The LRU cache saves about 0.9 us when an
 address repeats (browsers open several connections, WebSockets reconnect) and costs about
 0.3 us when it does not (1.1-1.5 us without a cache); both are far below the target.
-Building the snapshot takes about 35 ms for 10,000 entries.
+Building the snapshot takes about 35 ms for 10,000 entries. `python
+bench/netaddr_decision.py` compares the lookup with netaddr.IPSet in CPU time (a few
+seconds): 1.2-1.8 us against 11-105 us at 10 and 1,000 entries, 9 to 70 times faster.
 """
 
 from __future__ import annotations

@@ -18,20 +18,18 @@ sensitive change asks again. Used by: new recovery codes, turning the second fac
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from gateway.policy.credentials import SessionInfo
 from gateway.portal.guesses import guess
-from gateway.services import users
+from gateway.portal.pages import templates
+from gateway.services import login, users
 from gateway.web.context import WebContext
 
 FRESH_PROOF_MAX_AGE = 300.0
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 
 class FreshProofs:
@@ -69,13 +67,13 @@ async def prove(request: Request, session: SessionInfo, *, password: str, code: 
     found: object
     if password:
         found = await guess(
-            request, account=name, verify=lambda conn: users.authenticate(conn, name, password)
+            request, account=name, verify=lambda conn: login.check_password(conn, name, password)
         )
     elif code:
         found = await guess(
             request,
             account=name,
-            verify=lambda conn: users.verify_second_factor(conn, user_id, code),
+            verify=lambda conn: login.check_second_factor(conn, user_id, code),
         )
     else:
         return False

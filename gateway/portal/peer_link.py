@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from fastapi.templating import Jinja2Templates
 
 from gateway.portal.guesses import GuessRefused, guess, refusal_headers
+from gateway.portal.pages import message_page, templates
 from gateway.qr import qr_svg
 from gateway.services import peers
 from gateway.wireguard.manager import WireguardManager
 
 router = APIRouter(prefix="/.gateway")
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 
 def _config_for(
@@ -49,15 +47,11 @@ def _config_for(
 @router.get("/peer/{token}")
 async def peer_link(request: Request, token: str) -> Response:
     manager = getattr(request.app.state, "wireguard", None)
-    not_found = templates.TemplateResponse(
+    not_found = message_page(
         request,
-        "message.html",
-        {
-            "title": "Link not valid",
-            "message": "This link was used already, has expired, or "
-            "never existed. Ask for a new one.",
-            "link_href": None,
-        },
+        title="Link not valid",
+        message="This link was used already, has expired, or never existed. Ask for a new one.",
+        link_href=None,
         status_code=404,
     )
     usable = manager is not None and len(token) <= 100
