@@ -10,7 +10,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from gateway.admin.api.errors import ApiRoute
 from gateway.admin.caller import Caller
 from gateway.admin.deps import web_context, wireguard_manager
-from gateway.admin.models import PEER_NAME_PATTERN, ErrorOut, ValidationErrorOut
+from gateway.admin.models import (
+    PEER_NAME_PATTERN,
+    USER_NAME_PATTERN,
+    ErrorOut,
+    ValidationErrorOut,
+)
 from gateway.admin.security import current_caller
 from gateway.web.context import WebContext
 from gateway.wireguard.manager import WireguardManager
@@ -55,9 +60,8 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 ContextDep = Annotated[WebContext, Depends(web_context)]
 WireguardDep = Annotated[WireguardManager | None, Depends(wireguard_manager)]
 
-USER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
-UserPath = Annotated[str, Path(min_length=1, max_length=64, pattern=USER_NAME)]
+UserPath = Annotated[str, Path(min_length=1, max_length=64, pattern=USER_NAME_PATTERN)]
 IdText = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 NumericId = Annotated[int, Path(ge=1, le=ID_MAX)]
-UserQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=USER_NAME)]
+UserQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=USER_NAME_PATTERN)]
 PeerPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PEER_NAME_PATTERN)]
