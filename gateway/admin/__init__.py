@@ -1,9 +1,23 @@
-"""The admin app on the admin listener: pages (``pages.py``), the JSON API (``api.py``),
-both over the same operations (``actions.py``) and the same answer models (``models.py``,
-``views.py``); who may use it (``security.py``); what the dashboard shows
-(``dashboard.py``). Rules live in the service layer, never here.
+"""The admin app on the admin listener, by resource (allowlist, users, tokens, peers,
+sessions, bans, audit, status):
 
-Adding a page: a route in ``pages.py`` (or a router of its own, included in
-``gateway/web/app.py``), a template under ``templates/`` extending ``admin_base.html``,
-and an entry in ``pages.NAV``. The admin guard protects it without further ado.
+- ``pages/`` - server-rendered pages, one module per resource; each form action is a
+  function of its own (``pages/common.py`` routes and answers refusals), drawn with
+  ``rendering.py`` (templates, the frame, confirmation and message pages);
+- ``api/`` - the JSON API under ``/api/``, one module per resource; ``api/errors.py``
+  answers every refusal;
+- ``actions/`` - every operation once, for both: runs the service functions on the
+  database worker, tells the proxy what changed, and answers the records as shown
+  (``models.py``, ``views.py``);
+- ``security.py`` - who may use the app (the guard), ``caller.py`` - who is asking;
+- ``dashboard.py`` - what the dashboard shows.
+
+Rules live in the service layer (``gateway/services``), never here: a service refuses with
+a typed error (``gateway/services/errors.py``) and each edge maps it once, with the status
+of its kind (``refusals.py``). Imports go one way: pages and api -> actions -> services;
+pages never import the api, and security imports neither.
+
+Adding a page: a module under ``pages/`` with its router, included in
+``pages/__init__.py``, a template under ``templates/`` extending ``admin_base.html``, and an
+entry in ``rendering.NAV``. The admin guard protects it without further ado.
 """

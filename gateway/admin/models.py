@@ -8,11 +8,12 @@ service layer keeps them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gateway.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from gateway.services.audit import AuditEntry
 
 
 def _plain(value: str) -> str:
@@ -63,6 +64,9 @@ class ErrorOut(BaseModel):
 
     error: str = Field(description="stable machine-readable code, e.g. not_found")
     detail: str = Field(description="what went wrong, in words a person can act on")
+    field: str | None = Field(
+        default=None, description="the field the refusal is about, when it is about one"
+    )
 
 
 class FieldErrorOut(BaseModel):
@@ -234,18 +238,8 @@ class BanOut(BaseModel):
 
 
 # -- audit ------------------------------------------------------------------------------
-class AuditEntryOut(BaseModel):
-    id: int
-    at: float
-    actor: str
-    event: str
-    client_address: str | None
-    user_agent: str | None
-    detail: dict[str, Any]
-
-
 class AuditOut(BaseModel):
-    entries: list[AuditEntryOut]
+    entries: list[AuditEntry] = Field(description="the audit log's own records")
     limit: int
     more: bool = Field(description="whether more entries match than were answered")
 

@@ -35,15 +35,17 @@ and ws ports hand it nothing but ``/.gateway/``, so none of these paths exist th
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from gateway.admin.caller import Caller
+from gateway.admin.rendering import forbidden_page
 from gateway.auth import tokens
 from gateway.policy.access import (
     RESERVED_PREFIX,
@@ -52,26 +54,27 @@ from gateway.policy.access import (
     same_origin,
 )
 from gateway.policy.identity import READ_ONLY_METHODS, identify
+from gateway.services import api_tokens
 from gateway.web.context import WebContext, client_address
+
+__all__ = [
+    "CSRF_HEADER",
+    "ApiError",
+    "Caller",
+    "admin_guard",
+    "authenticate",
+    "current_caller",
+    "form_csrf_ok",
+    "guarded",
+    "is_api_path",
+]
+
+logger = logging.getLogger("cemm_gateway.web")
 
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN_PATH = "/.gateway/login"
 # /metrics checks its own credentials: an admin login or the scrape token.
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The admin making a request, as :func:`admin_guard` established it."""
-
-    user_name: str
-    role: str
-    via: Literal["session", "token"]
-    session_id: str | None
-    csrf_token: str | None
-    token_id: str | None
-    address: str
-    read_only: bool = False
 
 
 class ApiError(Exception):
@@ -100,22 +103,18 @@ def guarded(path: str) -> bool:
 
 def authenticate(context: WebContext, request: Request) -> Caller | None:
     """The caller's usable login session or API token, whatever its role, as the one
-    identity decision (:func:`gateway.policy.identity.identify`) reads it."""
+    identity decision (:func:`gateway.policy.identity.identify`) reads it. Reads only:
+    :func:`note_use` records the use."""
     state = context.state
-    now = time.time()
     identity = identify(
         session_token=request.cookies.get(state.session_cookie),
         authorization=request.headers.get("authorization"),
         auth=state.auth,
         last_seen=state.session_activity,
-        now=now,
+        now=time.time(),
     )
     if isinstance(identity, str):
         return None
-    if identity.session_id is not None:
-        state.touch_session(identity.session_id, now)
-    if identity.token_id is not None:
-        state.touch_token(identity.token_id, now)
     return Caller(
         user_name=identity.user_name,
         role=identity.role,
@@ -128,11 +127,19 @@ def authenticate(context: WebContext, request: Request) -> Caller | None:
     )
 
 
+def note_use(context: WebContext, request: Request, caller: Caller) -> None:
+    """Record that the caller's credential was used, as the proxy records it: a session's
+    activity (:meth:`WebContext.current_session`, which keeps it from going idle), an API
+    token's last use (``ProxyState.touch_token``, saved by the recorder's next round)."""
+    if caller.via == "session":
+        context.current_session(request)
+    elif caller.token_id is not None:
+        context.state.touch_token(caller.token_id, time.time())
+
+
 def _refuse(request: Request, status: int, error: str, detail: str) -> Response:
     if is_api_path(request.url.path):
         return ApiError(status, error, detail).response()
-    from gateway.admin.pages import forbidden_page
-
     return forbidden_page(request, status, detail)
 
 
@@ -195,6 +202,7 @@ def admin_guard(
         checked = check_request(context, request)
         if isinstance(checked, Response):
             return checked
+        note_use(context, request, checked)
         request.state.caller = checked
         return await call_next(request)
 

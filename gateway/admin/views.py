@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from gateway.admin.models import (
     AllowlistEntryOut,
-    AuditEntryOut,
     BanOut,
     PeerOut,
     SessionOut,
@@ -20,7 +19,6 @@ from gateway.policy.allowlist import AddressError, parse_address, parse_network
 from gateway.policy.credentials import SessionInfo
 from gateway.services.allowlist import Entry
 from gateway.services.api_tokens import ApiToken
-from gateway.services.audit import AuditEntry
 from gateway.services.bans import Ban
 from gateway.services.peers import Peer
 from gateway.services.users import User
@@ -114,18 +112,6 @@ def ban_out(ban: Ban) -> BanOut:
         reason=ban.reason,
         created_at=ban.created_at,
         until=ban.until,
-    )
-
-
-def audit_out(entry: AuditEntry) -> AuditEntryOut:
-    return AuditEntryOut(
-        id=entry.id,
-        at=entry.at,
-        actor=entry.actor,
-        event=entry.event,
-        client_address=entry.client_address,
-        user_agent=entry.user_agent,
-        detail=entry.detail,
     )
 
 

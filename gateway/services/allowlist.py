@@ -31,7 +31,7 @@ from gateway.policy.allowlist import (
     parse_network,
 )
 from gateway.services import audit
-from gateway.services.errors import ServiceError
+from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import transaction
 
 
@@ -39,14 +39,27 @@ class AllowlistError(ServiceError):
     """A request to change the allowlist that cannot be carried out; the message says why."""
 
 
-class SelfLockoutError(AllowlistError):
+class AllowlistInvalid(AllowlistError, Invalid):
+    """A network or label the allowlist cannot take as given."""
+
+
+class EntryNotFound(AllowlistError, NotFound):
+    """No such entry on the allowlist."""
+
+
+class SelfLockoutError(AllowlistError, Conflict):
     """The change would cut off the address of whoever makes it; repeat it confirmed."""
+
+    code = "self_lockout"
 
     def __init__(self, message: str, *, address: str, admitted_until: float | None) -> None:
         super().__init__(message)
         self.address = address
         # When the address would stop being admitted: None = at once.
         self.admitted_until = admitted_until
+
+    def extra(self) -> dict[str, object]:
+        return {"address": self.address, "admitted_until": self.admitted_until}
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ def normalise(network: str) -> str:
     try:
         return str(parse_network(network))
     except AllowlistEntryError as error:
-        raise AllowlistError(str(error)) from None
+        raise AllowlistInvalid(str(error), field="network") from None
 
 
 def _entry(row: sqlite3.Row) -> Entry:
@@ -204,9 +217,9 @@ def save_entry(
     """
     canonical = normalise(network)
     if len(label) > 200:
-        raise AllowlistError("label is longer than 200 characters")
+        raise AllowlistInvalid("label is longer than 200 characters", field="label")
     if any(ord(c) < 32 or ord(c) == 127 for c in label):
-        raise AllowlistError("label contains control characters; use plain text")
+        raise AllowlistInvalid("label contains control characters; use plain text", field="label")
     now = clock.now()
     expires_at = now + expires_in if expires_in is not None else None
     with transaction(conn):
@@ -277,7 +290,7 @@ def remove_entry(
             "DELETE FROM allowlist_entry WHERE network = ?", (canonical,)
         ).rowcount
         if not deleted:
-            raise AllowlistError(
+            raise EntryNotFound(
                 f"{canonical} is not on the allowlist; 'cemm-gateway allow list' shows the entries"
             )
         audit.record(
@@ -289,6 +302,31 @@ def remove_entry(
             network=canonical,
             **({"own_address_cut_off": own_address.address} if cut_off and own_address else {}),
         )
+
+
+def remove_entry_by_id(
+    conn: sqlite3.Connection,
+    entry_id: int,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    own_address: OwnAddress | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> str:
+    """Remove the entry with this id (the admin app's button), as :func:`remove_entry`;
+    returns its network."""
+    entry = get_entry(conn, entry_id)
+    if entry is None:
+        raise EntryNotFound(f"there is no allowlist entry {entry_id}; it may be removed already")
+    remove_entry(
+        conn,
+        entry.network,
+        actor=actor,
+        client_address=client_address,
+        own_address=own_address,
+        clock=clock,
+    )
+    return entry.network
 
 
 def _networks(conn: sqlite3.Connection) -> list[tuple[str, float | None]]:

@@ -15,12 +15,26 @@ from dataclasses import dataclass
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.services import audit, held, users
-from gateway.services.errors import ServiceError
+from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import DiskFullError, transaction
 
 
 class TokenError(ServiceError):
     """A token change that cannot be made; the message says why."""
+
+
+class TokenInvalid(TokenError, Invalid):
+    """A token name that is not acceptable as given."""
+
+
+class TokenNotFound(TokenError, NotFound):
+    """No token with that id."""
+
+
+class TokenRevoked(TokenError, Conflict):
+    """The token is revoked already."""
+
+    code = "already_revoked"
 
 
 @dataclass(frozen=True)
@@ -52,9 +66,13 @@ def create_token(
     """Returns (the token, shown once; its record)."""
     user = users.require_user(conn, user_name)
     if not name.strip() or len(name) > 100:
-        raise TokenError("give the token a name of 1-100 characters, e.g. 'home assistant'")
+        raise TokenInvalid(
+            "give the token a name of 1-100 characters, e.g. 'home assistant'", field="name"
+        )
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise TokenError("the token name contains control characters; use plain text")
+        raise TokenInvalid(
+            "the token name contains control characters; use plain text", field="name"
+        )
     token, token_id = tokens.new_api_token()
     parsed = tokens.parse_api_token(token)
     assert parsed is not None
@@ -98,7 +116,7 @@ def find_token(conn: sqlite3.Connection, token_id: str) -> ApiToken | None:
 def get_token(conn: sqlite3.Connection, token_id: str) -> ApiToken:
     token = find_token(conn, token_id)
     if token is None:
-        raise TokenError(f"there is no token '{token_id}'; 'cemm-gateway token list' shows them")
+        raise TokenNotFound(f"there is no token '{token_id}'; 'cemm-gateway token list' shows them")
     return token
 
 
@@ -143,7 +161,7 @@ def revoke_token(
             raise
         token = get_token(conn, token_id)
         if token.revoked_at is not None:
-            raise TokenError(f"token '{token_id}' is already revoked") from None
+            raise TokenRevoked(f"token '{token_id}' is already revoked") from None
         at = ManualClock(clock.now())
         held.hold(
             held.Cutoff(
@@ -165,7 +183,7 @@ def _revoke_token(
     with transaction(conn):
         token = get_token(conn, token_id)
         if token.revoked_at is not None:
-            raise TokenError(f"token '{token_id}' is already revoked")
+            raise TokenRevoked(f"token '{token_id}' is already revoked")
         conn.execute("UPDATE api_token SET revoked_at = ? WHERE id = ?", (clock.now(), token_id))
         audit.record(
             conn,

@@ -32,12 +32,16 @@ from gateway.auth.bruteforce import (
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.services import audit
-from gateway.services.errors import ServiceError
+from gateway.services.errors import NotFound, ServiceError
 from gateway.store.db import transaction
 
 
 class BanError(ServiceError):
     """A ban that cannot be lifted; the message says why."""
+
+
+class BanNotFound(BanError, NotFound):
+    """No active ban matches."""
 
 
 @dataclass(frozen=True)
@@ -312,7 +316,7 @@ def lift(
         or ban.subject == f"user:{which.lower()}"
     ]
     if not chosen:
-        raise BanError(f"no active ban matches '{which}'; 'cemm-gateway bans list' shows them")
+        raise BanNotFound(f"no active ban matches '{which}'; 'cemm-gateway bans list' shows them")
     _lift(conn, chosen, actor=actor, client_address=client_address, clock=clock)
     return chosen
 
@@ -328,7 +332,7 @@ def lift_ban(
     """Lift exactly the active ban with this id (the admin app's button)."""
     found = [ban for ban in list_bans(conn, now=clock.now()) if ban.id == ban_id]
     if not found:
-        raise BanError(f"there is no active ban with id {ban_id}; it may have ended already")
+        raise BanNotFound(f"there is no active ban with id {ban_id}; it may have ended already")
     _lift(conn, found, actor=actor, client_address=client_address, clock=clock)
     return found[0]
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.services import audit, users
-from gateway.services.errors import ServiceError
+from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.settings import WireguardSettings
 from gateway.store.db import transaction
 from gateway.wireguard import config as wgconfig
@@ -33,6 +34,34 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 class PeerError(ServiceError):
     """A change to a peer that cannot be made; the message says why."""
+
+
+class PeerInvalid(PeerError, Invalid):
+    """A name or key that is not acceptable, or no free tunnel address."""
+
+
+class PeerNotFound(PeerError, NotFound):
+    """No peer with that name."""
+
+
+class PeerExists(PeerError, Conflict):
+    """The name or the public key is taken by another peer."""
+
+    code = "exists"
+
+
+class ConfigUnavailable(PeerError, Conflict):
+    """The generated private key is gone (handed over, or older than a day)."""
+
+    code = "config_unavailable"
+
+
+class ServerSide(Protocol):
+    """What a client configuration needs of the gateway's side (the WireGuard manager)."""
+
+    settings: WireguardSettings
+    vault: keys.KeyVault
+    server_public_key: str
 
 
 @dataclass(frozen=True)
@@ -86,15 +115,16 @@ def list_peers(conn: sqlite3.Connection, *, clock: Clock = SYSTEM_CLOCK) -> list
 def get_peer(conn: sqlite3.Connection, name: str, *, clock: Clock = SYSTEM_CLOCK) -> Peer:
     row = conn.execute(_SELECT + " WHERE wireguard_peer.name = ?", (name,)).fetchone()
     if row is None:
-        raise PeerError(f"there is no peer '{name}'; 'cemm-gateway peer list' shows them")
+        raise PeerNotFound(f"there is no peer '{name}'; 'cemm-gateway peer list' shows them")
     return _peer(row, clock.now())
 
 
 def _check_name(name: str) -> str:
     if not name or len(name) > 64 or not set(name) <= _NAME_CHARS or name.strip() != name:
-        raise PeerError(
+        raise PeerInvalid(
             f"peer name '{name}' is not allowed; use 1-64 letters, digits, spaces, '.', '_' "
-            "or '-', for example 'anna phone'"
+            "or '-', for example 'anna phone'",
+            field="name",
         )
     return name
 
@@ -121,15 +151,15 @@ def add_peer(
         try:
             public_key = keys.check_key(public_key)
         except keys.WireguardKeyError as error:
-            raise PeerError(str(error)) from None
+            raise PeerInvalid(str(error), field="public_key") from None
     now = clock.now()
     with transaction(conn):
         if conn.execute("SELECT 1 FROM wireguard_peer WHERE name = ?", (name,)).fetchone():
-            raise PeerError(f"there is already a peer '{name}'")
+            raise PeerExists(f"there is already a peer '{name}'", field="name")
         if conn.execute(
             "SELECT 1 FROM wireguard_peer WHERE public_key = ?", (public_key,)
         ).fetchone():
-            raise PeerError("another peer has this public key")
+            raise PeerExists("another peer has this public key", field="public_key")
         user_id = users.require_user(conn, user_name).id if user_name else None
         used4 = [r[0] for r in conn.execute("SELECT address_v4 FROM wireguard_peer")]
         used6 = [r[0] for r in conn.execute("SELECT address_v6 FROM wireguard_peer") if r[0]]
@@ -139,7 +169,7 @@ def add_peer(
                 wgconfig.next_free_address(settings.subnet6, used6) if settings.subnet6 else None
             )
         except ValueError as error:
-            raise PeerError(str(error)) from None
+            raise PeerInvalid(str(error)) from None
         conn.execute(
             "INSERT INTO wireguard_peer (name, user_id, public_key, private_key_sealed,"
             " private_key_until, preshared_key, address_v4, address_v6, trusted, expires_at,"
@@ -265,14 +295,14 @@ def client_config(
     """The phone's .conf, while the gateway still holds the generated private key."""
     row = conn.execute("SELECT * FROM wireguard_peer WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise PeerError(f"there is no peer '{name}'")
+        raise PeerNotFound(f"there is no peer '{name}'")
     private_key = (
         vault.open(row["private_key_sealed"])
         if row["private_key_sealed"] and (row["private_key_until"] or 0) > clock.now()
         else None
     )
     if private_key is None:
-        raise PeerError(
+        raise ConfigUnavailable(
             f"the configuration of '{name}' is no longer available (its key was handed over or "
             f"is older than a day); 'cemm-gateway peer rotate {name}' makes a new one"
         )
@@ -288,6 +318,71 @@ def client_config(
         gateway_v6=gateway_v6,
         keepalive=settings.keepalive,
     )
+
+
+def config_of(
+    conn: sqlite3.Connection, name: str, server: ServerSide, *, clock: Clock = SYSTEM_CLOCK
+) -> str:
+    """The peer's configuration while the gateway holds its key (:func:`client_config`)."""
+    return client_config(
+        conn,
+        name,
+        settings=server.settings,
+        vault=server.vault,
+        server_public_key=server.server_public_key,
+        clock=clock,
+    )
+
+
+def add_with_config(
+    conn: sqlite3.Connection,
+    name: str,
+    server: ServerSide,
+    *,
+    actor: str,
+    user_name: str | None = None,
+    public_key: str | None = None,
+    trusted: bool = False,
+    expires_in: float | None = None,
+) -> tuple[Peer, str | None]:
+    """Add a peer (:func:`add_peer`); with a generated key pair, also its configuration."""
+    peer = add_peer(
+        conn,
+        name,
+        settings=server.settings,
+        vault=server.vault,
+        actor=actor,
+        user_name=user_name,
+        public_key=public_key,
+        trusted=trusted,
+        expires_in=expires_in,
+    )
+    return peer, config_of(conn, name, server) if public_key is None else None
+
+
+def rotate_with_config(
+    conn: sqlite3.Connection, name: str, server: ServerSide, *, actor: str
+) -> tuple[Peer, str]:
+    """New keys (:func:`rotate`) and the new configuration."""
+    peer = rotate(conn, name, vault=server.vault, actor=actor)
+    return peer, config_of(conn, name, server)
+
+
+def change(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    enabled: bool | None = None,
+    trusted: bool | None = None,
+    actor: str,
+) -> Peer:
+    """Enable/disable and trust/untrust in one go; a setting already in place is left as is."""
+    peer = get_peer(conn, name)
+    if enabled is not None and enabled != peer.enabled:
+        peer = set_enabled(conn, name, enabled, actor=actor)
+    if trusted is not None and trusted != peer.trusted:
+        peer = set_trusted(conn, name, trusted, actor=actor)
+    return peer
 
 
 def desired_peers(
@@ -360,7 +455,9 @@ def create_link(
     """A one-time link token for the peer's configuration (shown once)."""
     peer = get_peer(conn, name, clock=clock)
     if not peer.config_available:
-        raise PeerError(f"the configuration of '{name}' is no longer available; rotate the keys")
+        raise ConfigUnavailable(
+            f"the configuration of '{name}' is no longer available; rotate the keys"
+        )
     token = tokens.new_session_token()
     now = clock.now()
     with transaction(conn):

@@ -20,7 +20,7 @@ from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
 from gateway.services import audit, held
-from gateway.services.users import User, UserError
+from gateway.services.users import User, UserNotFound, require_user
 from gateway.store.db import DiskFullError, transaction
 
 _SESSION_SELECT = (
@@ -182,6 +182,32 @@ def list_sessions(
     return [_session(row) for row in conn.execute(query, args)]
 
 
+def list_user_sessions(
+    conn: sqlite3.Connection, user_name: str | None, *, now: float, idle_timeout: float
+) -> list[SessionInfo]:
+    """Usable sessions of the named user (of everyone without a name), most recently seen
+    first; :class:`UserNotFound` for a name nobody has."""
+    user_id = require_user(conn, user_name).id if user_name else None
+    return list_sessions(conn, now=now, idle_timeout=idle_timeout, user_id=user_id)
+
+
+def end_session(
+    conn: sqlite3.Connection,
+    session_id: str,
+    *,
+    now: float,
+    idle_timeout: float,
+    actor: str,
+    client_address: str | None = None,
+) -> SessionInfo:
+    """End one usable session (the admin app's button); returns what it was."""
+    session = get_session(conn, session_id, now=now, idle_timeout=idle_timeout)
+    if session is None:
+        raise UserNotFound(f"there is no active session '{session_id}'")
+    revoke_session(conn, session_id, actor=actor, reason="revoked", client_address=client_address)
+    return session
+
+
 def revoke_session(
     conn: sqlite3.Connection,
     session_id: str,
@@ -204,7 +230,7 @@ def revoke_session(
             (session_id,),
         ).fetchone()
         if row is None:
-            raise UserError(f"there is no active session '{session_id}'") from None
+            raise UserNotFound(f"there is no active session '{session_id}'") from None
         at = ManualClock(clock.now())
         held.hold(
             held.Cutoff(
@@ -231,7 +257,7 @@ def _revoke_session(
             (session_id,),
         ).fetchone()
         if row is None:
-            raise UserError(
+            raise UserNotFound(
                 f"there is no active session '{session_id}'; 'cemm-gateway session list' shows them"
             )
         conn.execute(
@@ -282,6 +308,18 @@ def revoke_user_sessions(
                 )
             )
         return len(ids)
+
+
+def revoke_sessions_of(
+    conn: sqlite3.Connection,
+    user_name: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+) -> int:
+    """End every session of the named user (:func:`revoke_user_sessions`); how many."""
+    user = require_user(conn, user_name)
+    return revoke_user_sessions(conn, user, actor=actor, client_address=client_address)
 
 
 def _revoke_user_sessions(

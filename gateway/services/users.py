@@ -24,7 +24,7 @@ from typing import Literal
 from gateway.auth import passwords, tokens, totp
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.services import audit, held
-from gateway.services.errors import ServiceError
+from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import DiskFullError, transaction
 
 Role = Literal["admin", "user"]
@@ -36,16 +36,30 @@ class UserError(ServiceError):
     """A change to an account that cannot be made; the message says why."""
 
 
-class LastAdminError(UserError):
+class UserInvalid(UserError, Invalid):
+    """A name, role, password or code that is not acceptable as given."""
+
+
+class UserNotFound(UserError, NotFound):
+    """No account with that name (or no such session of one)."""
+
+
+class LastAdminError(UserError, Conflict):
     """The change would leave no enabled admin (nobody could manage the gateway)."""
 
+    code = "last_admin"
 
-class UserExistsError(UserError):
+
+class UserExistsError(UserError, Conflict):
     """There is already an account with that name (names are unique ignoring case)."""
 
+    code = "exists"
 
-class OwnAccountError(UserError):
+
+class OwnAccountError(UserError, Conflict):
     """Someone tried to disable, demote or remove their own account."""
+
+    code = "own_account"
 
 
 def _refuse_own_account(user: User, actor: str, change: str) -> None:
@@ -83,9 +97,10 @@ def _user(row: sqlite3.Row) -> User:
 
 def check_name(name: str) -> str:
     if not _NAME.match(name):
-        raise UserError(
+        raise UserInvalid(
             f"user name '{name}' is not allowed; use 1-64 letters, digits, '.', '_', '-' or '@', "
-            "starting with a letter or digit, for example anna"
+            "starting with a letter or digit, for example anna",
+            field="name",
         )
     return name
 
@@ -95,7 +110,7 @@ def check_role(role: str) -> Role:
         return "admin"
     if role == "user":
         return "user"
-    raise UserError(f"role '{role}' is unknown; choose admin or user")
+    raise UserInvalid(f"role '{role}' is unknown; choose admin or user", field="role")
 
 
 def get_user(conn: sqlite3.Connection, name: str) -> User | None:
@@ -111,7 +126,7 @@ def get_user_by_id(conn: sqlite3.Connection, user_id: int) -> User | None:
 def require_user(conn: sqlite3.Connection, name: str) -> User:
     user = get_user(conn, name)
     if user is None:
-        raise UserError(f"there is no user '{name}'; 'cemm-gateway user list' shows them")
+        raise UserNotFound(f"there is no user '{name}'; 'cemm-gateway user list' shows them")
     return user
 
 
@@ -171,13 +186,13 @@ def add_user(
     check_name(name)
     check_role(role)
     if password is None and oidc is None:
-        raise UserError("a local user needs a password")
+        raise UserInvalid("a local user needs a password", field="password")
     password_hash = None
     if password is not None:
         try:
             passwords.check_password_policy(password, username=name)
         except passwords.PasswordPolicyError as error:
-            raise UserError(str(error)) from None
+            raise UserInvalid(str(error), field="password") from None
         password_hash = passwords.hash_password(password)
     now = clock.now()
     with transaction(conn):
@@ -219,11 +234,13 @@ def set_password(
     a device that logged in with the old password is a stranger again."""
     user = require_user(conn, name)
     if user.oidc_managed:
-        raise UserError(f"'{name}' signs in through OIDC; its password is the provider's")
+        raise UserInvalid(
+            f"'{name}' signs in through OIDC; its password is the provider's", field="password"
+        )
     try:
         passwords.check_password_policy(password, username=user.name)
     except passwords.PasswordPolicyError as error:
-        raise UserError(str(error)) from None
+        raise UserInvalid(str(error), field="password") from None
     password_hash = passwords.hash_password(password)
     now = clock.now()
     with transaction(conn):
@@ -342,6 +359,25 @@ def set_role(
     return require_user(conn, name)
 
 
+def change_user(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    role: str | None = None,
+    disabled: bool | None = None,
+    actor: str,
+    client_address: str | None = None,
+) -> User:
+    """Change the role and/or disable or enable the account; a setting already in place is
+    left as is (and not audited)."""
+    user = require_user(conn, name)
+    if role is not None and role != user.role:
+        user = set_role(conn, user.name, role, actor=actor, client_address=client_address)
+    if disabled is not None and disabled != user.disabled:
+        user = set_disabled(conn, user.name, disabled, actor=actor, client_address=client_address)
+    return user
+
+
 def remove_user(
     conn: sqlite3.Connection,
     name: str,
@@ -415,10 +451,12 @@ def confirm_totp(
     """Turn TOTP on if ``code`` matches the pending secret; returns fresh recovery codes."""
     row = conn.execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
     if row is None or row["totp_enabled"] or not row["totp_secret"]:
-        raise UserError("start the set-up again: there is no pending authenticator")
+        raise UserInvalid("start the set-up again: there is no pending authenticator")
     step = totp.verify_totp(row["totp_secret"], code, last_used_step=None, now=clock.now())
     if step is None:
-        raise UserError("that code is not right; check the clock of your phone and try again")
+        raise UserInvalid(
+            "that code is not right; check the clock of your phone and try again", field="code"
+        )
     codes = totp.generate_recovery_codes()
     with transaction(conn):
         conn.execute(

@@ -1,4 +1,5 @@
-"""The audit log's CSV export (gateway/admin/api.py): every matching entry, read a batch at
+"""The audit log's CSV export (gateway/services/audit_export.py, served by
+gateway/admin/api/audit.py): every matching entry, read a batch at
 a time, none lost or repeated where a batch ends among entries of the very same time; and
 the download complete or an error, never a shorter file."""
 
@@ -15,11 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway.admin import api
-from gateway.admin.actions import AuditFilter
-from gateway.admin.api import audit_csv_chunks
+from gateway.admin.api import audit as audit_api
 from gateway.clock import ManualClock
-from gateway.services import audit
+from gateway.services import audit, audit_export
+from gateway.services.audit_export import AuditQuery, csv_chunks
 from gateway.store import db
 from gateway.store.worker import DbWorker
 
@@ -45,7 +45,7 @@ def _export(worker: DbWorker, **options: object) -> list[dict[str, str]]:
     filters = {"user": None, "event": None, "since": None, "until": None, **options}
 
     async def collect() -> str:
-        return "".join([chunk async for chunk in audit_csv_chunks(worker, **filters)])
+        return "".join([chunk async for chunk in csv_chunks(worker, **filters)])
 
     text = asyncio.run(collect())
     assert text.startswith(audit.as_csv([]))  # the header, once
@@ -94,8 +94,8 @@ def _download(db: object, data_dir: Path, **query: object) -> tuple[dict[str, st
     context = SimpleNamespace(db=db, settings=SimpleNamespace(data_dir=data_dir))
 
     async def fetch() -> tuple[dict[str, str], bytes]:
-        response = await api.audit_export(
-            AuditFilter(**query),  # type: ignore[arg-type]
+        response = await audit_api.audit_export(
+            AuditQuery(**query),  # type: ignore[arg-type]
             caller=None,  # type: ignore[arg-type]
             context=context,  # type: ignore[arg-type]
             limit=None,
@@ -109,9 +109,9 @@ def _download(db: object, data_dir: Path, **query: object) -> tuple[dict[str, st
 def test_the_download_is_complete_and_says_its_size(
     worker: DbWorker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "EXPORT_BATCH", 5)
-    monkeypatch.setattr(api, "EXPORT_IN_MEMORY", 100)  # spills to a file in the data dir
-    monkeypatch.setattr(api, "EXPORT_READ_SIZE", 64)
+    monkeypatch.setattr(audit_export, "EXPORT_BATCH", 5)
+    monkeypatch.setattr(audit_export, "EXPORT_IN_MEMORY", 100)  # spills to a file in the data dir
+    monkeypatch.setattr(audit_export, "EXPORT_READ_SIZE", 64)
     spill = tmp_path / "data"
     spill.mkdir()
     headers, body = _download(worker, spill, event="user")
@@ -124,6 +124,6 @@ def test_the_download_is_complete_and_says_its_size(
 def test_a_failure_while_reading_is_an_error_not_a_shorter_file(
     worker: DbWorker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "EXPORT_BATCH", 3)
+    monkeypatch.setattr(audit_export, "EXPORT_BATCH", 3)
     with pytest.raises(sqlite3.OperationalError):  # the app answers 503 before any byte
         _download(_FailingAfter(worker, calls=4), tmp_path)

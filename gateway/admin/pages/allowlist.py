@@ -1,0 +1,103 @@
+"""The allowlist page: the entries, adding one (or the caller's own address), removing one.
+A change that would cut off the caller's own address asks on a page of its own."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from gateway.admin.actions import allowlist as actions
+from gateway.admin.caller import Caller
+from gateway.admin.deps import web_context
+from gateway.admin.pages.common import Actions, Submission, dispatch, refused
+from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
+from gateway.admin.security import current_caller
+from gateway.services.allowlist import EXPIRY_CHOICES, SelfLockoutError
+from gateway.services.errors import Invalid, ServiceError
+
+router = APIRouter(include_in_schema=False)
+FIELDS = ("action", "network", "label", "expires", "entry_id", "confirm_lockout")
+
+
+async def _page(request: Request, caller: Caller, outcome: Outcome = NO_OUTCOME) -> HTMLResponse:
+    view = await actions.allowlist_view(web_context(request), caller)
+    return render_outcome(request, caller, "allowlist.html", {"view": view}, outcome)
+
+
+async def _save(sub: Submission, network: str, label: str) -> Response:
+    expires = sub.form.text("expires", "never")
+    if expires not in EXPIRY_CHOICES:
+        raise Invalid("Choose an expiry from the list.", field="expires")
+    entry, updated = await actions.save_allowlist_entry(
+        sub.context,
+        sub.caller,
+        network=network,
+        label=label,
+        expires=expires,
+        confirm_lockout=sub.form.flag("confirm_lockout"),
+    )
+    done = "Updated the label and expiry of" if updated else "Added"
+    return await _page(sub.request, sub.caller, Outcome(notice=f"{done} {entry.network}."))
+
+
+async def add(sub: Submission) -> Response:
+    network = sub.form.text("network").strip()
+    if not network:
+        raise Invalid("Enter a network or an address to add.", field="network")
+    return await _save(sub, network, sub.form.text("label"))
+
+
+async def add_mine(sub: Submission) -> Response:
+    return await _save(sub, sub.caller.address, sub.form.text("label") or "my address")
+
+
+async def remove(sub: Submission) -> Response:
+    form = sub.form
+    entry_id = int(form.text("entry_id")) if form.text("entry_id").isdigit() else 0
+    if not form.flag("confirmed"):
+        return confirm_page(
+            sub.request,
+            sub.caller,
+            title="Remove this entry?",
+            message=f"Addresses in {form.text('network') or 'this network'} will no longer "
+            "be admitted (unless another entry or a default network admits them), and "
+            "their open connections close.",
+            fields=form.fields(*FIELDS),
+            button="Remove",
+            cancel_href="/allowlist",
+        )
+    network = await actions.remove_allowlist_entry(
+        sub.context, sub.caller, entry_id, confirm_lockout=form.flag("confirm_lockout")
+    )
+    return await _page(sub.request, sub.caller, Outcome(notice=f"Removed {network}."))
+
+
+async def on_refusal(sub: Submission, error: ServiceError) -> Response:
+    fields = sub.form.fields(*FIELDS)
+    if isinstance(error, SelfLockoutError):
+        return confirm_page(
+            sub.request,
+            sub.caller,
+            title="This would lock you out",
+            message=error.message,
+            warning="Only go on if you will reach the CEMM in another way (another "
+            "network, the VPN), or on purpose.",
+            fields={**fields, "confirm_lockout": "1"},
+            button="Do it anyway",
+            cancel_href="/allowlist",
+            status_code=409,
+        )
+    return await _page(sub.request, sub.caller, refused(error, fields))
+
+
+ACTIONS = Actions({"add": add, "add_mine": add_mine, "remove": remove}, on_refusal)
+
+
+@router.get("/allowlist")
+async def allowlist_get(request: Request) -> Response:
+    return await _page(request, current_caller(request))
+
+
+@router.post("/allowlist")
+async def allowlist_post(request: Request) -> Response:
+    return await dispatch(request, ACTIONS)

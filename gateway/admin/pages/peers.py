@@ -1,0 +1,222 @@
+"""The WireGuard peers page: every peer, adding one, enabling/disabling, trusting,
+rotating keys, removing, and showing a configuration (QR code, download, one-time link)
+while the gateway still holds its generated key."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from gateway.admin.actions import peers as actions
+from gateway.admin.actions import users as user_actions
+from gateway.admin.caller import Caller
+from gateway.admin.deps import web_context, wireguard_manager
+from gateway.admin.pages.common import Actions, Handler, Submission, dispatch, refused
+from gateway.admin.rendering import (
+    EXPIRY_LABELS,
+    NO_OUTCOME,
+    Outcome,
+    confirm_page,
+    render_outcome,
+    sentence,
+)
+from gateway.admin.security import current_caller
+from gateway.qr import qr_svg
+from gateway.services.errors import Invalid, ServiceError
+
+router = APIRouter(include_in_schema=False)
+PEER_EXPIRY_LABELS = {key: EXPIRY_LABELS[key] for key in actions.PEER_EXPIRY_CHOICES}
+ADD_FIELDS = ("action", "name", "user", "expires", "trusted", "public_key")
+
+
+def config_panel(
+    name: str, config: str, link: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """What the page shows of a configuration: QR code, download, text, one-time link."""
+    return {
+        "name": name,
+        "config": config,
+        "qr_svg": qr_svg(config),
+        "download": "data:application/octet-stream;base64,"
+        + base64.b64encode(config.encode()).decode(),
+        "filename": f"{''.join(c if c.isalnum() else '-' for c in name)}.conf",
+        "link": link,
+    }
+
+
+async def _page(
+    request: Request,
+    caller: Caller,
+    outcome: Outcome = NO_OUTCOME,
+    *,
+    panel: Mapping[str, Any] | None = None,
+) -> HTMLResponse:
+    manager = wireguard_manager(request)
+    context = web_context(request)
+    found = await actions.list_peers(manager, context) if manager is not None else []
+    response = render_outcome(
+        request,
+        caller,
+        "peers.html",
+        {
+            "wireguard": manager,
+            "wireguard_off": actions.WIREGUARD_OFF,
+            "peers": found,
+            "users": await user_actions.list_users(context) if manager is not None else [],
+            "expiry_labels": PEER_EXPIRY_LABELS,
+            "panel": panel,
+        },
+        outcome,
+    )
+    if panel is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+CONFIRMATIONS = {
+    "disable": (
+        "Disable {name}?",
+        "{name} gets nothing through the tunnel until enabled.",
+        "Disable",
+    ),
+    "rotate": (
+        "Make new keys for {name}?",
+        "The configuration on the device stops working at once; it needs the new one.",
+        "Rotate keys",
+    ),
+    "remove": (
+        "Remove {name}?",
+        "The peer and its keys are deleted; the device gets nothing through any more. This "
+        "cannot be undone.",
+        "Remove",
+    ),
+}
+
+
+def confirmed_first(handler: Handler) -> Handler:
+    """The handler, after the confirmation page when the action needs one."""
+
+    async def handle(sub: Submission) -> Response:
+        if sub.action in CONFIRMATIONS and not sub.form.flag("confirmed"):
+            name = sub.form.text("name")
+            title, message, button = CONFIRMATIONS[sub.action]
+            return confirm_page(
+                sub.request,
+                sub.caller,
+                title=title.format(name=name),
+                message=message.format(name=name),
+                fields=sub.form.fields("action", "name"),
+                button=button,
+                cancel_href="/peers",
+            )
+        return await handler(sub)
+
+    return handle
+
+
+async def add(sub: Submission) -> Response:
+    form = sub.form
+    expires = form.text("expires", "never")
+    if expires not in actions.PEER_EXPIRY_CHOICES:
+        raise Invalid("Choose an expiry from the list.", field="expires")
+    added = await actions.add_peer(
+        sub.wireguard,
+        sub.context,
+        sub.caller,
+        name=form.text("name").strip(),
+        user=form.text("user").strip() or None,
+        public_key=form.text("public_key").strip() or None,
+        trusted=form.flag("trusted"),
+        expires=expires,
+    )
+    peer = added.peer
+    notice = f"Added {peer.name} ({peer.address_v4})."
+    if added.config is None:
+        notice += " Its device uses its own key: give it the server's public key and endpoint."
+    panel = config_panel(peer.name, added.config) if added.config else None
+    return await _page(sub.request, sub.caller, Outcome(notice=notice), panel=panel)
+
+
+CHANGES = {
+    "enable": ({"enabled": True}, "enabled"),
+    "disable": ({"enabled": False}, "disabled"),
+    "trust": ({"trusted": True}, "a trusted device (no login from its tunnel address)"),
+    "untrust": ({"trusted": False}, "no longer a trusted device"),
+}
+
+
+async def change(sub: Submission) -> Response:
+    setting, words = CHANGES[sub.action]
+    name = sub.form.text("name")
+    changed = await actions.change_peer(sub.wireguard, sub.context, sub.caller, name, **setting)
+    return await _page(sub.request, sub.caller, Outcome(notice=f"{changed.name} is {words}."))
+
+
+async def rotate(sub: Submission) -> Response:
+    name = sub.form.text("name")
+    rotated = await actions.rotate_peer(sub.wireguard, sub.context, sub.caller, name)
+    notice = f"New keys for {name}: the old configuration no longer works."
+    return await _page(
+        sub.request, sub.caller, Outcome(notice=notice), panel=config_panel(name, rotated.config)
+    )
+
+
+async def remove(sub: Submission) -> Response:
+    name = sub.form.text("name")
+    await actions.remove_peer(sub.wireguard, sub.context, sub.caller, name)
+    return await _page(sub.request, sub.caller, Outcome(notice=f"Removed {name}."))
+
+
+async def show(sub: Submission) -> Response:
+    name = sub.form.text("name")
+    config = await actions.peer_config(sub.wireguard, sub.context, name)
+    return await _page(sub.request, sub.caller, panel=config_panel(name, config))
+
+
+async def link(sub: Submission) -> Response:
+    name = sub.form.text("name")
+    config = await actions.peer_config(sub.wireguard, sub.context, name)
+    made = await actions.create_peer_link(
+        sub.wireguard, sub.context, sub.caller, name, host=sub.host()
+    )
+    shown = {"path": made.path, "url": made.url}
+    return await _page(sub.request, sub.caller, panel=config_panel(name, config, shown))
+
+
+async def on_refusal(sub: Submission, error: ServiceError) -> Response:
+    failed = refused(error, sub.form.fields(*ADD_FIELDS) if sub.action == "add" else None)
+    return await _page(
+        sub.request,
+        sub.caller,
+        Outcome(error=sentence(error.message), form=failed.form, status_code=failed.status_code),
+    )
+
+
+ACTIONS = Actions(
+    {
+        action: confirmed_first(handler)
+        for action, handler in {
+            "add": add,
+            **dict.fromkeys(CHANGES, change),
+            "rotate": rotate,
+            "remove": remove,
+            "show": show,
+            "link": link,
+        }.items()
+    },
+    on_refusal,
+)
+
+
+@router.get("/peers")
+async def peers_get(request: Request) -> Response:
+    return await _page(request, current_caller(request))
+
+
+@router.post("/peers")
+async def peers_post(request: Request) -> Response:
+    return await dispatch(request, ACTIONS)

@@ -1,0 +1,245 @@
+"""The users page (the list, adding one) and one user's page: role, disable/enable,
+password, second factor, sessions, removal. Each change but making someone admin asks
+first."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from gateway.admin.actions import sessions as session_actions
+from gateway.admin.actions import tokens as token_actions
+from gateway.admin.actions import users as actions
+from gateway.admin.caller import Caller
+from gateway.admin.deps import web_context
+from gateway.admin.pages.common import Actions, Handler, Submission, dispatch, refused
+from gateway.admin.rendering import (
+    NO_OUTCOME,
+    Outcome,
+    confirm_page,
+    logged_out_page,
+    render,
+    render_outcome,
+)
+from gateway.admin.security import current_caller
+from gateway.services.errors import Invalid, NotFound, ServiceError
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _users_page(
+    request: Request, caller: Caller, outcome: Outcome = NO_OUTCOME
+) -> HTMLResponse:
+    found = await actions.list_users(web_context(request))
+    return render_outcome(request, caller, "users.html", {"users": found}, outcome)
+
+
+async def _user_page(
+    request: Request, caller: Caller, name: str, outcome: Outcome = NO_OUTCOME
+) -> HTMLResponse:
+    context = web_context(request)
+    try:
+        user = await actions.get_user(context, name)
+    except NotFound as missing:
+        return render(
+            request,
+            caller,
+            "admin_message.html",
+            {"title": "No such user", "message": missing.message, "link_href": "/users"},
+            404,
+        )
+    return render_outcome(
+        request,
+        caller,
+        "user.html",
+        {
+            "account": user,
+            "sessions": await session_actions.list_sessions(context, caller, user=user.name),
+            "tokens": await token_actions.list_tokens(context, user=user.name),
+            "is_self": user.name.lower() == caller.user_name.lower(),
+        },
+        outcome,
+    )
+
+
+# -- the list -----------------------------------------------------------------------------
+async def add(sub: Submission) -> Response:
+    form = sub.form
+    added = await actions.add_user(
+        sub.context,
+        sub.caller,
+        name=form.text("name").strip(),
+        role=form.text("role", "user"),
+        password=form.text("password") or None,
+    )
+    shown = (
+        {"title": f"Password for {added.user.name}", "secret": added.generated_password}
+        if added.generated_password
+        else None
+    )
+    notice = f"Added {added.user.role} {added.user.name}."
+    return await _users_page(sub.request, sub.caller, Outcome(notice=notice, shown_once=shown))
+
+
+async def list_refused(sub: Submission, error: ServiceError) -> Response:
+    return await _users_page(
+        sub.request, sub.caller, refused(error, sub.form.fields("name", "role"))
+    )
+
+
+LIST_ACTIONS = Actions({"add": add}, list_refused)
+
+
+# -- one user -----------------------------------------------------------------------------
+CONFIRMATIONS = {
+    "disable": ("Disable {name}?", "{name} is logged out everywhere and cannot log in.", "Disable"),
+    "role": ("Change {name}'s role?", "{name} will no longer be able to use these pages.", "Save"),
+    "password": (
+        "Set a new password for {name}?",
+        "{name}'s sessions end (all but yours); they log in with the new password.",
+        "Set password",
+    ),
+    "reset_2fa": (
+        "Reset {name}'s two-step verification?",
+        "{name} logs in with the password alone until they set it up again; their recovery "
+        "codes stop working.",
+        "Reset",
+    ),
+    "revoke_sessions": (
+        "Log {name} out everywhere?",
+        "Every session of {name} ends and their open WebSockets close.",
+        "Log out everywhere",
+    ),
+    "remove": (
+        "Remove {name}?",
+        "The account, its sessions and its API tokens are deleted. This cannot be undone.",
+        "Remove",
+    ),
+}
+
+
+def _is_self(sub: Submission) -> bool:
+    return sub.name.lower() == sub.caller.user_name.lower()
+
+
+def _ask_first(sub: Submission) -> Response | None:
+    """The confirmation page, if the action needs one and was not confirmed yet."""
+    action, form = sub.action, sub.form
+    if action not in CONFIRMATIONS or form.flag("confirmed"):
+        return None
+    if action == "role" and form.text("role") == "admin":
+        return None
+    title, message, button = CONFIRMATIONS[action]
+    if action == "revoke_sessions" and _is_self(sub):
+        message += " That includes this session: you will be logged out."
+    return confirm_page(
+        sub.request,
+        sub.caller,
+        title=title.format(name=sub.name),
+        message=message.format(name=sub.name),
+        fields=form.fields("action", "role", "password", "generate"),
+        button=button,
+        cancel_href=f"/users/{sub.name}",
+    )
+
+
+def confirmed_first(handler: Handler) -> Handler:
+    """The handler, after the confirmation page when the action needs one."""
+
+    async def handle(sub: Submission) -> Response:
+        return _ask_first(sub) or await handler(sub)
+
+    return handle
+
+
+async def _done(sub: Submission, notice: str, shown: dict[str, str] | None = None) -> Response:
+    outcome = Outcome(notice=notice, shown_once=shown)
+    return await _user_page(sub.request, sub.caller, sub.name, outcome)
+
+
+async def enable(sub: Submission) -> Response:
+    await actions.change_user(sub.context, sub.caller, sub.name, disabled=False)
+    return await _done(sub, f"{sub.name} is enabled.")
+
+
+async def disable(sub: Submission) -> Response:
+    await actions.change_user(sub.context, sub.caller, sub.name, disabled=True)
+    return await _done(sub, f"{sub.name} is disabled.")
+
+
+async def role(sub: Submission) -> Response:
+    chosen = sub.form.text("role")
+    if chosen not in ("admin", "user"):
+        raise Invalid("Choose the role admin or user.", field="role")
+    await actions.change_user(sub.context, sub.caller, sub.name, role=chosen)
+    return await _done(sub, f"{sub.name} is now {'an admin' if chosen == 'admin' else 'a user'}.")
+
+
+async def password(sub: Submission) -> Response:
+    typed = None if sub.form.flag("generate") else sub.form.text("password")
+    if typed == "":
+        raise Invalid("Enter a new password, or generate one.", field="password")
+    generated = await actions.set_password(sub.context, sub.caller, sub.name, password=typed)
+    shown = {"title": f"New password for {sub.name}", "secret": generated} if generated else None
+    return await _done(sub, f"{sub.name}'s password is set; their other sessions ended.", shown)
+
+
+async def reset_2fa(sub: Submission) -> Response:
+    await actions.reset_second_factor(sub.context, sub.caller, sub.name)
+    return await _done(sub, f"{sub.name}'s two-step verification is off.")
+
+
+async def revoke_sessions(sub: Submission) -> Response:
+    ended = await actions.revoke_user_sessions(sub.context, sub.caller, sub.name)
+    notice = f"Ended {ended} session{'s' if ended != 1 else ''} of {sub.name}."
+    if _is_self(sub):
+        return logged_out_page(sub.request, notice, f"/users/{sub.name}")
+    return await _done(sub, notice)
+
+
+async def remove(sub: Submission) -> Response:
+    await actions.remove_user(sub.context, sub.caller, sub.name)
+    return await _users_page(sub.request, sub.caller, Outcome(notice=f"Removed {sub.name}."))
+
+
+async def user_refused(sub: Submission, error: ServiceError) -> Response:
+    if isinstance(error, NotFound):
+        return await _user_page(sub.request, sub.caller, sub.name, Outcome(status_code=404))
+    return await _user_page(sub.request, sub.caller, sub.name, refused(error))
+
+
+USER_ACTIONS = Actions(
+    {
+        action: confirmed_first(handler)
+        for action, handler in {
+            "enable": enable,
+            "disable": disable,
+            "role": role,
+            "password": password,
+            "reset_2fa": reset_2fa,
+            "revoke_sessions": revoke_sessions,
+            "remove": remove,
+        }.items()
+    },
+    user_refused,
+)
+
+
+@router.get("/users")
+async def users_get(request: Request) -> Response:
+    return await _users_page(request, current_caller(request))
+
+
+@router.post("/users")
+async def users_post(request: Request) -> Response:
+    return await dispatch(request, LIST_ACTIONS)
+
+
+@router.get("/users/{name}")
+async def user_get(request: Request, name: str) -> Response:
+    return await _user_page(request, current_caller(request), name)
+
+
+@router.post("/users/{name}")
+async def user_post(request: Request, name: str) -> Response:
+    return await dispatch(request, USER_ACTIONS, name)

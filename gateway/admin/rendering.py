@@ -1,0 +1,208 @@
+"""How the admin pages are drawn: the templates and their filters, the frame every page
+shares, what a page says after a form (:class:`Outcome`), and the pages that stand in for
+one: not found, admins only, confirm first, logged out.
+
+No inline script or style anywhere: the CSP allows only this app's own files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from gateway.admin.caller import Caller
+from gateway.services.allowlist import EXPIRY_CHOICES
+
+HERE = Path(__file__).resolve().parent
+PORTAL_TEMPLATES = HERE.parent / "portal" / "templates"
+WEB_TEMPLATES = HERE.parent / "web" / "templates"  # frame.html, the shared page frame
+
+# The admin's own templates first; the portal's frame and message page are shared.
+templates = Jinja2Templates(directory=[HERE / "templates", PORTAL_TEMPLATES, WEB_TEMPLATES])
+
+NAV = (
+    ("/", "Dashboard"),
+    ("/allowlist", "Allowlist"),
+    ("/users", "Users"),
+    ("/tokens", "API tokens"),
+    ("/peers", "Peers"),
+    ("/sessions", "Sessions"),
+    ("/bans", "Bans"),
+    ("/audit", "Audit log"),
+)
+EXPIRY_LABELS = {"never": "Never", "1h": "1 hour", "1d": "1 day", "7d": "7 days", "30d": "30 days"}
+assert set(EXPIRY_LABELS) == set(EXPIRY_CHOICES)
+
+
+def when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    try:
+        return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return "far in the future" if timestamp > 0 else "long ago"
+
+
+def relative(timestamp: float | None, now: float | None = None) -> str:
+    """``5 min ago`` / ``in 3 h``: a short distance in time, for lists."""
+    if timestamp is None:
+        return "never"
+    delta = timestamp - (time.time() if now is None else now)
+    seconds = abs(delta)
+    if seconds < 60:
+        return "just now" if delta <= 0 else "in less than a minute"
+    if seconds < 3600:
+        text = f"{int(seconds // 60)} min"
+    elif seconds < 86400 * 2:
+        text = f"{int(seconds // 3600)} h"
+    else:
+        text = f"{int(seconds // 86400)} days"
+    return f"in {text}" if delta > 0 else f"{text} ago"
+
+
+templates.env.filters["when"] = when
+templates.env.filters["relative"] = relative
+templates.env.globals["NAV"] = NAV
+templates.env.globals["EXPIRY_LABELS"] = EXPIRY_LABELS
+
+
+def sentence(text: str) -> str:
+    """``no such peer`` -> ``No such peer.``: a service's message as a sentence."""
+    return f"{text[:1].upper()}{text[1:]}{'' if text.endswith('.') else '.'}"
+
+
+def render(
+    request: Request,
+    caller: Caller | None,
+    name: str,
+    values: Mapping[str, Any],
+    status_code: int = 200,
+) -> HTMLResponse:
+    page = {
+        "caller": caller,
+        "user": {"name": caller.user_name, "role": caller.role} if caller else None,
+        "csrf_token": caller.csrf_token if caller else None,
+        "current_path": request.url.path,
+        "now": time.time(),
+        **values,
+    }
+    return templates.TemplateResponse(request, name, page, status_code=status_code)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a page says after its form was handled: what was done or what went wrong, a
+    secret shown once, the fields to fill in again, and the status code."""
+
+    notice: str | None = None
+    error: str | None = None
+    shown_once: Mapping[str, str] | None = None
+    form: Mapping[str, str] | None = None
+    status_code: int = 200
+
+
+#: A page as it is before any form: nothing done, nothing wrong.
+NO_OUTCOME = Outcome()
+
+
+def render_outcome(
+    request: Request,
+    caller: Caller,
+    name: str,
+    values: Mapping[str, Any],
+    outcome: Outcome,
+) -> HTMLResponse:
+    """A page with what its template lists (``values``) and the outcome of a form."""
+    return render(
+        request,
+        caller,
+        name,
+        {
+            **values,
+            "notice": outcome.notice,
+            "error": outcome.error,
+            "shown_once": outcome.shown_once,
+            "form": outcome.form or {},
+        },
+        outcome.status_code,
+    )
+
+
+def forbidden_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    """The answer to someone logged in who may not use the admin app (portal look)."""
+    return templates.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "title": "Admins only" if status == 403 else "Refused",
+            "message": sentence(detail),
+            "link_href": "/.gateway/account",
+            "link_text": "Your account",
+        },
+        status_code=status,
+    )
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    caller: Caller | None = getattr(request.state, "caller", None)
+    return render(
+        request,
+        caller,
+        "admin_message.html",
+        {"title": "Not found", "message": "There is no such page.", "link_href": "/"},
+        404,
+    )
+
+
+def confirm_page(
+    request: Request,
+    caller: Caller,
+    *,
+    title: str,
+    message: str,
+    fields: Mapping[str, str],
+    button: str,
+    cancel_href: str,
+    warning: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Ask before doing it: the same form again, with ``confirmed`` set."""
+    return render(
+        request,
+        caller,
+        "confirm.html",
+        {
+            "title": title,
+            "message": message,
+            "warning": warning,
+            "action_url": request.url.path,
+            "fields": {**fields, "confirmed": "1"},
+            "button": button,
+            "cancel_href": cancel_href,
+        },
+        status_code,
+    )
+
+
+def logged_out_page(request: Request, notice: str, back: str) -> HTMLResponse:
+    """After an admin ended their own session: say so, and offer to log in again."""
+    return render(
+        request,
+        None,
+        "admin_message.html",
+        {
+            "title": "You are logged out",
+            "message": notice,
+            "link_href": f"/.gateway/login?next={quote(back, safe='')}",
+            "link_text": "Log in again",
+        },
+    )
