@@ -35,7 +35,6 @@ and ws ports hand it nothing but ``/.gateway/``, so none of these paths exist th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -54,7 +53,6 @@ from gateway.policy.access import (
     same_origin,
 )
 from gateway.policy.identity import READ_ONLY_METHODS, identify
-from gateway.services import api_tokens
 from gateway.web.context import WebContext, client_address
 
 __all__ = [
