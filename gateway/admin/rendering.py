@@ -17,17 +17,17 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from gateway.admin.caller import Caller
 from gateway.services.allowlist import EXPIRY_CHOICES
+from gateway.web import i18n
 
 HERE = Path(__file__).resolve().parent
 PORTAL_TEMPLATES = HERE.parent / "portal" / "templates"
 WEB_TEMPLATES = HERE.parent / "web" / "templates"  # frame.html, the shared page frame
 
 # The admin's own templates first; the portal's frame and message page are shared.
-templates = Jinja2Templates(directory=[HERE / "templates", PORTAL_TEMPLATES, WEB_TEMPLATES])
+templates = i18n.templates(HERE / "templates", PORTAL_TEMPLATES, WEB_TEMPLATES)
 
 NAV = (
     ("/", "Dashboard"),

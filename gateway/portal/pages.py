@@ -14,14 +14,14 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from gateway.auth import tokens
+from gateway.web import i18n
 from gateway.web.context import WebContext
 
 HERE = Path(__file__).resolve().parent
 WEB_TEMPLATES = HERE.parent / "web" / "templates"
-templates = Jinja2Templates(directory=[HERE / "templates", WEB_TEMPLATES])
+templates = i18n.templates(HERE / "templates", WEB_TEMPLATES)
 
 LOGIN_CSRF_COOKIE = "cemm_login_csrf"
 LOGIN_PAGE_CSRF_MAX_AGE = 3600
