@@ -36,6 +36,7 @@ from gateway.admin.security import ApiError, admin_guard, guarded, is_api_path
 from gateway.portal import peer_link
 from gateway.portal import routes as portal
 from gateway.services import audit
+from gateway.version import version
 from gateway.web import metrics_routes
 from gateway.web.context import WebContext, client_address, user_agent
 
@@ -81,7 +82,7 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
 def create_web_app(context: WebContext) -> FastAPI:
     app = FastAPI(
         title="cemm-gateway admin API",
-        version="0.1.0",
+        version=version(),
         description="Manage the gateway: allowlist, users, API tokens, sessions, bans, audit "
         "log. Log in with POST /.gateway/api/login, then send the cookie and, with every "
         "change, the session's CSRF token as X-CSRF-Token; or an admin's API token.",

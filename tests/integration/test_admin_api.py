@@ -192,6 +192,7 @@ def test_a_request_that_does_not_fit_the_schema_is_refused_in_the_apis_own_shape
 
 def test_the_document_describes_the_422_answers(admin: httpx.Client) -> None:
     document = admin.get("/openapi.json").json()
+    assert document["info"]["version"] == version()  # the package's, as --version prints
     assert "HTTPValidationError" not in document["components"]["schemas"]
     shape = document["components"]["schemas"]["ValidationErrorOut"]
     assert set(shape["required"]) == {"error", "detail", "errors"}
