@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from gateway.version import version
 from tests.support.admin import (
     ADMIN,
     LOOPBACK_ENTRY,
