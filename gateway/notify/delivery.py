@@ -30,7 +30,7 @@ from gateway.notify.message import Message, Notice, compose, mask
 logger = logging.getLogger("cemm_gateway.notify")
 
 BACKOFF: tuple[float, ...] = (2.0, 10.0, 60.0)
-FOLD_PERIOD = 60.0
+FOLD_PERIOD = 30.0
 MAX_PENDING = 100
 
 Send = Callable[[Message], bool]
@@ -41,6 +41,9 @@ def apprise_sender(urls: Sequence[str], *, timeout: float = 10.0) -> Send:
     # Imported here: its plugins load slowly, and only a gateway with receivers needs them.
     import apprise
 
+    # Their debug lines carry whole URLs (tokens in paths and queries); never log them.
+    for name in ("apprise", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     asset = apprise.AppriseAsset(async_mode=False)
     client = apprise.Apprise(asset=asset)
     for index, url in enumerate(urls, 1):
@@ -182,10 +185,14 @@ class Notifier:
     def _done(self, key: str, batch: _Batch, ok: bool, error: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._quiet_until) >= 4 * self.max_pending:
+                self._quiet_until = {k: t for k, t in self._quiet_until.items() if t > now}
             self._quiet_until[key] = now + self.fold_period
             if ok:
                 self.sent += 1
                 return
+            self.last_failure = f"{batch.first.event}: {error}"
+            self.last_failure_at = time.time()
             if batch.attempts < len(self.backoff):
                 retry = _Batch(
                     batch.first,
@@ -199,10 +206,19 @@ class Notifier:
                     retry.count += waiting.count
                     retry.last_at = max(retry.last_at, waiting.last_at)
                 self._pending[key] = retry
-                return
-            self.failed += 1
-            self.last_failure = f"{batch.first.event}: {error}"
-            self.last_failure_at = time.time()
+                wait = self.backoff[batch.attempts]
+            else:
+                wait = None
+                self.failed += 1
+        if wait is not None:
+            logger.warning(
+                "notification of %s not delivered to %s (%s); trying again in %g s",
+                batch.first.event,
+                ", ".join(self.receivers),
+                error,
+                wait,
+            )
+            return
         logger.warning(
             "notification of %s (%d event(s)) not delivered after %d attempts to %s: %s",
             batch.first.event,

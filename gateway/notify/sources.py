@@ -72,14 +72,14 @@ class FailureBursts:
 
 
 def _new_device(conn: sqlite3.Connection, entry: AuditEntry) -> bool:
-    """Whether the account's device row was made at this login, and the account had
-    another device before (its first device is not news)."""
+    """Whether the account's device row was made at this login (just after its audit
+    entry), and the account had another device before (its first device is not news)."""
     user = str(entry.detail.get("user") or entry.actor)
     row = conn.execute(
         "SELECT count(*), coalesce(sum(known_device.created_at >= ?), 0) FROM known_device"
         " JOIN user ON user.id = known_device.user_id"
         " WHERE user.name = ? AND known_device.created_at <= ?",
-        (entry.at - NEW_DEVICE_SLACK, user, entry.at + NEW_DEVICE_SLACK),
+        (entry.at, user, entry.at + NEW_DEVICE_SLACK),
     ).fetchone()
     total, new = int(row[0]), int(row[1])
     return new > 0 and total > new
