@@ -18,7 +18,7 @@ from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.netutil import machine_names
 from gateway.notify.delivery import Notifier, Send, apprise_sender
 from gateway.notify.events import EVENTS, TEST
-from gateway.notify.message import Notice
+from gateway.notify.message import Notice, compose, mask
 from gateway.notify.sources import AuditSource, AuditWatch
 from gateway.policy.names import OwnNames, web_url
 from gateway.settings import Settings, SettingsError
@@ -80,13 +80,6 @@ def make_notifier(settings: Settings, *, send: Send | None = None) -> Notifier |
     )
 
 
-def send_test(notifier: Notifier, actor: str) -> None:
-    """Queue the test message (sent whatever ``[notify] events`` says)."""
-    notifier.notify(
-        Notice(TEST.name, time.time(), actor, key=f"{TEST.name}:{time.time()}"), always=True
-    )
-
-
 @dataclass
 class Notifications:
     """The running parts; :meth:`stop` ends them."""
@@ -115,3 +108,23 @@ def start(
     watch = AuditWatch(AuditSource(conn, policy, notifier.notify))
     watch.start()
     return Notifications(notifier, watch)
+
+
+def send_test_now(settings: Settings, actor: str, *, send: Send | None = None) -> list[str]:
+    """Send the test message to every receiver now (not through the queue: the person
+    asking waits for the answer); the masked receivers. Raises :class:`SettingsError` when
+    none is configured and :class:`DeliveryError` when one did not take it."""
+    urls = receiver_urls(settings)
+    if not urls and send is None:
+        raise SettingsError("no notification receiver: set [notify] urls or urls_file")
+    sender = send or apprise_sender(urls)
+    notice = Notice(TEST.name, time.time(), actor)
+    if not sender(compose(notice, link=admin_link(settings))):
+        raise DeliveryError(
+            "a receiver did not take the test message (" + ", ".join(map(mask, urls)) + ")"
+        )
+    return [mask(url) for url in urls]
+
+
+class DeliveryError(Exception):
+    """A receiver did not take a message."""

@@ -74,7 +74,8 @@ def _config(
         extra=(
             f'public_url = "https://cemm.example.org"\n'
             f'[auth]\ninitial_admin = "admin"\ninitial_admin_password = "{PASSWORD}"\n{auth}'
-            "[auth.bruteforce]\nnever_ban = []\nfree_attempts = 3\nmax_delay = 0\nban_after = 1000\n"
+            "[auth.bruteforce]\nnever_ban = []\nfree_attempts = 3\nmax_delay = 0\n"
+            "ban_after = 1000\n"
             f"[notify]\nurls = [{json.dumps(url)}]\n{notify}"
         ),
     )
@@ -218,3 +219,21 @@ def test_clock_drift_from_a_simulator_with_a_skewed_clock(
     finally:
         gateway.close()
         simulator.close()
+
+
+def test_cli_sends_a_test_message_and_masks_the_receiver(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    config = _config(tmp_path, 1, 1, receiver.url)
+    config.write()
+    sent = cli("notify", "test", config=config.path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == "Sent a test message to json://•••.\n"
+    assert receiver.titles() == ["Test message"]
+    assert "A test message from the gateway, sent by cli:" in receiver.messages[0]["message"]
+    dead = _config(tmp_path / "dead", 1, 1, f"json://notify:{SECRET}@127.0.0.1:{free_port()}/")
+    dead.write()
+    failed = cli("notify", "test", config=dead.path)
+    assert failed.returncode == 1
+    assert "error: a receiver did not take the test message (json://•••)" in failed.stderr
+    assert SECRET not in failed.stderr + failed.stdout
