@@ -279,7 +279,13 @@ class Gateway:
         self._start_task(cemm_monitor.run(self.upstream_monitor), "CEMM monitor")
         if self._wireguard is not None:
             self._start_task(wireguard_check.run(self._wireguard), "WireGuard check")
-        self.notifications = notifications.start(settings, self.upstream_monitor, self._start_task)
+        self.notifications = notifications.start(
+            settings,
+            self.upstream_monitor,
+            self._start_task,
+            wireguard=self._wireguard,
+            conn=self.watcher.conn,
+        )
 
     def _start_task(self, job: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(job, name=name))

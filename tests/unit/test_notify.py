@@ -255,3 +255,53 @@ def test_cemm_outage_is_told_after_the_delay_and_the_recovery_once() -> None:
     watch.check()
     assert [n.event for n in got] == ["upstream.down", "upstream.up"]
     assert got[1].detail["duration"] == "3 min"
+
+
+# -- the VPN and certificate watches -------------------------------------------------------
+def test_vpn_first_handshake_and_new_address(conn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from gateway.services import peers
+    from gateway.settings import WireguardSettings
+    from gateway.tasks.notify_watches import VpnWatch
+    from gateway.wireguard.config import PeerStats
+    from gateway.wireguard.keys import KeyVault
+
+    key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+    settings = WireguardSettings(enabled=True, endpoint="vpn.example.net:51820")
+    vault = KeyVault(tmp_path)
+    peers.add_peer(conn, "phone", settings=settings, vault=vault, actor="test", public_key=key)
+    manager = SimpleNamespace(stats={})
+    got: list[Notice] = []
+    now = [1000.0]
+    watch = VpnWatch(manager, conn, got.append, clock=lambda: now[0])  # type: ignore[arg-type]
+    watch.check()
+    assert got == []
+    peers.record_handshakes(conn, {key: 1001.0})
+    manager.stats = {key: PeerStats(key, "192.0.2.1:51820", 1001.0, 0, 0)}
+    watch.check()
+    watch.check()
+    assert [(n.event, n.detail["peer"]) for n in got] == [("peer.first_handshake", "phone")]
+    manager.stats = {key: PeerStats(key, "192.0.2.1:40000", 1002.0, 0, 0)}  # a new port only
+    watch.check()
+    manager.stats = {key: PeerStats(key, "198.51.100.4:40000", 1003.0, 0, 0)}
+    watch.check()
+    assert [(n.event, n.address) for n in got][1:] == [("peer.new_endpoint", "198.51.100.4")]
+
+
+def test_certificate_close_to_expiry_is_told_once_a_day(tmp_path: Path) -> None:
+    from gateway.tasks.notify_watches import CertificateWatch, expires_at
+    from gateway.tls.certificates import make_self_signed
+
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    make_self_signed(cert, key, hostnames=["gw"], addresses=[])
+    expiry = expires_at(cert)
+    now = [expiry - 30 * 86400]
+    got: list[Notice] = []
+    watch = CertificateWatch(cert, got.append, clock=lambda: now[0])
+    watch.check()
+    assert got == []
+    now[0] = expiry - 10 * 86400
+    watch.check()
+    watch.check()
+    now[0] += 86400
+    watch.check()
+    assert [n.event for n in got] == ["certificate.expiring"] * 2
