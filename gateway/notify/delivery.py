@@ -150,7 +150,9 @@ class Notifier:
         self._thread = threading.Thread(target=self._run, name="gateway-notify", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
+        """Stop the worker; a send in progress (a hanging receiver) is not waited for
+        longer than ``timeout``: the thread is a daemon, and stopping stays quick."""
         with self._lock:
             self._stopping = True
             self._lock.notify()

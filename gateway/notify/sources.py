@@ -193,7 +193,7 @@ class AuditWatch:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
         self._stop.set()
         self._thread.join(timeout)
         if not self._thread.is_alive():
