@@ -36,6 +36,7 @@ from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.logins import Logins
+from gateway.notify.runtime import Notifications
 from gateway.policy.access import AccessConfig
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.proxy.engine import ProxyEngine
@@ -55,7 +56,7 @@ from gateway.status import GatewayStatus, StorageStatus, gather
 from gateway.store import db
 from gateway.store.worker import DbWorker
 from gateway.system.limits import AcceptGuard, raise_open_file_limit
-from gateway.tasks import cemm_monitor, wireguard_check
+from gateway.tasks import cemm_monitor, notifications, wireguard_check
 from gateway.tasks.audit_purge import AuditPurge
 from gateway.tasks.session_sweeper import SessionSweeper
 from gateway.tasks.state_watcher import StateWatcher
@@ -109,6 +110,7 @@ class Gateway:
         self._wireguard: WireguardManager | None = None
         self._usage: UsageFlush | None = None
         self._oidc: Any = None
+        self.notifications: Notifications | None = None
         self.started = asyncio.Event()
         self._stopping = False
 
@@ -267,7 +269,7 @@ class Gateway:
         assert state is not None and registry is not None and logins is not None
         assert self.watcher is not None and self.recorder is not None
         assert self.upstream_monitor is not None and self._usage is not None
-        interval = self.settings.reload_interval
+        settings, interval = self.settings, self.settings.reload_interval
         sweeper = SessionSweeper(state, registry, logins, clock=self.clock)
         self._start_task(self.watcher.run(), "state watcher")
         self._start_task(sweeper.run(interval), "session sweeper")
@@ -277,6 +279,13 @@ class Gateway:
         self._start_task(cemm_monitor.run(self.upstream_monitor), "CEMM monitor")
         if self._wireguard is not None:
             self._start_task(wireguard_check.run(self._wireguard), "WireGuard check")
+        self.notifications = notifications.start(
+            settings,
+            self.upstream_monitor,
+            self._start_task,
+            wireguard=self._wireguard,
+            conn=self.watcher.conn,
+        )
 
     def _start_task(self, job: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(job, name=name))
@@ -328,6 +337,7 @@ class Gateway:
             cemm_facts=monitor.facts() if monitor is not None else {},
             vpn=self._wireguard.report() if self._wireguard is not None else None,
             storage=self.storage_status(),
+            notify=self.notifications.notifier.status() if self.notifications else None,
         )
 
     # -- stopping ---------------------------------------------------------------------
@@ -355,6 +365,7 @@ class Gateway:
         if self._oidc is not None:
             with contextlib.suppress(Exception):
                 await self._oidc.aclose()
+        await notifications.stop(self.notifications)
         self._close()
 
     def _close(self) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.notify.delivery import NotifyStatus
 from gateway.proxy.state import PortStatus, ProxyState
 from gateway.store import db
 from gateway.upstream.health import UpstreamHealth
@@ -79,6 +80,8 @@ class GatewayStatus:
     denials: Mapping[str, int]
     vpn: WireguardReport | None
     storage: StorageStatus
+    notify: NotifyStatus | None = None
+    """Delivery of notifications; None when no receiver is configured."""
 
     def port_state(self, which: Literal["http", "ws"]) -> PortState:
         """Whether the monitor's last check of the CEMM's web or WebSocket port answered."""
@@ -122,6 +125,7 @@ def gather(
     cemm_facts: Mapping[str, str],
     vpn: WireguardReport | None,
     storage: StorageStatus,
+    notify: NotifyStatus | None = None,
 ) -> GatewayStatus:
     """The status now, from the proxy state and what the parts report."""
     health = state.cemm
@@ -135,4 +139,5 @@ def gather(
         denials=dict(state.denials),
         vpn=vpn,
         storage=storage,
+        notify=notify,
     )

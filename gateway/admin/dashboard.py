@@ -11,7 +11,9 @@ returns. A feature adds its part here, as a field of :class:`Dashboard` filled b
 - ``websocket_sessions``: ids of sessions with an open WebSocket, shown as "live" next to
   the session;
 - ``storage.message``: "the disk holding <data_dir> is full" while it is, shown at the top
-  of the page.
+  of the page;
+- ``notify_problem``: the last notification that could not be delivered, with a link to
+  the notifications page.
 """
 
 from __future__ import annotations
@@ -101,6 +103,17 @@ class Dashboard(BaseModel):
         default=None,
         description="what is wrong with the data directory's disk (it is full), or null",
     )
+    notify_problem: str | None = Field(
+        default=None, description="the last notification not delivered (when), or null"
+    )
+
+
+def _notify_problem(status: GatewayStatus) -> str | None:
+    found = status.notify
+    if found is None or found.last_failure is None or found.last_failure_at is None:
+        return None
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(found.last_failure_at))
+    return f"{found.last_failure} ({stamp})"
 
 
 def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | None:
@@ -190,4 +203,5 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
         cemm=_cemm(status, port_names),
         vpn=_vpn(status.vpn),
         storage_problem=status.storage.message,
+        notify_problem=_notify_problem(status),
     )

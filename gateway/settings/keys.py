@@ -50,6 +50,9 @@ _EXAMPLES: dict[str, Any] = {
     "oidc.allowed_groups": ["cemm-users"],
     "metrics.scrape_token": "a long random token",
     "metrics.scrape_token_file": "/run/secrets/metrics_token",
+    "notify.urls": ["ntfy://ntfy.sh/a-long-random-topic"],
+    "notify.urls_file": "/run/secrets/notify_urls",
+    "notify.events": ["login.new_device", "ban", "upstream.down"],
 }
 
 

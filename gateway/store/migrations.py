@@ -134,4 +134,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX known_device_user ON known_device (user_id, last_login_at)
     """,
+    # 5: the addresses each account logged in from, for "a login from an address not seen
+    # for this account in 90 days" (not read from the audit log, which is purged).
+    """
+    CREATE TABLE login_address (
+        user_name TEXT NOT NULL COLLATE NOCASE,
+        address TEXT NOT NULL,
+        first_seen_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL,
+        PRIMARY KEY (user_name, address)
+    )
+    """,
 )

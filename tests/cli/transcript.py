@@ -208,6 +208,8 @@ SESSION: Sequence[Command | Setup] = (
     _c("token", "revoke", "4q8zymg2"),
     _c("session", "revoke", "09Jq7Nj1z3yX"),
     _c("audit", "--limit", "6"),
+    # Notifications: no receiver is configured.
+    _c("notify", "test"),
 )
 
 CONFIGS = {
