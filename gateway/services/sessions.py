@@ -20,6 +20,7 @@ from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
 from gateway.services import audit, held
+from gateway.services.api_tokens import scopes_of
 from gateway.services.users import User, UserNotFound, require_user
 from gateway.store.db import DiskFullError, transaction
 
@@ -67,6 +68,7 @@ def load_snapshot(
             created_at=row["created_at"],
             expires_at=row["expires_at"],
             last_used_at=row["last_used_at"],
+            scopes=scopes_of(row),
         )
         for row in conn.execute(
             "SELECT api_token.*, user.name AS user_name, user.role AS role FROM api_token"

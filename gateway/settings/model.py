@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.policy.allowlist import AllowlistEntryError, parse_network
+from gateway.settings.roles import RolesSettings
 
 ENV_PREFIX = "CEMM_GATEWAY_"
 CONFIG_ENV = "CEMM_GATEWAY_CONFIG"
@@ -353,6 +354,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    roles: RolesSettings = Field(default_factory=RolesSettings)
 
     @classmethod
     def settings_customise_sources(
