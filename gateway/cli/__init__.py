@@ -17,7 +17,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gateway.cli import allowlist, audit, bans, common, peers, server, sessions, tokens, users
+from gateway.cli import (
+    allowlist,
+    audit,
+    bans,
+    common,
+    guests,
+    peers,
+    server,
+    sessions,
+    tokens,
+    users,
+)
 from gateway.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from gateway.version import version
 
@@ -32,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     common.config_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (server, allowlist, users, sessions, tokens, bans, peers, audit):
+    for module in (server, allowlist, users, sessions, tokens, bans, peers, audit, guests):
         module.register(commands)
     return parser
 

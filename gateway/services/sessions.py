@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
-from gateway.services import audit, held
+from gateway.services import audit, guests, held
 from gateway.services.api_tokens import scopes_of
 from gateway.services.users import User, UserNotFound, require_user
 from gateway.store.db import DiskFullError, transaction
@@ -56,6 +56,7 @@ def load_snapshot(
             (now, now - idle_timeout),
         )
     }
+    sessions.update(guests.snapshot_sessions(conn, now=now, idle_timeout=idle_timeout))
     api_tokens = {
         row["id"]: ApiTokenInfo(
             id=row["id"],
@@ -181,7 +182,8 @@ def list_sessions(
         query += " AND session.user_id = ?"
         args.append(user_id)
     query += " ORDER BY session.last_seen_at DESC"
-    return [_session(row) for row in conn.execute(query, args)]
+    found = [_session(row) for row in conn.execute(query, args)]
+    return found + (guests.list_sessions(conn, now=now) if user_id is None else [])
 
 
 def list_user_sessions(
@@ -358,6 +360,7 @@ def record_activity(conn: sqlite3.Connection, last_seen: Mapping[str, float]) ->
             "UPDATE session SET last_seen_at = max(last_seen_at, ?) WHERE id = ?",
             [(seen, session_id) for session_id, seen in last_seen.items()],
         )
+        guests.record_activity(conn, last_seen)
 
 
 def purge(conn: sqlite3.Connection, *, now: float, idle_timeout: float) -> int:
