@@ -15,7 +15,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.admin.pages import allowlist, audit, bans, peers, sessions, status, tokens, users
+from gateway.admin.pages import (
+    allowlist,
+    audit,
+    bans,
+    guests,
+    peers,
+    sessions,
+    status,
+    tokens,
+    users,
+)
 from gateway.admin.pages.peers import PEER_EXPIRY_LABELS, config_panel
 from gateway.admin.rendering import NAV, forbidden_page, not_found_page, templates
 
@@ -30,5 +40,5 @@ __all__ = [
 ]
 
 router = APIRouter(include_in_schema=False)
-for resource in (status, allowlist, users, tokens, peers, sessions, bans, audit):
+for resource in (status, allowlist, users, tokens, guests, peers, sessions, bans, audit):
     router.include_router(resource.router)
