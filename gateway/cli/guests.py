@@ -98,7 +98,10 @@ def register(commands: common.Commands) -> None:
         cmd_add,
         "make a guest link (printed once)",
         (("name",), {"help": "who it is for, e.g. 'installer Jan'"}),
-        (("--role",), {"choices": list(guests.GUEST_ROLES), "default": "viewer"}),
+        (
+            ("--role",),
+            {"choices": list(guests.GUEST_ROLES), "default": "viewer", "help": "default: viewer"},
+        ),
         (
             ("--expires",),
             {

@@ -102,10 +102,13 @@ def normalise_path(raw: str) -> str | None:
 
 
 def normalise_scope(scope: str) -> str | None:
-    """A scope as stored and compared: a normalised path without its trailing slash."""
+    """A scope as stored and compared: a normalised path without its trailing slash. A scope
+    must already be written plainly (no ``.``, ``..``, ``//`` or percent-encoding): one that
+    normalising would change is refused, so what was given is what is enforced."""
     if not scope.startswith("/") or "?" in scope or "#" in scope:
         return None
-    return normalise_path(scope)
+    normal = normalise_path(scope)
+    return normal if normal == (scope.rstrip("/") or "/") else None
 
 
 def scope_admits(scopes: Iterable[str], path: str) -> bool:

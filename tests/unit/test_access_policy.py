@@ -587,3 +587,6 @@ def test_scopes_are_normalised_for_storing() -> None:
     assert normalise_scope("/a/../..") is None
     assert normalise_scope("/a?b") is None
     assert normalise_scope("/a;b") is None
+    assert normalise_scope("/api/../x") is None
+    assert normalise_scope("/api//x") is None
+    assert normalise_scope("/%61pi") is None

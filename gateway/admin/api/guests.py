@@ -6,7 +6,7 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.admin.actions import guests as actions
 from gateway.admin.api.common import (
@@ -21,6 +21,13 @@ from gateway.admin.api.common import (
 from gateway.services.guests import MAX_BROWSERS, GuestLink
 
 router = resource_router()
+
+
+def _whole(value: object) -> object:
+    """JSON has no integers apart from numbers: ``2.0`` is the whole number 2."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 class GuestOut(BaseModel):
@@ -46,7 +53,7 @@ class GuestCreate(BaseModel):
     expires: Annotated[
         str, Field(min_length=1, max_length=32, description="a duration (8h) or a moment")
     ]
-    browsers: Annotated[int, Field(ge=1, le=MAX_BROWSERS)] = 1
+    browsers: Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_BROWSERS)] = 1
 
 
 class GuestCreated(BaseModel):
