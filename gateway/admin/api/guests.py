@@ -53,7 +53,7 @@ class GuestCreate(BaseModel):
     expires: Annotated[
         str, Field(min_length=1, max_length=32, description="a duration (8h) or a moment")
     ]
-    browsers: Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_BROWSERS)] = 1
+    browsers: Annotated[int, Field(ge=1, le=MAX_BROWSERS), BeforeValidator(_whole)] = 1
 
 
 class GuestCreated(BaseModel):
