@@ -385,3 +385,44 @@ def record_activity(conn: sqlite3.Connection, last_seen: Mapping[str, float]) ->
         "UPDATE guest_session SET last_seen_at = max(last_seen_at, ?) WHERE id = ?",
         [(when, session_id) for session_id, when in last_seen.items() if session_id[:1] == "g"],
     )
+
+
+def get_session(conn: sqlite3.Connection, session_id: str, *, now: float) -> SessionInfo | None:
+    """The running guest session with this id, or None."""
+    row = conn.execute(
+        _SESSION_SELECT + " WHERE guest_session.id = ? AND guest_session.revoked_at IS NULL"
+        " AND guest_link.revoked_at IS NULL AND guest_session.expires_at > ?",
+        (session_id, now),
+    ).fetchone()
+    return _session(row) if row else None
+
+
+def end_session(
+    conn: sqlite3.Connection,
+    session_id: str,
+    *,
+    actor: str,
+    event: str,
+    client_address: str | None,
+    clock: Clock,
+) -> bool:
+    """End one guest session (a logout, or an admin's button); False when there is none.
+    The caller holds the transaction."""
+    row = conn.execute(
+        _SESSION_SELECT + " WHERE guest_session.id = ? AND guest_session.revoked_at IS NULL",
+        (session_id,),
+    ).fetchone()
+    if row is None:
+        return False
+    conn.execute("UPDATE guest_session SET revoked_at = ? WHERE id = ?", (clock.now(), session_id))
+    audit.record(
+        conn,
+        actor,
+        event,
+        client_address=client_address,
+        clock=clock,
+        session=session_id,
+        user=guest_identity(row["guest_name"]),
+        guest_link=str(row["link_id"]),
+    )
+    return True

@@ -166,7 +166,7 @@ def get_session(
         " AND session.expires_at > ? AND session.last_seen_at > ?",
         (session_id, now, now - idle_timeout),
     ).fetchone()
-    return _session(row) if row else None
+    return _session(row) if row else guests.get_session(conn, session_id, now=now)
 
 
 def list_sessions(
@@ -260,6 +260,15 @@ def _revoke_session(
             _SESSION_SELECT + " WHERE session.id = ? AND session.revoked_at IS NULL",
             (session_id,),
         ).fetchone()
+        if row is None and guests.end_session(
+            conn,
+            session_id,
+            actor=actor,
+            event=event,
+            client_address=client_address,
+            clock=clock,
+        ):
+            return
         if row is None:
             raise UserNotFound(
                 f"there is no active session '{session_id}'; 'cemm-gateway session list' shows them"

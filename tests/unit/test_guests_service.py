@@ -128,3 +128,21 @@ def test_expires_takes_a_duration_or_a_moment() -> None:
     for bad in ("soon", "2020-01-01T10:00", "0h"):
         with pytest.raises(guests.GuestInvalid):
             guests.parse_deadline(bad, now=NOW)
+
+
+def test_a_guest_session_is_found_and_ended_like_a_login_session(conn) -> None:
+    token, _ = guests.create_link(
+        conn, "Jan", role="viewer", expires_at=NOW + 3600, actor="a", clock=ManualClock(NOW)
+    )
+    started = _open(conn, token)
+    assert started is not None
+    found = sessions.get_session(conn, started.info.id, now=NOW + 20, idle_timeout=3600)
+    assert found is not None and found.user_name == "guest:Jan"
+    listed = sessions.list_sessions(conn, now=NOW + 20, idle_timeout=3600)
+    assert [s.user_name for s in listed] == ["guest:Jan"]
+    sessions.revoke_session(
+        conn, started.info.id, actor="admin", reason="revoked", clock=ManualClock(NOW + 30)
+    )
+    assert sessions.get_session(conn, started.info.id, now=NOW + 40, idle_timeout=3600) is None
+    snapshot = sessions.load_snapshot(conn, now=NOW + 40, idle_timeout=3600)
+    assert not snapshot.sessions
