@@ -24,6 +24,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support.admin import ADMIN, ADMIN_PASSWORD, logged_in
 from tests.support.gateway import (
     GatewayConfig,
     GatewayProcess,
@@ -48,7 +49,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         upstream_http_port=simulator.http_port,
         upstream_ws_port=simulator.ws_port,
         # 127.0.0.1 may connect; 127.0.0.2 (another "address") may not.
-        extra='[allowlist]\ndefault_networks = ["127.0.0.1/32"]\n',
+        extra='[allowlist]\ndefault_networks = ["127.0.0.1/32"]\n'
+        f'[auth]\ninitial_admin = "{ADMIN}"\ninitial_admin_password = "{ADMIN_PASSWORD}"\n',
     )
     gateway = GatewayProcess(config)
     try:
@@ -191,3 +193,44 @@ def test_an_unknown_link_is_a_failed_guess(env: Env) -> None:
     answer = httpx.get(config.url("/.gateway/guest/" + "x" * 43), timeout=10)
     assert answer.status_code == 404
     assert "guest_name" not in answer.text
+
+
+def test_the_admin_api_makes_lists_and_revokes_links(env: Env) -> None:
+    config = env.config
+    with logged_in(config.url("/", port="admin")) as admin:
+        made = admin.post(
+            "/api/guests", json={"name": "installer Piet", "expires": "2h", "browsers": 2}
+        )
+        assert made.status_code == 201, made.text
+        body = made.json()
+        assert "/.gateway/guest/" in body["url"] and body["record"]["browsers"] == 2
+        link_id = body["record"]["id"]
+        listed = admin.get("/api/guests").json()
+        assert any(item["id"] == link_id and item["state"] == "active" for item in listed)
+        assert "url" not in json.dumps(listed)  # the link itself is answered once only
+        bad = admin.post("/api/guests", json={"name": "x", "expires": "yesterday"})
+        assert bad.status_code == 400
+        assert admin.delete(f"/api/guests/{link_id}").status_code == 204
+        assert admin.delete(f"/api/guests/{link_id}").status_code == 409
+        page = admin.get("/guests")
+        assert page.status_code == 200 and f'id="guest-{link_id}"' in page.text
+
+
+def test_a_guest_has_no_account_page_and_can_log_out(env: Env) -> None:
+    config = env.config
+    path, _ = add_link(config, "--expires", "1h")
+    session = cookie_of(open_link(config, path))
+    cookies = {"cemm_session": session}
+    assert httpx.get(config.url("/.gateway/account"), cookies=cookies, timeout=5).status_code == 403
+    # The admin app is for admins only.
+    admin = httpx.get(config.url("/api/me", port="admin"), cookies=cookies, timeout=5)
+    assert admin.status_code == 403
+    out = httpx.post(
+        config.url("/.gateway/logout"),
+        cookies=cookies,
+        headers={"Origin": config.url("/").rstrip("/")},
+        timeout=5,
+    )
+    assert out.status_code == 200
+    gone = httpx.get(config.url("/_sim/headers"), cookies=cookies, timeout=5)
+    assert gone.status_code == 401
