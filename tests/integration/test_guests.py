@@ -234,3 +234,22 @@ def test_a_guest_has_no_account_page_and_can_log_out(env: Env) -> None:
     assert out.status_code == 200
     gone = httpx.get(config.url("/_sim/headers"), cookies=cookies, timeout=5)
     assert gone.status_code == 401
+
+
+def test_a_viewer_account_never_reaches_the_admin_app(env: Env) -> None:
+    config = env.config
+    made = cli(
+        "user",
+        "add",
+        "vera",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        input="a long password 12\n",
+        config=config.path,
+    )
+    assert made.returncode == 0, made.stderr
+    with logged_in(config.url("/", port="admin"), "vera", "a long password 12") as viewer:
+        for path in ("/api/me", "/api/guests", "/guests", "/users"):
+            assert viewer.get(path).status_code == 403, path
+        assert viewer.post("/api/guests", json={"name": "x", "expires": "1h"}).status_code == 403
