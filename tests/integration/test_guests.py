@@ -253,3 +253,14 @@ def test_a_viewer_account_never_reaches_the_admin_app(env: Env) -> None:
         for path in ("/api/me", "/api/guests", "/guests", "/users"):
             assert viewer.get(path).status_code == 403, path
         assert viewer.post("/api/guests", json={"name": "x", "expires": "1h"}).status_code == 403
+
+
+def test_a_scoped_admin_token_gets_nothing_from_the_admin_app(env: Env) -> None:
+    config = env.config
+    made = cli("token", "add", ADMIN, "--name", "scoped", "--scope", "/_sim/", config=config.path)
+    assert made.returncode == 0, made.stderr
+    bearer = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    answer = httpx.get(config.url("/api/me", port="admin"), headers=bearer, timeout=5)
+    assert (answer.status_code, answer.json()["error"]) == (403, "scoped_token")
+    # On the CEMM's ports its scope admits what it names.
+    assert httpx.get(config.url("/_sim/headers"), headers=bearer, timeout=5).status_code == 200
