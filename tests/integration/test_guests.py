@@ -50,7 +50,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         upstream_ws_port=simulator.ws_port,
         # 127.0.0.1 may connect; 127.0.0.2 (another "address") may not.
         extra='[allowlist]\ndefault_networks = ["127.0.0.1/32"]\n'
-        f'[auth]\ninitial_admin = "{ADMIN}"\ninitial_admin_password = "{ADMIN_PASSWORD}"\n',
+        f'[auth]\ninitial_admin = "{ADMIN}"\ninitial_admin_password = "{ADMIN_PASSWORD}"\n'
+        # Loopback is counted by the gate here, so a wrong link shows as a failure.
+        "[auth.bruteforce]\nnever_ban = []\n",
     )
     gateway = GatewayProcess(config)
     try:
@@ -190,9 +192,16 @@ def test_a_link_from_outside_the_allowlist_gets_nothing(env: Env) -> None:
 
 def test_an_unknown_link_is_a_failed_guess(env: Env) -> None:
     config = env.config
+    def failures() -> int:
+        with sqlite3.connect(config.data_dir / "gateway.db") as db:
+            return int(db.execute("SELECT count(*) FROM login_failure").fetchone()[0])
+
+    before = failures()
     answer = httpx.get(config.url("/.gateway/guest/" + "x" * 43), timeout=10)
     assert answer.status_code == 404
     assert "guest_name" not in answer.text
+    # Counted by the one gate, like a wrong password.
+    assert failures() > before
 
 
 def test_the_admin_api_makes_lists_and_revokes_links(env: Env) -> None:
