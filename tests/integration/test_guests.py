@@ -192,6 +192,7 @@ def test_a_link_from_outside_the_allowlist_gets_nothing(env: Env) -> None:
 
 def test_an_unknown_link_is_a_failed_guess(env: Env) -> None:
     config = env.config
+
     def failures() -> int:
         with sqlite3.connect(config.data_dir / "gateway.db") as db:
             return int(db.execute("SELECT count(*) FROM login_failure").fetchone()[0])
