@@ -224,6 +224,12 @@ def test_the_admin_api_makes_lists_and_revokes_links(env: Env) -> None:
         assert admin.delete(f"/api/guests/{link_id}").status_code == 409
         page = admin.get("/guests")
         assert page.status_code == 200 and f'id="guest-{link_id}"' in page.text
+        # The guest of the first test appears as a guest in sessions and on the dashboard.
+        listed_sessions = admin.get("/api/sessions").json()
+        assert any(s["user"] == "guest:Jan" for s in listed_sessions), listed_sessions
+        for path in ("/sessions", "/"):
+            shown = admin.get(path)
+            assert shown.status_code == 200 and "guest:Jan" in shown.text, path
 
 
 def test_a_guest_has_no_account_page_and_can_log_out(env: Env) -> None:
