@@ -20,12 +20,14 @@ from addons.base import DENIED, deny, fail_closed, listener_of, refuse
 from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST
 from addons.connection_registry import ConnectionRegistry
 from addons.upgrades import WEBSOCKET_ADMITTED, wants_websocket
-from gateway.policy.access import RequestFacts, decide_request
+from gateway.policy.access import METHOD_OVERRIDE_HEADERS, RequestFacts, decide_request
 from gateway.policy.cookies import session_cookie
 from gateway.proxy.state import ProxyState
 
 TO_APP = "cemm_gateway.to_app"
 SESSION_ID = "cemm_gateway.session"
+ROLE = "cemm_gateway.role"
+"""The admitted identity's role (absent for trusted networks): the WebSocket rules read it."""
 LOGIN_PATH = "/.gateway/login"
 
 
@@ -62,6 +64,7 @@ class Authentication:
             navigation=is_navigation(request),
             session_token=session_cookie(request.headers.fields, state.session_cookie),
             authorization=request.headers.get("authorization"),
+            method_override=any(name in request.headers for name in METHOD_OVERRIDE_HEADERS),
         )
         now = time.time()
         verdict = decide_request(facts, state.access, state.auth, state.session_activity, now=now)
@@ -71,6 +74,8 @@ class Authentication:
                 flow.metadata[SESSION_ID] = verdict.session_id
             if verdict.token_id is not None:
                 state.touch_token(verdict.token_id, now)
+            if verdict.role is not None:
+                flow.metadata[ROLE] = verdict.role
             if websocket:
                 # Registered before it is forwarded: ending the credential closes it.
                 self.registry.note_credential(

@@ -12,8 +12,11 @@ addon's to decide, message by message:
 - Messages from the CEMM pass unchanged (it pushes live readings unasked).
 - Control frames (ping, pong, close) are not messages: mitmproxy answers and relays them
   as usual, so a read-only client can keep its socket alive and close it cleanly.
-- Sockets admitted by a session cookie, a trusted network or a trusted VPN peer carry no
-  token and are not touched.
+- A ``viewer``'s messages (session or token) pass when ``[roles] viewer_websocket_messages``
+  is ``allow`` (the default: the CEMM's page may need to ask for its live data) and are
+  dropped when it is ``drop`` (the viewer then only receives what the CEMM pushes).
+- Other sockets admitted by a session cookie, a trusted network or a trusted VPN peer carry
+  no token and are not touched.
 
 Which token admitted a socket is what the authentication addon recorded in the connection
 registry (``LiveClient.tokens``); its read-only flag is looked up in the current login
@@ -25,11 +28,14 @@ from __future__ import annotations
 
 from mitmproxy import http
 
+from addons.authentication import ROLE
 from addons.base import fail_closed, logger
 from addons.connection_registry import ConnectionRegistry
+from gateway.policy.identity import VIEWER
 from gateway.proxy.state import ProxyState
 
 DROPPED = "read_only_websocket_message"
+VIEWER_DROPPED = "viewer_websocket_message"
 
 
 class ReadOnlyWebSockets:
@@ -50,6 +56,13 @@ class ReadOnlyWebSockets:
         assert flow.websocket is not None
         message = flow.websocket.messages[-1]
         if not message.from_client:
+            return
+        if (
+            flow.metadata.get(ROLE) == VIEWER
+            and self.state.access.viewer_websocket_messages == "drop"
+        ):
+            message.drop()
+            self.state.count_denial(VIEWER_DROPPED)
             return
         live = self.registry.clients.get(flow.client_conn.id)
         if live is None or not live.tokens or self.may_send(live.tokens):

@@ -65,7 +65,7 @@ _secrets: set[str] = set()
 
 #: Paths whose next segment is itself a secret (one-time links): the prefix is logged, the
 #: rest of the path is not. Features that hand out such links add their prefix here.
-SECRET_PATH_PREFIXES: tuple[str, ...] = ("/.gateway/peer/",)
+SECRET_PATH_PREFIXES: tuple[str, ...] = ("/.gateway/peer/", "/.gateway/guest/")
 _SECRET_PATH = re.compile(
     "(" + "|".join(re.escape(prefix) for prefix in SECRET_PATH_PREFIXES) + r")[^\s'\"#?]+"
 )

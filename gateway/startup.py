@@ -225,6 +225,7 @@ def access_config(
         trusted_networks=CompiledAllowlist.from_networks(trusted),
         names=gateway_names(settings, wireguard),
         web_port=settings.listen.http_port,
+        viewer_websocket_messages=settings.roles.viewer_websocket_messages,
     )
 
 

@@ -19,3 +19,5 @@ class Caller:
     token_id: str | None
     address: str
     read_only: bool = False
+    scoped: bool = False
+    """An API token limited to paths of the CEMM: the admin app refuses it."""

@@ -51,7 +51,7 @@ Expiry = Annotated[
         description="never, or a duration: a number and a unit s, m, h, d or w (7d, 12h)",
     ),
 ]
-Role = Literal["admin", "user"]
+Role = Literal["admin", "user", "viewer"]
 
 
 class _Input(BaseModel):

@@ -34,6 +34,7 @@ NAV = (
     ("/allowlist", "Allowlist"),
     ("/users", "Users"),
     ("/tokens", "API tokens"),
+    ("/guests", "Guests"),
     ("/peers", "Peers"),
     ("/sessions", "Sessions"),
     ("/bans", "Bans"),

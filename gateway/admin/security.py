@@ -27,7 +27,8 @@ file or a path that does not exist is protected without anyone remembering to. I
    - API tokens need no CSRF token: a browser never attaches one by itself.
 4. **Read-only tokens** may use GET and HEAD only - OPTIONS and every state change get 403
    (``read_only_token``): the same rule as on the CEMM's ports
-   (:data:`gateway.policy.identity.READ_ONLY_METHODS`).
+   (:data:`gateway.policy.identity.READ_ONLY_METHODS`). A **scoped token** (limited to
+   paths of the CEMM) gets 403 (``scoped_token``) on everything here.
 
 The admin app is only reachable through the admin listener (its own allowlist); the web
 and ws ports hand it nothing but ``/.gateway/``, so none of these paths exist there.
@@ -122,6 +123,7 @@ def authenticate(context: WebContext, request: Request) -> Caller | None:
         token_id=identity.token_id,
         address=client_address(request),
         read_only=identity.read_only,
+        scoped=bool(identity.scopes),
     )
 
 
@@ -160,6 +162,10 @@ def check_request(context: WebContext, request: Request) -> Caller | Response:
             403,
             "forbidden",
             f"'{caller.user_name}' is not an admin; the admin pages need an admin account",
+        )
+    if caller.scoped:
+        return _refuse(
+            request, 403, "scoped_token", "this API token is limited to paths of the CEMM"
         )
     if caller.read_only and request.method not in READ_ONLY_METHODS:
         return _refuse(request, 403, "read_only_token", "this API token may only read")

@@ -22,6 +22,7 @@ from gateway.cli import (
     audit,
     bans,
     common,
+    guests,
     notify,
     peers,
     server,
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     common.config_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (server, allowlist, users, sessions, tokens, bans, peers, audit, notify):
+    for module in (server, allowlist, users, sessions, tokens, bans, peers, audit, guests, notify):
         module.register(commands)
     return parser
 

@@ -22,9 +22,12 @@ def cmd_add(args: argparse.Namespace) -> int:
             read_only=args.read_only,
             expires_in=expires_in,
             actor=actor(),
+            scopes=args.scope or (),
         )
     print(token)
     kind = "read-only " if record.read_only else ""
+    if record.scopes:
+        kind = f"{kind}scoped ({', '.join(record.scopes)}) "
     print(
         f"{kind}token {record.id} for {record.user_name}; shown once. Use it as the header "
         "'Authorization: Bearer <token>'.",
@@ -42,7 +45,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             token.id,
             token.user_name,
             token.name,
-            "read-only" if token.read_only else "full",
+            _access(token),
             when(token.expires_at),
             when(token.last_used_at),
             "active" if token.active(now) else ("revoked" if token.revoked_at else "expired"),
@@ -52,10 +55,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return common.print_list(
         ("ID", "USER", "NAME", "ACCESS", "EXPIRES", "LAST USED", "STATE"),
         rows,
-        [{**token.__dict__, "active": token.active(now)} for token in found],
+        [_record(token, now) for token in found],
         as_json=args.json,
         empty="No API tokens. Create one with: cemm-gateway token add USER --name 'home assistant'",
     )
+
+
+def _access(token: api_tokens.ApiToken) -> str:
+    access = "read-only" if token.read_only else "full"
+    return f"{access} {' '.join(token.scopes)}" if token.scopes else access
+
+
+def _record(token: api_tokens.ApiToken, now: float) -> dict[str, object]:
+    record: dict[str, object] = {**token.__dict__, "active": token.active(now)}
+    if not token.scopes:
+        del record["scopes"]  # an unscoped token's record reads as it always has
+    return record
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
@@ -76,6 +91,14 @@ def register(commands: common.Commands) -> None:
         (("--name",), {"required": True, "help": "what it is for, e.g. 'home assistant'"}),
         (("--read-only",), {"action": "store_true", "help": "allow only GET and HEAD"}),
         (("--expires",), {"metavar": "DURATION", "help": "e.g. 90d (default: never)"}),
+        (
+            ("--scope",),
+            {
+                "action": "append",
+                "metavar": "PATH",
+                "help": "allow only paths under this prefix, e.g. /api/v1/public/ (repeatable)",
+            },
+        ),
     )
     common.action(
         group,

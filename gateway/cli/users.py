@@ -125,7 +125,7 @@ def register(commands: common.Commands) -> None:
         cmd_add,
         "add a user (without --password-stdin: prompt, or a generated password printed once)",
         _NAME,
-        (("--role",), {"choices": ["admin", "user"], "required": True}),
+        (("--role",), {"choices": list(users.ROLES), "required": True}),
         (("--email",), {"help": "e-mail address, links a single sign-on account"}),
         _STDIN,
     )
@@ -139,7 +139,7 @@ def register(commands: common.Commands) -> None:
         cmd_role,
         "change a user's role",
         _NAME,
-        (("role",), {"choices": ["admin", "user"]}),
+        (("role",), {"choices": list(users.ROLES)}),
     )
     common.action(group, "list", cmd_list, "list users", common.JSON)
     common.action(group, "reset-2fa", cmd_reset_2fa, "turn off a user's second factor", _NAME)

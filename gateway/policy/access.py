@@ -21,9 +21,24 @@ authentication addon only translates. Rules, in order:
 3. A client in ``[auth] trusted_networks`` (or a trusted VPN peer) needs no login - when
    it addresses the gateway by one of its own names (``Host``): a page on another name
    pointed at the gateway's address (DNS rebinding) gets no trust, only rule 4 and 5.
-4. Credentials, as :func:`gateway.policy.identity.identify` reads them: a valid API token
-   admits (a read-only token only GET and HEAD: ``forbidden`` otherwise); a usable session
-   admits, except a WebSocket upgrade without an ``Origin`` (browsers always send one).
+4. Credentials, as :func:`gateway.policy.identity.identify` reads them, then what the
+   identity may do, first refusal wins (``forbidden``, reason in brackets):
+
+   - the ``viewer`` role (a session or an API token of a viewer) only looks: any method
+     but GET, HEAD and OPTIONS (``viewer_read_only``), and any request carrying a
+     method-override header (:data:`METHOD_OVERRIDE_HEADERS`, ``method_override``), is
+     refused. For every other role those headers are removed before forwarding
+     (:data:`gateway.policy.forwarded.CLIENT_SUPPLIED_HEADERS`);
+   - a read-only API token only GET and HEAD (``read_only_token``);
+   - a scoped API token only paths its scopes admit (``out_of_scope``,
+     :func:`gateway.policy.credentials.scope_admits`). On the WebSocket port, and in the
+     web port's tunnel to it (``/.gateway/ws/...``, compared without that prefix), the path
+     is the WebSocket port's: a scoped token opens no WebSocket there unless a scope names
+     that path;
+   - a session's WebSocket upgrade without an ``Origin`` (browsers always send one:
+     ``missing_origin``).
+
+   Otherwise a valid API token or a usable session admits.
 5. Otherwise a page navigation is sent to the login page (``login``) and anything else
    gets 401 (``unauthorized``): ``invalid_token``, ``invalid_session``, ``no_credentials``.
 """
@@ -35,8 +50,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway.policy.allowlist import CompiledAllowlist
-from gateway.policy.credentials import AuthSnapshot
-from gateway.policy.identity import identify
+from gateway.policy.credentials import AuthSnapshot, scope_admits
+from gateway.policy.identity import VIEWER, VIEWER_METHODS, Identity, identify
 from gateway.policy.names import OwnNames
 
 RESERVED_PREFIX = "/.gateway/"
@@ -51,6 +66,11 @@ def is_ws_tunnel(path: str) -> bool:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The headers by which a client asks a server to treat a request as another method. A
+#: viewer's request carrying one is refused; everyone else's loses them before forwarding.
+METHOD_OVERRIDE_HEADERS = frozenset(
+    {"x-http-method-override", "x-http-method", "x-method-override"}
+)
 Kind = Literal["admit", "portal", "login", "unauthorized", "forbidden"]
 
 
@@ -67,6 +87,8 @@ class RequestFacts:
     navigation: bool
     session_token: str | None
     authorization: str | None
+    method_override: bool = False
+    """Whether the request carries one of :data:`METHOD_OVERRIDE_HEADERS`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +96,8 @@ class AccessConfig:
     trusted_networks: CompiledAllowlist[Any]
     names: OwnNames
     web_port: int
+    viewer_websocket_messages: Literal["allow", "drop"] = "allow"
+    """Whether a viewer's WebSocket messages reach the CEMM (``[roles]``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,7 @@ class Verdict:
     token_id: str | None = None
     user_name: str | None = None
     detail: str | None = None
+    role: str | None = None
 
 
 def foreign_origin_detail(origin: str | None) -> str:
@@ -138,18 +163,50 @@ def decide_request(
         if facts.navigation and not facts.websocket and identity != "invalid_token":
             return Verdict("login", identity)
         return Verdict("unauthorized", identity)
+    refusal = refuse_identity(facts, identity)
+    if refusal is not None:
+        return Verdict(
+            "forbidden",
+            refusal,
+            session_id=identity.session_id,
+            token_id=identity.token_id,
+            user_name=identity.user_name,
+            role=identity.role,
+        )
+    return Verdict(
+        "admit",
+        identity.via,
+        session_id=identity.session_id,
+        token_id=identity.token_id,
+        user_name=identity.user_name,
+        role=identity.role,
+    )
+
+
+def cemm_path(facts: RequestFacts) -> str:
+    """The path as the CEMM's port sees it: the tunnel's prefix is not the CEMM's."""
+    if facts.listener == "web" and is_ws_tunnel(facts.path):
+        rest = facts.path[len(WS_TUNNEL_PREFIX) :]
+        return rest if rest.startswith("/") else "/" + rest
+    return facts.path
+
+
+def refuse_identity(facts: RequestFacts, identity: Identity) -> str | None:
+    """Why this identity may not make this request (rule 4), or None when it may."""
+    if identity.role == VIEWER:
+        if facts.method not in VIEWER_METHODS:
+            return "viewer_read_only"
+        if facts.method_override:
+            return "method_override"
     if identity.via == "token":
         if not identity.may_use(facts.method):
-            return Verdict(
-                "forbidden",
-                "read_only_token",
-                token_id=identity.token_id,
-                user_name=identity.user_name,
-            )
-        return Verdict("admit", "token", token_id=identity.token_id, user_name=identity.user_name)
+            return "read_only_token"
+        if identity.scopes and not scope_admits(identity.scopes, cemm_path(facts)):
+            return "out_of_scope"
+        return None
     if facts.websocket and facts.origin is None:
-        return Verdict("forbidden", "missing_origin")
-    return Verdict("admit", "session", session_id=identity.session_id, user_name=identity.user_name)
+        return "missing_origin"
+    return None
 
 
 SESSION_COOKIE = "cemm_session"

@@ -17,7 +17,8 @@ session is valid in exactly the same cases everywhere. Rules:
 3. Neither: ``no_credentials``.
 
 A read-only token may only read (:data:`READ_ONLY_METHODS`, :meth:`Identity.may_use`), on the
-CEMM's ports and in the admin app alike. What else the identity may do (roles, the Origin
+CEMM's ports and in the admin app alike; so may the ``viewer`` role
+(:data:`VIEWER_METHODS`: GET, HEAD, OPTIONS). What else the identity may do (roles, the Origin
 rule) is decided by the caller's rule (:func:`gateway.policy.access.decide_request` for
 the CEMM's ports).
 """
@@ -37,6 +38,9 @@ NoIdentity = Literal["invalid_token", "invalid_session", "no_credentials"]
 #: All a read-only API token may do, on every door: read. Not even OPTIONS (a script that
 #: only reads has no use for it, and what a method does is the server's to say).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+#: All the ``viewer`` role may do: look. OPTIONS too, because a browser's preflight is one.
+VIEWER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+VIEWER = "viewer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +52,17 @@ class Identity:
     token_id: str | None = None
     csrf_token: str | None = None
     read_only: bool = False
+    scopes: tuple[str, ...] = ()
+    """The API token's path prefixes (:func:`gateway.policy.credentials.scope_admits`)."""
     session: SessionInfo | None = None
     """The session itself, for the login portal's account pages."""
 
     def may_use(self, method: str) -> bool:
         """Whether this identity's credential allows ``method`` at all (read-only tokens
         read); roles and the Origin rule are the caller's to add."""
-        return not self.read_only or method in READ_ONLY_METHODS
+        return (not self.read_only or method in READ_ONLY_METHODS) and (
+            self.role != VIEWER or method in VIEWER_METHODS
+        )
 
 
 def identify(
@@ -83,6 +91,7 @@ def identify(
             token.role,
             token_id=token.id,
             read_only=token.read_only,
+            scopes=token.scopes,
         )
     if not session_token:
         return "no_credentials"

@@ -86,6 +86,8 @@ def _session_for_change(request: Request, csrf_token: str) -> SessionInfo | Resp
         return _login_redirect(ACCOUNT_PAGE)
     if not tokens.csrf_matches(session.csrf_token, csrf_token):
         return Response("The form expired; reload the page.", status_code=403)
+    if session.user_id < 0:  # a guest link's session: there is no account to change
+        return Response("A guest has no account to change.", status_code=403)
     return session
 
 
@@ -94,6 +96,8 @@ async def account(request: Request) -> Response:
     session = web_context(request).current_session(request)
     if session is None:
         return _login_redirect(ACCOUNT_PAGE)
+    if session.user_id < 0:  # a guest link's session: there is no account to show
+        return Response("A guest has no account; the link's deadline ends the visit.", 403)
     return await account_page(request, session)
 
 

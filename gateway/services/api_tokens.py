@@ -2,18 +2,21 @@
 
 A token is ``cgw_<id>_<secret>``: the id finds the row, the secret's SHA-256 is what is
 stored (a 256-bit random secret needs no slow hash), and the full token is shown once. A
-read-only token may only GET and HEAD. Tokens belong to a user: disabling or removing the
-user ends them too.
+read-only token may only GET and HEAD; a scoped token only paths under its scopes (path
+prefixes, normalised and matched by :mod:`gateway.policy.credentials`; stored as a JSON
+list). Tokens belong to a user: disabling or removing the user ends them too.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
+from gateway.policy.credentials import normalise_scope
 from gateway.services import audit, held, users
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import DiskFullError, transaction
@@ -47,9 +50,36 @@ class ApiToken:
     expires_at: float | None
     last_used_at: float | None
     revoked_at: float | None
+    scopes: tuple[str, ...] = ()
 
     def active(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+MAX_SCOPES = 20
+
+
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The scopes normalised for storing; a scope that is no plain path is refused."""
+    checked: list[str] = []
+    for scope in scopes:
+        normal = normalise_scope(scope.strip())
+        if normal is None:
+            raise TokenInvalid(
+                f"scope '{scope}' is not a path prefix; give a path such as /api/v1/public/"
+                " (no query, '..', '%', ';' or '\\')",
+                field="scopes",
+            )
+        if normal not in checked:
+            checked.append(normal)
+    if len(checked) > MAX_SCOPES:
+        raise TokenInvalid(f"give at most {MAX_SCOPES} scopes", field="scopes")
+    return tuple(checked)
+
+
+def scopes_of(row: sqlite3.Row) -> tuple[str, ...]:
+    """A token row's scopes (the column holds a JSON list)."""
+    return tuple(str(scope) for scope in json.loads(row["scopes"] or "[]"))
 
 
 def create_token(
@@ -62,9 +92,11 @@ def create_token(
     actor: str,
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    scopes: Iterable[str] = (),
 ) -> tuple[str, ApiToken]:
     """Returns (the token, shown once; its record)."""
     user = users.require_user(conn, user_name)
+    checked = check_scopes(scopes)
     if not name.strip() or len(name) > 100:
         raise TokenInvalid(
             "give the token a name of 1-100 characters, e.g. 'home assistant'", field="name"
@@ -80,7 +112,7 @@ def create_token(
     with transaction(conn):
         conn.execute(
             "INSERT INTO api_token (id, user_id, name, secret_hash, read_only, created_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, scopes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 token_id,
                 user.id,
@@ -89,6 +121,7 @@ def create_token(
                 int(read_only),
                 now,
                 now + expires_in if expires_in else None,
+                json.dumps(list(checked)),
             ),
         )
         audit.record(
@@ -100,6 +133,7 @@ def create_token(
             token=token_id,
             user=user.name,
             read_only=read_only,
+            **({"scopes": " ".join(checked)} if checked else {}),
         )
     return token, get_token(conn, token_id)
 
@@ -130,6 +164,7 @@ def _token(row: sqlite3.Row) -> ApiToken:
         expires_at=row["expires_at"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
+        scopes=scopes_of(row),
     )
 
 

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
-from gateway.services import audit, held
+from gateway.services import audit, guests, held
+from gateway.services.api_tokens import scopes_of
 from gateway.services.users import User, UserNotFound, require_user
 from gateway.store.db import DiskFullError, transaction
 
@@ -55,6 +56,7 @@ def load_snapshot(
             (now, now - idle_timeout),
         )
     }
+    sessions.update(guests.snapshot_sessions(conn, now=now, idle_timeout=idle_timeout))
     api_tokens = {
         row["id"]: ApiTokenInfo(
             id=row["id"],
@@ -67,6 +69,7 @@ def load_snapshot(
             created_at=row["created_at"],
             expires_at=row["expires_at"],
             last_used_at=row["last_used_at"],
+            scopes=scopes_of(row),
         )
         for row in conn.execute(
             "SELECT api_token.*, user.name AS user_name, user.role AS role FROM api_token"
@@ -163,7 +166,7 @@ def get_session(
         " AND session.expires_at > ? AND session.last_seen_at > ?",
         (session_id, now, now - idle_timeout),
     ).fetchone()
-    return _session(row) if row else None
+    return _session(row) if row else guests.get_session(conn, session_id, now=now)
 
 
 def list_sessions(
@@ -179,7 +182,8 @@ def list_sessions(
         query += " AND session.user_id = ?"
         args.append(user_id)
     query += " ORDER BY session.last_seen_at DESC"
-    return [_session(row) for row in conn.execute(query, args)]
+    found = [_session(row) for row in conn.execute(query, args)]
+    return found + (guests.list_sessions(conn, now=now) if user_id is None else [])
 
 
 def list_user_sessions(
@@ -256,6 +260,15 @@ def _revoke_session(
             _SESSION_SELECT + " WHERE session.id = ? AND session.revoked_at IS NULL",
             (session_id,),
         ).fetchone()
+        if row is None and guests.end_session(
+            conn,
+            session_id,
+            actor=actor,
+            event=event,
+            client_address=client_address,
+            clock=clock,
+        ):
+            return
         if row is None:
             raise UserNotFound(
                 f"there is no active session '{session_id}'; 'cemm-gateway session list' shows them"
@@ -356,6 +369,7 @@ def record_activity(conn: sqlite3.Connection, last_seen: Mapping[str, float]) ->
             "UPDATE session SET last_seen_at = max(last_seen_at, ?) WHERE id = ?",
             [(seen, session_id) for session_id, seen in last_seen.items()],
         )
+        guests.record_activity(conn, last_seen)
 
 
 def purge(conn: sqlite3.Connection, *, now: float, idle_timeout: float) -> int:

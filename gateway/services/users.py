@@ -27,8 +27,8 @@ from gateway.services import audit, held
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import DiskFullError, transaction
 
-Role = Literal["admin", "user"]
-ROLES: tuple[Role, ...] = ("admin", "user")
+Role = Literal["admin", "user", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "user", "viewer")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
@@ -110,7 +110,9 @@ def check_role(role: str) -> Role:
         return "admin"
     if role == "user":
         return "user"
-    raise UserInvalid(f"role '{role}' is unknown; choose admin or user", field="role")
+    if role == "viewer":
+        return "viewer"
+    raise UserInvalid(f"role '{role}' is unknown; choose admin, user or viewer", field="role")
 
 
 def get_user(conn: sqlite3.Connection, name: str) -> User | None:

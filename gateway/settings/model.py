@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.policy.allowlist import AllowlistEntryError, parse_network
 from gateway.settings.notify import NotifySettings
+from gateway.settings.roles import RolesSettings
 
 ENV_PREFIX = "CEMM_GATEWAY_"
 CONFIG_ENV = "CEMM_GATEWAY_CONFIG"
@@ -355,6 +356,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    roles: RolesSettings = Field(default_factory=RolesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -145,4 +145,40 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (user_name, address)
     )
     """,
+    # 6: the viewer role (the CHECK is widened in place: rebuilding the user table would
+    # cascade-delete its sessions), API token scopes, guest links and their sessions.
+    """
+    PRAGMA writable_schema = ON;
+    UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (role IN (''admin'', ''user''))',
+        'CHECK (role IN (''admin'', ''user'', ''viewer''))') WHERE type = 'table' AND name = 'user';
+    PRAGMA writable_schema = RESET;
+    ALTER TABLE api_token ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE guest_link (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'user')),
+        token_hash TEXT NOT NULL UNIQUE,
+        browsers INTEGER NOT NULL DEFAULT 1,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        revoked_at REAL,
+        first_used_at REAL,
+        first_used_from TEXT
+    );
+    CREATE TABLE guest_session (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        link_id INTEGER NOT NULL REFERENCES guest_link (id) ON DELETE CASCADE,
+        guest_name TEXT NOT NULL,
+        csrf_token TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        client_address TEXT,
+        user_agent TEXT,
+        revoked_at REAL
+    );
+    CREATE INDEX guest_session_link ON guest_session (link_id)
+    """,
 )

@@ -33,7 +33,7 @@ from starlette.routing import Match
 from gateway.admin import api as admin_api
 from gateway.admin import pages as admin_pages
 from gateway.admin.security import ApiError, admin_guard, guarded, is_api_path
-from gateway.portal import peer_link
+from gateway.portal import guest, peer_link
 from gateway.portal import routes as portal
 from gateway.services import audit
 from gateway.version import version
@@ -99,6 +99,7 @@ def create_web_app(context: WebContext) -> FastAPI:
     _handle_errors(app)
     app.include_router(portal.router, include_in_schema=False)
     app.include_router(peer_link.router, include_in_schema=False)
+    app.include_router(guest.router, include_in_schema=False)
     app.include_router(admin_api.router)
     app.include_router(admin_pages.router)
     app.include_router(metrics_routes.router)

@@ -210,6 +210,34 @@ SESSION: Sequence[Command | Setup] = (
     _c("audit", "--limit", "6"),
     # Notifications: no receiver is configured.
     _c("notify", "test"),
+    # The viewer role, scoped tokens and guest links (after the rest: the seeded secrets
+    # above stay as they were).
+    _c("user", "add", "vera", "--role", "viewer", "--password-stdin", stdin=PASSWORD),
+    _c("token", "add", "vera", "--name", "ha", "--scope", "/api/v1/public/", "--scope", "/live"),
+    _c("token", "add", "vera", "--name", "x", "--scope", "/api/../x"),
+    _c("token", "list", "--user", "vera"),
+    _c("guest", "list"),
+    _c("guest", "add", "installer Jan", "--role", "viewer", "--expires", "8h"),
+    _c(
+        "guest",
+        "add",
+        "installer Piet",
+        "--role",
+        "user",
+        "--expires",
+        "2030-06-01T17:00",
+        "--browsers",
+        "2",
+    ),
+    _c("guest", "add", "installer Jan", "--expires", "soon"),
+    _c("guest", "add", "installer Jan", "--role", "admin", "--expires", "8h"),
+    _c("guest", "list"),
+    _c("guest", "list", "--json"),
+    _c("guest", "revoke", "1"),
+    _c("guest", "revoke", "1"),
+    _c("guest", "revoke", "99"),
+    _c("guest", "add", "--help", config=None),
+    _c("audit", "--limit", "4"),
 )
 
 CONFIGS = {

@@ -30,6 +30,7 @@ PAGES = [
     "/users",
     "/users/admin",
     "/tokens",
+    "/guests",
     "/sessions",
     "/bans",
     "/audit",
@@ -45,6 +46,7 @@ PATH_VALUES = {
     "ban_id": "1",
     "token_id": "abcdefgh",
     "session_id": "abcdef",
+    "link_id": "1",
 }
 
 

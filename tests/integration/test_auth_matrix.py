@@ -16,6 +16,10 @@ answer, and the simulated CEMM never sees a request that was refused. The creden
 | revoked API token       | 401             | 401           | 401                        |
 | expired API token       | 401             | 401           | 401                        |
 | trusted network         | 200             | 426 (CEMM)    | 101                        |
+| viewer session          | 403             | 426 (CEMM)    | 101, messages as [roles]   |
+| viewer's API token      | 403             | 426 (CEMM)    | 101, messages as [roles]   |
+| token scoped to /_sim   | 200             | 403           | 403 (no scope names /ws)   |
+| token scoped /_sim, /ws | 200             | 426 (CEMM)    | 101                        |
 | trusted VPN peer        | as trusted network: its tunnel address joins the trusted networks |
 
 426 is the CEMM's own answer to plain HTTP on its live-data port: the request was admitted.
@@ -29,12 +33,18 @@ translation from the peer table is ``test_a_trusted_vpn_peer_is_a_trusted_networ
 ``tests/unit/test_access_policy.py``. Every method per credential is
 ``test_every_method_on_both_ports``; a token's open WebSocket closing when the token is
 revoked or expires is ``test_ending_a_token_closes_its_websockets_within_two_seconds``.
+A viewer may use GET, HEAD and OPTIONS only, and no request of a viewer may carry a
+method-override header; everyone else's loses it before the CEMM
+(``test_method_override_headers``). A viewer's WebSocket messages reach the CEMM with
+``[roles] viewer_websocket_messages = "allow"`` (the default) and are dropped with
+``"drop"`` (``test_a_viewers_websocket_messages_in_both_settings``).
 The Origin rule for every credential - own, foreign and missing ``Origin``, own and foreign
 ``Host`` - is the table ``ORIGIN_MATRIX`` (``test_the_origin_rule_for_every_credential``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import socket
@@ -70,6 +80,8 @@ free_attempts = 1000
 TRUSTED = '[auth]\ntrusted_networks = ["127.0.0.0/8"]\n'
 FOREIGN_ORIGIN = "http://evil.example"
 METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
+VIEWER_PASSWORD = "viewer-password-long-enough"
+OVERRIDE_HEADERS = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"]
 
 
 def login(
@@ -85,8 +97,22 @@ def login(
     return response.cookies["cemm_session"]
 
 
-def add_token(config: GatewayConfig, name: str, *options: str) -> str:
-    made = cli("token", "add", "admin", "--name", name, *options, config=config.path)
+def add_viewer(config: GatewayConfig, name: str = "vera") -> None:
+    made = cli(
+        "user",
+        "add",
+        name,
+        "--role",
+        "viewer",
+        "--password-stdin",
+        input=VIEWER_PASSWORD + "\n",
+        config=config.path,
+    )
+    assert made.returncode == 0, made.stderr
+
+
+def add_token(config: GatewayConfig, name: str, *options: str, user: str = "admin") -> str:
+    made = cli("token", "add", user, "--name", name, *options, config=config.path)
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     assert token.startswith("cgw_")
@@ -106,6 +132,10 @@ class Credentials:
     read_only_token: str
     revoked_token: str
     expired_token: str
+    viewer_session: str
+    viewer_token: str
+    scoped_token: str
+    ws_scoped_token: str
 
 
 @dataclass
@@ -144,6 +174,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         gateways.append(GatewayProcess(config))
         gateways.append(GatewayProcess(trusted))
+        add_viewer(config)
         credentials = Credentials(
             session=login(config),
             expired_session=login(config),
@@ -152,6 +183,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             read_only_token=add_token(config, "reader", "--read-only"),
             revoked_token=add_token(config, "revoked"),
             expired_token=add_token(config, "expired"),
+            viewer_session=login(config, "vera", VIEWER_PASSWORD),
+            viewer_token=add_token(config, "viewer", user="vera"),
+            scoped_token=add_token(config, "scoped", "--scope", "/_sim/"),
+            ws_scoped_token=add_token(config, "ws-scoped", "--scope", "/_sim/", "--scope", "/ws"),
         )
         # Expire a session and a token as if their lifetime had passed (direct writes, like
         # time passing), and revoke another of each the way an admin does; the running
@@ -170,7 +205,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         revoke = cli("token", "revoke", token_id(credentials.revoked_token), config=config.path)
         assert revoke.returncode == 0, revoke.stderr
         active = json.loads(cli("session", "list", "--json", config=config.path).stdout)
-        assert [s["id"] for s in active] == [_session_id(config, credentials.session)]
+        assert {s["id"] for s in active} == {
+            _session_id(config, credentials.session),
+            _session_id(config, credentials.viewer_session),
+        }
 
         def status(cookie: str | None = None, token: str | None = None) -> int:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -204,6 +242,10 @@ CASES = [
     "revoked_token",
     "expired_token",
     "trusted_network",
+    "viewer_session",
+    "viewer_token",
+    "scoped_token",
+    "ws_scoped_token",
 ]
 # (web port: a state-changing POST, ws port: a GET, which its device answers with 426).
 EXPECTED_HTTP = {
@@ -218,6 +260,10 @@ EXPECTED_HTTP = {
     "revoked_token": (401, 401),
     "expired_token": (401, 401),
     "trusted_network": (200, 426),
+    "viewer_session": (403, 426),
+    "viewer_token": (403, 426),
+    "scoped_token": (200, 403),
+    "ws_scoped_token": (200, 426),
 }
 EXPECTED_WS = {
     "none": 401,
@@ -231,6 +277,10 @@ EXPECTED_WS = {
     "revoked_token": 401,
     "expired_token": 401,
     "trusted_network": 101,
+    "viewer_session": 101,
+    "viewer_token": 101,
+    "scoped_token": 403,
+    "ws_scoped_token": 101,
 }
 
 
@@ -254,12 +304,16 @@ def _client(env: Env, case: str) -> Client:
         "revoked_session": credentials.revoked_session,
         "session": credentials.session,
         "session_foreign_origin": credentials.session,
+        "viewer_session": credentials.viewer_session,
     }.get(case)
     token = {
         "token": credentials.token,
         "read_only_token": credentials.read_only_token,
         "revoked_token": credentials.revoked_token,
         "expired_token": credentials.expired_token,
+        "viewer_token": credentials.viewer_token,
+        "scoped_token": credentials.scoped_token,
+        "ws_scoped_token": credentials.ws_scoped_token,
     }.get(case)
     if cookie:
         client.headers["Cookie"] = f"cemm_session={cookie}"
@@ -329,6 +383,9 @@ ALLOWED = {
     "token": set(METHODS),
     "session": set(METHODS),
     "trusted_network": set(METHODS),
+    "viewer_session": {"GET", "HEAD", "OPTIONS"},
+    "viewer_token": {"GET", "HEAD", "OPTIONS"},
+    "ws_scoped_token": set(METHODS),
 }
 
 
@@ -354,19 +411,15 @@ def test_a_token_websocket_needs_no_origin(env: Env) -> None:
 
 
 def _send_then_close(
-    url: str, token: str, *, origin: str, wait_for_echoes: bool
+    url: str, token: str | dict[str, str], *, origin: str, wait_for_echoes: bool
 ) -> list[str | bytes]:
     """Send a text and a binary message, prove control frames pass (ping -> pong), collect
     the CEMM's echoes if asked to, then close; return the echoes seen."""
     marker = uuid.uuid4().hex
     sent: list[str | bytes] = [f"text-{marker}", f"binary-{marker}".encode()]
     echoes: list[str | bytes] = []
-    with connect(
-        url,
-        origin=origin,
-        additional_headers={"Authorization": f"Bearer {token}"},
-        open_timeout=5,
-    ) as ws:
+    headers = token if isinstance(token, dict) else {"Authorization": f"Bearer {token}"}
+    with connect(url, origin=origin, additional_headers=headers, open_timeout=5) as ws:
         assert '"reading"' in ws.recv(timeout=3)  # the CEMM's live data comes through
         for message in sent:
             ws.send(message)
@@ -401,6 +454,72 @@ def test_a_read_only_tokens_websocket_messages_never_reach_the_cemm(env: Env, po
         assert (sim.ws_messages_received - received, len(echoes)) == (
             (2, 2) if relayed else (0, 0)
         ), "read-only" if not relayed else "full token"
+
+
+@pytest.mark.parametrize("port", ["http", "ws"])
+@pytest.mark.parametrize("case", ["viewer_session", "viewer_token", "session", "token"])
+@pytest.mark.parametrize("header", OVERRIDE_HEADERS)
+def test_method_override_headers(env: Env, header: str, case: str, port: str) -> None:
+    """A viewer's request carrying a method override is refused, even a GET; everyone
+    else's is forwarded without the header."""
+    marker = f"marker={uuid.uuid4().hex}"
+    client = _client(env, case)
+    client.headers[header] = "DELETE"
+    response = _request(client, "GET", port, marker)
+    if case.startswith("viewer"):
+        assert response.status_code == 403, response.text[:200]
+        assert not _reached(env.simulator, marker), "the CEMM saw a refused request"
+        return
+    assert response.status_code == (200 if port == "http" else 426), response.text[:200]
+    assert _reached(env.simulator, marker)
+    if port == "http":
+        assert header.lower() not in response.json()["headers"]
+
+
+@pytest.fixture(scope="module")
+def dropping(tmp_path_factory: pytest.TempPathFactory, env: Env) -> Iterator[Env]:
+    """A gateway in front of the same CEMM with ``viewer_websocket_messages = "drop"``."""
+    config = GatewayConfig(
+        tmp_path_factory.mktemp("matrix-drop"),
+        upstream_http_port=env.simulator.http_port,
+        upstream_ws_port=env.simulator.ws_port,
+        extra=AUTH + '[roles]\nviewer_websocket_messages = "drop"\n',
+    )
+    gateway = GatewayProcess(config)
+    try:
+        add_viewer(config)
+        credentials = dataclasses.replace(
+            env.credentials,
+            viewer_session=login(config, "vera", VIEWER_PASSWORD),
+            viewer_token=add_token(config, "viewer", user="vera"),
+        )
+        yield Env(config, env.simulator, credentials, env.trusted)
+    finally:
+        gateway.close()
+
+
+@pytest.mark.parametrize("port", ["http", "ws"])
+@pytest.mark.parametrize("credential", ["viewer_session", "viewer_token"])
+@pytest.mark.parametrize("setting", ["allow", "drop"])
+def test_a_viewers_websocket_messages_in_both_settings(
+    request: pytest.FixtureRequest, setting: str, credential: str, port: str
+) -> None:
+    """``allow``: a viewer's messages reach the CEMM (it echoes them); ``drop``: none
+    does, proven as for read-only tokens by the CEMM counting the socket closed."""
+    chosen: Env = request.getfixturevalue("env" if setting == "allow" else "dropping")
+    config, sim = chosen.config, chosen.simulator.sim
+    client = _client(chosen, credential)
+    relayed = setting == "allow"
+    received = sim.ws_messages_received
+    open_before = sim.ws_open_connections
+    echoes = _send_then_close(
+        config.ws_url("/ws", port=port),
+        client.headers,
+        origin=f"http://127.0.0.1:{config.http_port}",
+        wait_for_echoes=relayed,
+    )
+    wait_for(lambda: sim.ws_open_connections <= open_before, "the CEMM counts the socket closed")
+    assert (sim.ws_messages_received - received, len(echoes)) == ((2, 2) if relayed else (0, 0))
 
 
 @dataclass

@@ -437,3 +437,156 @@ def test_a_trusted_vpn_peer_is_a_trusted_network(tmp_path: Path) -> None:
     assert verdict(ordinary.address_v4) == "unauthorized"
     clock.advance(3601)
     assert verdict(trusted.address_v4) == "unauthorized"
+
+
+# The viewer role, method overrides and token scopes.
+VIEWER_TOKEN_TEXT = "V" * 43
+VIEWER_SESSION_TOKEN = "v" * 43
+SCOPED_SECRET = "P" * 43
+SCOPED_TOKEN = f"cgw_scop1234_{SCOPED_SECRET}"
+WS_SCOPED_SECRET = "W" * 43
+WS_SCOPED_TOKEN = f"cgw_wsco1234_{WS_SCOPED_SECRET}"
+VIEWER_AUTH = AuthSnapshot(
+    sessions={
+        tokens.token_hash(SESSION_TOKEN): SESSION,
+        tokens.token_hash(VIEWER_SESSION_TOKEN): dataclasses.replace(
+            SESSION, id="sessv", user_name="vera", role="viewer"
+        ),
+    },
+    api_tokens={
+        "view1234": dataclasses.replace(
+            FULL,
+            id="view1234",
+            role="viewer",
+            secret_hash=tokens.token_hash(VIEWER_TOKEN_TEXT),
+        ),
+        "scop1234": dataclasses.replace(
+            FULL,
+            id="scop1234",
+            secret_hash=tokens.token_hash(SCOPED_SECRET),
+            scopes=("/api/v1/public",),
+        ),
+        "wsco1234": dataclasses.replace(
+            FULL,
+            id="wsco1234",
+            secret_hash=tokens.token_hash(WS_SCOPED_SECRET),
+            scopes=("/api/v1/public", "/live"),
+        ),
+    },
+    idle_timeout=3600,
+)
+VIEWER_SESSION = {"session_token": VIEWER_SESSION_TOKEN, "origin": "http://gateway.lan"}
+VIEWER_BEARER = {"authorization": f"Bearer cgw_view1234_{VIEWER_TOKEN_TEXT}"}
+SCOPED = {"authorization": f"Bearer {SCOPED_TOKEN}"}
+WS_SCOPED = {"authorization": f"Bearer {WS_SCOPED_TOKEN}"}
+
+
+def decide_as(**changes: object):
+    return decide_request(dataclasses.replace(BASE, **changes), CONFIG, VIEWER_AUTH, {}, now=NOW)
+
+
+@pytest.mark.parametrize("listener", ["web", "ws"])
+@pytest.mark.parametrize("credential", [VIEWER_SESSION, VIEWER_BEARER])
+@pytest.mark.parametrize(
+    ("method", "override", "kind", "reason"),
+    [
+        ("GET", False, "admit", None),
+        ("HEAD", False, "admit", None),
+        ("OPTIONS", False, "admit", None),
+        ("POST", False, "forbidden", "viewer_read_only"),
+        ("PUT", False, "forbidden", "viewer_read_only"),
+        ("PATCH", False, "forbidden", "viewer_read_only"),
+        ("DELETE", False, "forbidden", "viewer_read_only"),
+        ("PROPFIND", False, "forbidden", "viewer_read_only"),
+        ("GET", True, "forbidden", "method_override"),
+        ("HEAD", True, "forbidden", "method_override"),
+    ],
+)
+def test_a_viewer_only_looks(
+    listener: str, credential: dict[str, str], method: str, override: bool, kind: str, reason
+) -> None:
+    verdict = decide_as(listener=listener, method=method, method_override=override, **credential)
+    assert verdict.kind == kind
+    assert verdict.role == "viewer"
+    if reason:
+        assert verdict.reason == reason
+
+
+def test_a_viewer_opens_the_websocket() -> None:
+    verdict = decide_as(websocket=True, listener="ws", **VIEWER_SESSION)
+    assert (verdict.kind, verdict.role) == ("admit", "viewer")
+
+
+def test_other_roles_with_an_override_header_are_admitted_the_header_is_stripped() -> None:
+    from gateway.policy.access import METHOD_OVERRIDE_HEADERS
+    from gateway.policy.forwarded import CLIENT_SUPPLIED_HEADERS
+
+    verdict = decide_as(session_token=SESSION_TOKEN, method="POST", method_override=True)
+    assert verdict.kind == "admit"
+    assert METHOD_OVERRIDE_HEADERS <= CLIENT_SUPPLIED_HEADERS
+
+
+@pytest.mark.parametrize(
+    ("path", "admitted"),
+    [
+        ("/api/v1/public", True),
+        ("/api/v1/public/", True),
+        ("/api/v1/public/cemm?x=1", True),
+        ("/api/v1/public//cemm", True),
+        ("/api/v1/public/./cemm", True),
+        ("/api/v1/publicx", False),
+        ("/api/v1/publicx/cemm", False),
+        ("/api/v1/", False),
+        ("/api/v1/public/../private", False),
+        ("/api/v1/public/%2e%2e/private", False),
+        ("/api/v1/public/%2E%2E%2fprivate", False),
+        ("/api/v1/public/..%2f..%2fprivate", False),
+        ("/api/v1/public/%252e%252e/private", False),
+        ("/api/v1/public;x=1/cemm", False),
+        ("/api/v1/public/cemm;jsessionid=1", False),
+        ("/api/v1/public\\..\\private", False),
+        ("/api/v1/%70ublic/cemm", True),
+        ("//api/v1/public/cemm", True),
+        ("/../api/v1/public", False),
+        ("/api/v1/public/%00", False),
+        ("/api/v1/public/%ff", False),
+    ],
+)
+def test_a_scope_admits_its_prefix_on_segment_boundaries(path: str, admitted: bool) -> None:
+    verdict = decide_as(path=path, **SCOPED)
+    assert (verdict.kind, verdict.reason) == (
+        ("admit", "token") if admitted else ("forbidden", "out_of_scope")
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind"),
+    [
+        ({"listener": "ws", "path": "/live", "websocket": True, **SCOPED}, "forbidden"),
+        ({"path": "/.gateway/ws/live", "websocket": True, **SCOPED}, "forbidden"),
+        ({"listener": "ws", "path": "/live", "websocket": True, **WS_SCOPED}, "admit"),
+        ({"listener": "ws", "path": "/live/x?y", "websocket": True, **WS_SCOPED}, "admit"),
+        ({"path": "/.gateway/ws/live", "websocket": True, **WS_SCOPED}, "admit"),
+        ({"path": "/.gateway/ws/other", "websocket": True, **WS_SCOPED}, "forbidden"),
+        ({"listener": "ws", "path": "/", "websocket": True, **WS_SCOPED}, "forbidden"),
+        ({"method": "POST", "path": "/api/v1/public/x", **SCOPED}, "admit"),
+    ],
+)
+def test_a_scoped_token_opens_a_websocket_only_where_a_scope_names_its_path(
+    changes: dict[str, object], kind: str
+) -> None:
+    assert decide_as(**changes).kind == kind
+
+
+def test_scopes_are_normalised_for_storing() -> None:
+    from gateway.policy.credentials import normalise_scope
+
+    assert normalise_scope("/api/v1/public/") == "/api/v1/public"
+    assert normalise_scope("/") == "/"
+    assert normalise_scope("api") is None
+    assert normalise_scope("/a/../..") is None
+    assert normalise_scope("/a?b") is None
+    assert normalise_scope("/a;b") is None
+    assert normalise_scope("/api/../x") is None
+    assert normalise_scope("/api//x") is None
+    assert normalise_scope("/%61pi") is None

@@ -15,7 +15,7 @@ from gateway.notify.delivery import Notifier
 from gateway.notify.events import EVENTS
 from gateway.notify.message import Message, Notice, compose, mask
 from gateway.notify.sources import AuditSource
-from gateway.services import audit, devices, users
+from gateway.services import audit, devices, guests, users
 from gateway.settings import Settings
 from gateway.store import db
 from gateway.store.db import transaction
@@ -305,3 +305,24 @@ def test_certificate_close_to_expiry_is_told_once_a_day(tmp_path: Path) -> None:
     now[0] += 86400
     watch.check()
     assert [n.event for n in got] == ["certificate.expiring"] * 2
+
+
+def test_the_first_use_of_a_guest_link_is_told_once_with_who_and_where(conn) -> None:  # type: ignore[no-untyped-def]
+    got: list[Notice] = []
+    source = AuditSource(conn, POLICY, got.append)
+    token, _link = guests.create_link(
+        conn, "installer Jan", role="viewer", expires_at=9e9, browsers=2, actor="alice"
+    )
+    for address in ("192.0.2.30", "192.0.2.31"):
+        guests.open_session(
+            conn, token, guest_name="Jan", client_address=address, user_agent="phone"
+        )
+    source.poll(now=1e12)
+    first = [n for n in got if n.event == "guest.first_use"]
+    assert len(first) == 1 and first[0].address == "192.0.2.30"
+    message = compose(first[0], link=lambda path: f"https://gw:8443{path}")
+    assert message.title == "Guest link used"
+    assert "guest:Jan opened the guest link 'installer Jan' (viewer) from 192.0.2.30." in (
+        message.body
+    )
+    assert message.body.endswith("https://gw:8443/guests")

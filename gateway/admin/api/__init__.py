@@ -17,7 +17,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gateway.admin.api import allowlist, audit, bans, peers, sessions, status, tokens, users
+from gateway.admin.api import (
+    allowlist,
+    audit,
+    bans,
+    guests,
+    peers,
+    sessions,
+    status,
+    tokens,
+    users,
+)
 from gateway.admin.api.errors import ApiRoute
 from gateway.admin.security import CSRF_HEADER
 
@@ -25,7 +35,7 @@ __all__ = ["document_security", "router"]
 
 # Each resource's router documents the refusals every operation shares (common.py).
 router = APIRouter(prefix="/api", tags=["admin"], route_class=ApiRoute)
-for resource in (status, allowlist, users, tokens, sessions, bans, peers, audit):
+for resource in (status, allowlist, users, tokens, sessions, bans, peers, audit, guests):
     router.include_router(resource.router)
 
 

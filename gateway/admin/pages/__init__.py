@@ -19,6 +19,7 @@ from gateway.admin.pages import (
     allowlist,
     audit,
     bans,
+    guests,
     notify,
     peers,
     sessions,
@@ -40,5 +41,5 @@ __all__ = [
 ]
 
 router = APIRouter(include_in_schema=False)
-for resource in (status, allowlist, users, tokens, peers, sessions, bans, audit, notify):
+for resource in (status, allowlist, users, tokens, guests, peers, sessions, bans, audit, notify):
     router.include_router(resource.router)

@@ -169,8 +169,8 @@ async def disable(sub: Submission) -> Response:
 
 async def role(sub: Submission) -> Response:
     chosen = sub.form.text("role")
-    if chosen not in ("admin", "user"):
-        raise Invalid("Choose the role admin or user.", field="role")
+    if chosen not in ("admin", "user", "viewer"):
+        raise Invalid("Choose the role admin, user or viewer.", field="role")
     await actions.change_user(sub.context, sub.caller, sub.name, role=chosen)
     return await _done(sub, f"{sub.name} is now {'an admin' if chosen == 'admin' else 'a user'}.")
 

@@ -1,0 +1,104 @@
+"""``/api/guests``: guest links, making one (its URL answered once), revoking one."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import Request, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from gateway.admin.actions import guests as actions
+from gateway.admin.api.common import (
+    CONFLICT,
+    INVALID,
+    NOT_FOUND,
+    CallerDep,
+    ContextDep,
+    NumericId,
+    resource_router,
+)
+from gateway.services.guests import MAX_BROWSERS, GuestLink
+
+router = resource_router()
+
+
+def _whole(value: object) -> object:
+    """JSON has no integers apart from numbers: ``2.0`` is the whole number 2."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class GuestOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    browsers: int
+    sessions: int = Field(description="browsers the link has opened so far")
+    created_by: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None
+    first_used_at: float | None
+    first_used_from: str | None
+    state: Literal["active", "expired", "revoked"]
+
+
+class GuestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
+    role: Literal["viewer", "user"] = "viewer"
+    expires: Annotated[
+        str, Field(min_length=1, max_length=32, description="a duration (8h) or a moment")
+    ]
+    browsers: Annotated[int, Field(ge=1, le=MAX_BROWSERS), BeforeValidator(_whole)] = 1
+
+
+class GuestCreated(BaseModel):
+    url: str = Field(description="the whole link; answered only here")
+    record: GuestOut
+
+
+def guest_out(link: GuestLink) -> GuestOut:
+    return GuestOut(**{**link.__dict__, "state": link.state(time.time())})
+
+
+@router.get("/guests", response_model=list[GuestOut], summary="Guest links")
+async def guests_list(caller: CallerDep, context: ContextDep) -> Any:
+    return [guest_out(link) for link in await actions.list_links(context)]
+
+
+@router.post(
+    "/guests",
+    response_model=GuestCreated,
+    status_code=201,
+    summary="Make a guest link (its URL is answered once)",
+    responses={**INVALID},
+)
+async def guests_create(
+    body: GuestCreate, request: Request, caller: CallerDep, context: ContextDep
+) -> GuestCreated:
+    made = await actions.create_link(
+        context,
+        caller,
+        name=body.name,
+        role=body.role,
+        expires=body.expires,
+        browsers=body.browsers,
+        host=request.headers.get("x-forwarded-host") or request.headers.get("host"),
+    )
+    return GuestCreated(url=made.url, record=guest_out(made.link))
+
+
+@router.delete(
+    "/guests/{link_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Revoke a guest link and close its sessions",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def guests_revoke(link_id: NumericId, caller: CallerDep, context: ContextDep) -> Response:
+    await actions.revoke_link(context, caller, link_id)
+    return Response(status_code=204)
