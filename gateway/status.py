@@ -66,6 +66,19 @@ class StorageStatus:
 
 
 @dataclass(frozen=True)
+class BackupStatus:
+    """The automatic backups (:mod:`gateway.tasks.backup`): the newest, why they are off,
+    and the last failure since the last success. Not part of ``/healthz``."""
+
+    directory: str
+    last_at: float | None
+    last_file: str | None
+    off_reason: str | None
+    failure: str | None
+    failed_at: float | None
+
+
+@dataclass(frozen=True)
 class GatewayStatus:
     open_connections: int
     open_websockets: int
@@ -79,6 +92,7 @@ class GatewayStatus:
     denials: Mapping[str, int]
     vpn: WireguardReport | None
     storage: StorageStatus
+    backup: BackupStatus | None = None
 
     def port_state(self, which: Literal["http", "ws"]) -> PortState:
         """Whether the monitor's last check of the CEMM's web or WebSocket port answered."""
@@ -122,6 +136,7 @@ def gather(
     cemm_facts: Mapping[str, str],
     vpn: WireguardReport | None,
     storage: StorageStatus,
+    backup: BackupStatus | None = None,
 ) -> GatewayStatus:
     """The status now, from the proxy state and what the parts report."""
     health = state.cemm
@@ -135,4 +150,5 @@ def gather(
         denials=dict(state.denials),
         vpn=vpn,
         storage=storage,
+        backup=backup,
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.policy.allowlist import AllowlistEntryError, parse_network
+from gateway.settings.backup import BackupSettings
 
 ENV_PREFIX = "CEMM_GATEWAY_"
 CONFIG_ENV = "CEMM_GATEWAY_CONFIG"
@@ -353,6 +354,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -369,6 +371,11 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "gateway.db"
+
+    @property
+    def backup_directory(self) -> Path:
+        """``[backup] directory``, by default ``<data_dir>/backups``."""
+        return Path(self.backup.directory) if self.backup.directory else self.data_dir / "backups"
 
     @property
     def single_port_enabled(self) -> bool:
