@@ -11,7 +11,8 @@ returns. A feature adds its part here, as a field of :class:`Dashboard` filled b
 - ``websocket_sessions``: ids of sessions with an open WebSocket, shown as "live" next to
   the session;
 - ``storage.message``: "the disk holding <data_dir> is full" while it is, shown at the top
-  of the page.
+  of the page;
+- ``backup``: the newest automatic backup, why they are off, the last failure.
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ class VpnStatus(BaseModel):
     peers: list[VpnPeer]
 
 
+class BackupReport(BaseModel):
+    last_at: float | None = Field(description="when the newest automatic backup was taken")
+    off_reason: str | None = Field(description="why automatic backups are off, or null")
+    failure: str | None = Field(description="why the last automatic backup failed, or null")
+    failed_at: float | None = None
+
+
 class Dashboard(BaseModel):
     generated_at: float
     open_connections: int | None = Field(description="null: not known")
@@ -101,6 +109,7 @@ class Dashboard(BaseModel):
         default=None,
         description="what is wrong with the data directory's disk (it is full), or null",
     )
+    backup: BackupReport | None = Field(default=None, description="the automatic backups")
 
 
 def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | None:
@@ -190,4 +199,12 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
         cemm=_cemm(status, port_names),
         vpn=_vpn(status.vpn),
         storage_problem=status.storage.message,
+        backup=BackupReport(
+            last_at=status.backup.last_at,
+            off_reason=status.backup.off_reason,
+            failure=status.backup.failure,
+            failed_at=status.backup.failed_at,
+        )
+        if status.backup is not None
+        else None,
     )

@@ -17,6 +17,8 @@ from pathlib import Path
 from gateway.backup.contents import LOCK_FILE
 from gateway.backup.sealed import BackupError
 
+__all__ = ["LOCK_FILE", "DataDirInUse", "InstanceLock", "hold"]
+
 
 class InstanceLock:
     """An exclusive lock on a data directory, held until :meth:`release`."""
@@ -24,6 +26,9 @@ class InstanceLock:
     def __init__(self, fd: int, path: Path) -> None:
         self._fd: int | None = fd
         self.path = path
+
+    def __del__(self) -> None:
+        self.release()
 
     def release(self) -> None:
         if self._fd is not None:

@@ -1,6 +1,6 @@
 """The admin pages: server-rendered HTML forms over the same operations as the API
 (:mod:`gateway.admin.actions`), one module per resource (allowlist, users, tokens, peers,
-sessions, bans, audit, and status for the dashboard), mounted here.
+sessions, bans, audit, backup, and status for the dashboard), mounted here.
 
 Every form carries the session's CSRF token and names its ``action``; each resource
 routes the action to a function of its own (:mod:`gateway.admin.pages.common`). A
@@ -15,7 +15,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.admin.pages import allowlist, audit, bans, peers, sessions, status, tokens, users
+from gateway.admin.pages import (
+    allowlist,
+    audit,
+    backup,
+    bans,
+    peers,
+    sessions,
+    status,
+    tokens,
+    users,
+)
 from gateway.admin.pages.peers import PEER_EXPIRY_LABELS, config_panel
 from gateway.admin.rendering import NAV, forbidden_page, not_found_page, templates
 
@@ -30,5 +40,5 @@ __all__ = [
 ]
 
 router = APIRouter(include_in_schema=False)
-for resource in (status, allowlist, users, tokens, peers, sessions, bans, audit):
+for resource in (status, allowlist, users, tokens, peers, sessions, bans, audit, backup):
     router.include_router(resource.router)
