@@ -208,6 +208,10 @@ SESSION: Sequence[Command | Setup] = (
     _c("token", "revoke", "4q8zymg2"),
     _c("session", "revoke", "09Jq7Nj1z3yX"),
     _c("audit", "--limit", "6"),
+    # backup: help, and a backup file that is not there.
+    _c("backup", "--help", config=None),
+    _c("backup", "restore", "--help", config=None),
+    _c("backup", "verify", "<missing>", "--passphrase-file", "<missing>"),
 )
 
 CONFIGS = {

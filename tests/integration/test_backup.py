@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pyotp
-import pytest
 
 from gateway import backup
 from gateway.backup.restore import restore
