@@ -38,6 +38,7 @@ __all__ = [
     "create",
     "load",
     "prune",
+    "read_backup_file",
     "read_passphrase_file",
     "write_file",
 ]
@@ -123,8 +124,17 @@ def automatic_backups(directory: Path) -> list[BackupFile]:
         return []
     for entry in entries:
         if entry.name.startswith(AUTOMATIC_PREFIX) and entry.name.endswith(SUFFIX):
-            found.append(BackupFile(Path(entry.path), entry.stat().st_mtime))
+            found.append(BackupFile(Path(entry.path), _taken_at(entry)))
     return sorted(found, key=lambda backup: (backup.taken_at, backup.path.name), reverse=True)
+
+
+def _taken_at(entry: os.DirEntry[str]) -> float:
+    """When an automatic backup was taken: the time in its name, else its file's time."""
+    stamp = entry.name[len(AUTOMATIC_PREFIX) : -len(SUFFIX)]
+    try:
+        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        return entry.stat().st_mtime
 
 
 def automatic_name(now: float) -> str:
