@@ -50,6 +50,8 @@ _EXAMPLES: dict[str, Any] = {
     "oidc.allowed_groups": ["cemm-users"],
     "metrics.scrape_token": "a long random token",
     "metrics.scrape_token_file": "/run/secrets/metrics_token",
+    "backup.directory": "/backups",
+    "backup.passphrase_file": "/run/secrets/backup_passphrase",
 }
 
 
