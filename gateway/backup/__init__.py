@@ -36,6 +36,7 @@ __all__ = [
     "KdfParams",
     "automatic_backups",
     "create",
+    "excluded_directory",
     "load",
     "prune",
     "read_backup_file",
@@ -45,6 +46,15 @@ __all__ = [
 
 SUFFIX = ".cgbk"
 AUTOMATIC_PREFIX = "cemm-gateway-"
+
+
+def excluded_directory(data_dir: Path, directory: Path) -> tuple[Path, ...]:
+    """``directory`` relative to ``data_dir`` when it lies inside it (the automatic backups'
+    directory is never itself backed up, nor replaced by a restore); else nothing."""
+    try:
+        return (directory.resolve().relative_to(data_dir.resolve()),)
+    except ValueError:
+        return ()
 
 
 def create(

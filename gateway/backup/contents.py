@@ -16,10 +16,10 @@ data directory comes as it is: the WireGuard keys (``wireguard/``), the self-sig
 certificate (``tls/``), the proxy's certificate authority (``mitmproxy/``), and whatever
 else a later feature keeps there (ACME material). Left out: the database's own
 ``-wal``/``-shm``/``-journal`` files (the snapshot has their contents), the running
-instance's lock file, data set aside by a restore (``.replaced-*``), the automatic
-backups' directory when it lies inside the data directory, and anything that is not a
-regular file. Files that live outside the data directory (``.env``, the admin password
-file, OIDC secret files) are not in a backup.
+instance's lock file, a mount point's ``lost+found``, data set aside by a restore
+(``.replaced-*``), the automatic backups' directory when it lies inside the data directory,
+and anything that is not a regular file. Files that live outside the data directory
+(``.env``, the admin password file, OIDC secret files) are not in a backup.
 
 :func:`read_archive` checks everything before anything is used: the manifest, that the
 members are exactly the files it lists and match their SHA-256, that no path leaves the
@@ -49,6 +49,8 @@ FORMAT = "cemm-gateway-backup"
 MANIFEST = "manifest.json"
 DATABASE = "gateway.db"
 LOCK_FILE = "gateway.lock"
+# A file system's own directory at the top of a mount point: never data of the gateway.
+LOST_AND_FOUND = "lost+found"
 REPLACED_PREFIX = ".replaced-"
 _DATABASE_SIDE_FILES = {f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}-journal"}
 
@@ -79,7 +81,7 @@ def skipped(relative: PurePosixPath, *, excluded: tuple[Path, ...] = ()) -> bool
     restore counts as existing data)."""
     first = relative.parts[0]
     return (
-        first == LOCK_FILE
+        first in (LOCK_FILE, LOST_AND_FOUND)
         or first.startswith(REPLACED_PREFIX)
         or (len(relative.parts) == 1 and (first == DATABASE or first in _DATABASE_SIDE_FILES))
         or any(

@@ -44,10 +44,7 @@ def passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
 
 def excluded(settings: Settings) -> tuple[Path, ...]:
     """What inside the data directory is not backed up: the automatic backups."""
-    try:
-        return (settings.backup_directory.resolve().relative_to(settings.data_dir.resolve()),)
-    except ValueError:
-        return ()
+    return backup.excluded_directory(settings.data_dir, settings.backup_directory)
 
 
 def _load(args: argparse.Namespace) -> backup.Contents:

@@ -33,10 +33,7 @@ RecordAudit = Callable[..., None]
 
 def excluded(settings: Settings) -> tuple[Path, ...]:
     """The backups' own directory, when it lies inside the data directory."""
-    try:
-        return (settings.backup_directory.resolve().relative_to(settings.data_dir.resolve()),)
-    except ValueError:
-        return ()
+    return backup.excluded_directory(settings.data_dir, settings.backup_directory)
 
 
 class AutomaticBackups:

@@ -236,3 +236,28 @@ def test_the_passphrase_file_is_its_first_line(tmp_path: Path) -> None:
     path.write_text("")
     with pytest.raises(backup.BackupError, match="empty"):
         backup.read_passphrase_file(path)
+
+
+def test_an_older_schema_is_restored_and_migrated_on_the_next_start(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    conn = sqlite3.connect(old / "gateway.db", isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:-1], start=1):
+        conn.executescript(script)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.close()
+    found = backup.load(backup.create(old, "pw", now=NOW, kdf=FAST), "pw")
+    assert found.schema_version == len(MIGRATIONS) - 1
+    restore(found, tmp_path / "new", force=False, now=NOW)
+    migrated = db.connect(tmp_path / "new" / "gateway.db")
+    assert migrated.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    migrated.close()
+
+
+def test_lost_and_found_is_neither_data_nor_backed_up(data_dir: Path, tmp_path: Path) -> None:
+    found = backup.load(_make(data_dir), "right horse")
+    target = tmp_path / "mount"
+    (target / "lost+found").mkdir(parents=True)
+    assert existing_data(target) == []
+    restore(found, target, force=False, now=NOW)
+    assert (target / "lost+found").is_dir()

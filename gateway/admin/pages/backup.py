@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 import time
 
 from fastapi import APIRouter, Request, Response
@@ -79,9 +80,9 @@ async def _proof(request: Request, session: SessionInfo, form: Form) -> Response
     return None
 
 
-def _record(conn: object, actor: str, size: int) -> None:
-    with transaction(conn):  # type: ignore[arg-type]
-        audit.record(conn, actor, "backup.downloaded", bytes=size)  # type: ignore[arg-type]
+def _record(conn: sqlite3.Connection, actor: str, size: int) -> None:
+    with transaction(conn):
+        audit.record(conn, actor, "backup.downloaded", bytes=size)
 
 
 @router.post(PAGE)
