@@ -59,11 +59,20 @@ def cmd_create(args: argparse.Namespace) -> int:
         data = backup.create(
             settings.data_dir, secret, now=common.now(), excluded=excluded(settings)
         )
+        _make_parent(args.output)
         backup.write_file(args.output, data)
     except backup.BackupError as error:
         raise CommandError(str(error)) from None
     print(f"wrote {args.output} ({len(data)} bytes) from {settings.data_dir}")
     return EXIT_OK
+
+
+def _make_parent(path: Path) -> None:
+    """The output's directory (``/data/backups`` before the first automatic backup)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise backup.BackupError(f"cannot create {path.parent}: {error.strerror}") from None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -74,7 +83,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(
         f"{args.file}: a good backup taken {contents.created_at} by cemm-gateway "
         f"{contents.gateway_version} (database schema {contents.schema_version}), "
-        f"{len(contents.files)} files"
+        f"{len(contents.files)} file{'' if len(contents.files) == 1 else 's'}"
     )
     return EXIT_OK
 
