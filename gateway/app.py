@@ -8,9 +8,10 @@ the policy snapshot, the WireGuard tunnel (its addresses get listeners), the pro
 (:mod:`gateway.proxy.state`), the web app on an internal loopback port, the proxy
 listeners (web -> CEMM:80, ws -> CEMM:8090, admin -> the web app), then the background
 tasks (:mod:`gateway.tasks`: state watcher, session sweeper, usage flush, audit purge,
-CEMM monitor, WireGuard check). A change another process commits is in force within
-``reload_interval``; a login, logout or revoke in the web app before it answers
-(:mod:`gateway.logins`).
+CEMM monitor, WireGuard check, automatic backups). A change another process commits is in
+force within ``reload_interval``; a login, logout or revoke in the web app before it
+answers (:mod:`gateway.logins`). From start to stop the gateway holds its data directory's
+lock (:mod:`gateway.backup.lock`), so a restore refuses while it runs.
 
 Stopping (SIGTERM or SIGINT) closes the listeners, then every open connection including
 WebSockets, then the web app; it is bounded to two seconds.
@@ -34,6 +35,7 @@ from addons.connection_registry import ConnectionRegistry
 from gateway import startup
 from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
+from gateway.backup import lock as instance_lock
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.logins import Logins
 from gateway.notify.runtime import Notifications
@@ -58,6 +60,7 @@ from gateway.store.worker import DbWorker
 from gateway.system.limits import AcceptGuard, raise_open_file_limit
 from gateway.tasks import cemm_monitor, notifications, wireguard_check
 from gateway.tasks.audit_purge import AuditPurge
+from gateway.tasks.backup import AutomaticBackups
 from gateway.tasks.session_sweeper import SessionSweeper
 from gateway.tasks.state_watcher import StateWatcher
 from gateway.tasks.usage_flush import UsageFlush
@@ -111,6 +114,8 @@ class Gateway:
         self._usage: UsageFlush | None = None
         self._oidc: Any = None
         self.notifications: Notifications | None = None
+        self._instance_lock: instance_lock.InstanceLock | None = None
+        self.backups: AutomaticBackups | None = None
         self.started = asyncio.Event()
         self._stopping = False
 
@@ -122,6 +127,7 @@ class Gateway:
     # -- start-up ---------------------------------------------------------------------
     async def start(self) -> None:
         settings = self.settings
+        self._hold_data_dir()
         # Before any listener exists: every accept goes through it.
         self._accept_guard = AcceptGuard(asyncio.get_running_loop())
         self._accept_guard.install()
@@ -146,6 +152,19 @@ class Gateway:
         self._start_tasks()
         self._log_start(listeners)
         self.started.set()
+
+    def _hold_data_dir(self) -> None:
+        """The data directory's lock, held until the gateway stops: a restore refuses while
+        it is held (:mod:`gateway.backup.lock`)."""
+        data_dir = self.settings.data_dir
+        db.prepare_data_dir(data_dir)
+        try:
+            self._instance_lock = instance_lock.hold(data_dir)
+        except instance_lock.DataDirInUse:
+            raise SettingsError(
+                f"another gateway, or a restore, is using the data directory {data_dir} "
+                f"(it holds {data_dir / instance_lock.LOCK_FILE}); stop it first"
+            ) from None
 
     def _open_database(self) -> sqlite3.Connection:
         conn = db.connect(self.settings.database_path)
@@ -286,6 +305,8 @@ class Gateway:
             wireguard=self._wireguard,
             conn=self.watcher.conn,
         )
+        self.backups = AutomaticBackups(self.settings, self.recorder.record_audit, clock=self.clock)
+        self._start_task(self.backups.run(), "automatic backups")
 
     def _start_task(self, job: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(job, name=name))
@@ -338,6 +359,7 @@ class Gateway:
             vpn=self._wireguard.report() if self._wireguard is not None else None,
             storage=self.storage_status(),
             notify=self.notifications.notifier.status() if self.notifications else None,
+            backup=self.backups.status() if self.backups is not None else None,
         )
 
     # -- stopping ---------------------------------------------------------------------
@@ -381,6 +403,8 @@ class Gateway:
             self.watcher.close()
         if self._accept_guard is not None:
             self._accept_guard.uninstall()
+        if self._instance_lock is not None:
+            self._instance_lock.release()
 
 
 async def serve(settings: Settings, *, ready_message: bool = True) -> None:

@@ -67,6 +67,19 @@ class StorageStatus:
 
 
 @dataclass(frozen=True)
+class BackupStatus:
+    """The automatic backups (:mod:`gateway.tasks.backup`): the newest, why they are off,
+    and the last failure since the last success. Not part of ``/healthz``."""
+
+    directory: str
+    last_at: float | None
+    last_file: str | None
+    off_reason: str | None
+    failure: str | None
+    failed_at: float | None
+
+
+@dataclass(frozen=True)
 class GatewayStatus:
     open_connections: int
     open_websockets: int
@@ -82,6 +95,7 @@ class GatewayStatus:
     storage: StorageStatus
     notify: NotifyStatus | None = None
     """Delivery of notifications; None when no receiver is configured."""
+    backup: BackupStatus | None = None
 
     def port_state(self, which: Literal["http", "ws"]) -> PortState:
         """Whether the monitor's last check of the CEMM's web or WebSocket port answered."""
@@ -126,6 +140,7 @@ def gather(
     vpn: WireguardReport | None,
     storage: StorageStatus,
     notify: NotifyStatus | None = None,
+    backup: BackupStatus | None = None,
 ) -> GatewayStatus:
     """The status now, from the proxy state and what the parts report."""
     health = state.cemm
@@ -140,4 +155,5 @@ def gather(
         vpn=vpn,
         storage=storage,
         notify=notify,
+        backup=backup,
     )

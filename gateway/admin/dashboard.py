@@ -14,6 +14,7 @@ returns. A feature adds its part here, as a field of :class:`Dashboard` filled b
   of the page;
 - ``notify_problem``: the last notification that could not be delivered, with a link to
   the notifications page.
+- ``backup``: the newest automatic backup, why they are off, the last failure.
 """
 
 from __future__ import annotations
@@ -87,6 +88,13 @@ class VpnStatus(BaseModel):
     peers: list[VpnPeer]
 
 
+class BackupReport(BaseModel):
+    last_at: float | None = Field(description="when the newest automatic backup was taken")
+    off_reason: str | None = Field(description="why automatic backups are off, or null")
+    failure: str | None = Field(description="why the last automatic backup failed, or null")
+    failed_at: float | None = None
+
+
 class Dashboard(BaseModel):
     generated_at: float
     open_connections: int | None = Field(description="null: not known")
@@ -114,6 +122,7 @@ def _notify_problem(status: GatewayStatus) -> str | None:
         return None
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(found.last_failure_at))
     return f"{found.last_failure} ({stamp})"
+    backup: BackupReport | None = Field(default=None, description="the automatic backups")
 
 
 def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | None:
@@ -204,4 +213,12 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
         vpn=_vpn(status.vpn),
         storage_problem=status.storage.message,
         notify_problem=_notify_problem(status),
+        backup=BackupReport(
+            last_at=status.backup.last_at,
+            off_reason=status.backup.off_reason,
+            failure=status.backup.failure,
+            failed_at=status.backup.failed_at,
+        )
+        if status.backup is not None
+        else None,
     )

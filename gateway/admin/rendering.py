@@ -40,6 +40,7 @@ NAV = (
     ("/bans", "Bans"),
     ("/audit", "Audit log"),
     ("/notify", "Notifications"),
+    ("/backup", "Backup"),
 )
 EXPIRY_LABELS = {"never": "Never", "1h": "1 hour", "1d": "1 day", "7d": "7 days", "30d": "30 days"}
 assert set(EXPIRY_LABELS) == set(EXPIRY_CHOICES)

@@ -7,9 +7,10 @@ layer; none of them writes SQL. ``cemm-gateway --version`` prints the installed 
 ``cemm-gateway check`` validates the configuration as ``run`` would, and stops there.
 
 One module per resource registers its subcommands (:mod:`.allowlist`, :mod:`.users`,
-:mod:`.sessions`, :mod:`.tokens`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`; the serving
-commands in :mod:`.server`); :mod:`.common` holds what they share, and in
-:func:`.common.run` the one place where a refusal becomes ``error: ...`` and an exit code.
+:mod:`.sessions`, :mod:`.tokens`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`,
+:mod:`.backup`; the serving commands in :mod:`.server`); :mod:`.common` holds what they
+share, and in :func:`.common.run` the one place where a refusal becomes ``error: ...`` and
+an exit code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from gateway.cli import (
     allowlist,
     audit,
+    backup,
     bans,
     common,
     guests,
@@ -44,7 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     common.config_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (server, allowlist, users, sessions, tokens, bans, peers, audit, guests, notify):
+    for module in (
+        server,
+        allowlist,
+        users,
+        sessions,
+        tokens,
+        bans,
+        peers,
+        audit,
+        guests,
+        notify,
+        backup,
+    ):
         module.register(commands)
     return parser
 

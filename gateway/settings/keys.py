@@ -53,6 +53,8 @@ _EXAMPLES: dict[str, Any] = {
     "notify.urls": ["ntfy://ntfy.sh/a-long-random-topic"],
     "notify.urls_file": "/run/secrets/notify_urls",
     "notify.events": ["login.new_device", "ban", "upstream.down"],
+    "backup.directory": "/backups",
+    "backup.passphrase_file": "/run/secrets/backup_passphrase",
 }
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.policy.allowlist import AllowlistEntryError, parse_network
+from gateway.settings.backup import BackupSettings
 from gateway.settings.notify import NotifySettings
 from gateway.settings.roles import RolesSettings
 
@@ -357,6 +358,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     roles: RolesSettings = Field(default_factory=RolesSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -373,6 +375,11 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "gateway.db"
+
+    @property
+    def backup_directory(self) -> Path:
+        """``[backup] directory``, by default ``<data_dir>/backups``."""
+        return Path(self.backup.directory) if self.backup.directory else self.data_dir / "backups"
 
     @property
     def single_port_enabled(self) -> bool:

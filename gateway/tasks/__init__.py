@@ -15,6 +15,7 @@ audit purge            one hour                    delete expired sessions, bans
 CEMM monitor           ``[upstream]                where the CEMM is, whether it answers,
                        health_interval``           its clock (:mod:`gateway.upstream`)
 WireGuard check        2 s                         the tunnel, its firewall rule and peers
+automatic backups      ``[backup] interval``       an encrypted backup (:mod:`.backup`)
 =====================  ==========================  ========================================
 
 Each module says what its job does; :func:`every` is the loop they share: a job that raises

@@ -238,6 +238,10 @@ SESSION: Sequence[Command | Setup] = (
     _c("guest", "revoke", "99"),
     _c("guest", "add", "--help", config=None),
     _c("audit", "--limit", "4"),
+    # backup: help, and a backup file that is not there.
+    _c("backup", "--help", config=None),
+    _c("backup", "restore", "--help", config=None),
+    _c("backup", "verify", "<missing>", "--passphrase-file", "<missing>"),
 )
 
 CONFIGS = {

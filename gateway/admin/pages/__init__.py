@@ -1,6 +1,6 @@
 """The admin pages: server-rendered HTML forms over the same operations as the API
 (:mod:`gateway.admin.actions`), one module per resource (allowlist, users, tokens, peers,
-sessions, bans, audit, and status for the dashboard), mounted here.
+sessions, bans, audit, backup, and status for the dashboard), mounted here.
 
 Every form carries the session's CSRF token and names its ``action``; each resource
 routes the action to a function of its own (:mod:`gateway.admin.pages.common`). A
@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from gateway.admin.pages import (
     allowlist,
     audit,
+    backup,
     bans,
     guests,
     notify,
@@ -41,5 +42,17 @@ __all__ = [
 ]
 
 router = APIRouter(include_in_schema=False)
-for resource in (status, allowlist, users, tokens, guests, peers, sessions, bans, audit, notify):
+for resource in (
+    status,
+    allowlist,
+    users,
+    tokens,
+    guests,
+    peers,
+    sessions,
+    bans,
+    audit,
+    notify,
+    backup,
+):
     router.include_router(resource.router)
