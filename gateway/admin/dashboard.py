@@ -114,6 +114,7 @@ class Dashboard(BaseModel):
     notify_problem: str | None = Field(
         default=None, description="the last notification not delivered (when), or null"
     )
+    backup: BackupReport | None = Field(default=None, description="the automatic backups")
 
 
 def _notify_problem(status: GatewayStatus) -> str | None:
@@ -122,7 +123,6 @@ def _notify_problem(status: GatewayStatus) -> str | None:
         return None
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(found.last_failure_at))
     return f"{found.last_failure} ({stamp})"
-    backup: BackupReport | None = Field(default=None, description="the automatic backups")
 
 
 def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | None:
