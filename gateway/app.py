@@ -35,6 +35,7 @@ from addons.https_only import HttpsOnly
 from addons.page_fixup import PageFixup
 from addons.request_limits import RequestLimits
 from addons.request_log import RequestLog
+from addons.request_metrics import RequestMetrics
 from addons.tls_termination import TlsTermination
 from addons.upgrades import Upgrades
 from addons.upstream import Upstream
@@ -288,6 +289,7 @@ class Gateway:
         tls = settings.tls
         addons: list[Any] = [
             RequestLog(state, access=settings.log.access),
+            RequestMetrics(),
             self.registry,
             self.guard,
             TlsTermination(state, self._certificates()),
