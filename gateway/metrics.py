@@ -102,7 +102,7 @@ class EventCounters:
     """
 
     # Present from the start, so that rate() and absent() work before the first login.
-    KNOWN_METHODS = ("password", "oidc")
+    KNOWN_METHODS = ("password", "api", "oidc")  # the login page, JSON login, single sign-on
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

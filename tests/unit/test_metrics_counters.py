@@ -94,13 +94,15 @@ def test_counters_never_decrease_across_an_audit_purge(tmp_path: Path) -> None:
 
 def test_event_counters_start_at_zero_with_the_known_methods() -> None:
     counts = EventCounters().snapshot()
-    assert counts == EventCounts({"password": 0, "oidc": 0}, 0, 0)
+    assert counts == EventCounts({"password": 0, "api": 0, "oidc": 0}, 0, 0)
     counters = EventCounters()
     counters.count("login", {"method": "password+totp"})
     counters.count("login", {})
     counters.count("login.failure", {})
     counters.count("ban.lift", {})
-    assert counters.snapshot() == EventCounts({"password": 1, "oidc": 0, "password+totp": 1}, 1, 0)
+    assert counters.snapshot() == EventCounts(
+        {"password": 1, "api": 0, "oidc": 0, "password+totp": 1}, 1, 0
+    )
 
 
 def test_build_info_carries_the_version() -> None:
