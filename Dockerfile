@@ -5,7 +5,11 @@
 #   docker build -t cemm-gateway:local .
 #   docker buildx build --platform linux/arm64 -t cemm-gateway:local .
 #
-# (podman: add --format docker, or the image loses its HEALTHCHECK.)
+# (podman: add --format docker, or the image loses its HEALTHCHECK.) The OCI labels
+# version, revision, created and source come from build arguments that
+# scripts/container-build-args computes:
+#
+#   docker build $(scripts/container-build-args) -t cemm-gateway:local .
 #
 # Behind a TLS-intercepting proxy, give pip its CA as a build secret (a PEM file; it is
 # added to the usual roots, used only while building, and not stored in the image):
@@ -68,11 +72,16 @@ RUN --mount=type=secret,id=extra_ca \
 
 # The project, installed for /opt/venv but staged under /opt/project, so that the image
 # gets it as a small layer of its own: a code change leaves the dependencies' layer as is.
+# A VERSION build argument (the image's version label) must be the version the wheel has.
 COPY pyproject.toml README.md /src/
 COPY gateway /src/gateway
 COPY addons /src/addons
+ARG VERSION=""
 RUN cd /src \
     && /opt/build/bin/pip wheel --no-deps --no-build-isolation --no-index -w /tmp/wheels . \
+    && if [ -n "$VERSION" ] && ! [ -e "/tmp/wheels/cemm_gateway-$VERSION-py3-none-any.whl" ]; then \
+        echo "VERSION=$VERSION, but the wheel is $(ls /tmp/wheels)" >&2; exit 1; \
+    fi \
     && /opt/build/bin/pip --python /opt/venv/bin/python install --no-compile \
         --no-deps --no-index --no-warn-script-location --root /opt/project /tmp/wheels/*.whl \
     && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
@@ -83,10 +92,11 @@ RUN cd /src \
 FROM debian:trixie-slim
 
 # python3 runs the gateway; wireguard-go (userspace, no kernel module needed), wg, ip and
-# nft make the optional WireGuard endpoint and its firewall rule.
+# nft make the optional WireGuard endpoint and its firewall rule; tzdata lets TZ (e.g.
+# Europe/Berlin) give the logs and pages local time.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        python3 wireguard-tools wireguard-go iproute2 nftables \
+        python3 wireguard-tools wireguard-go iproute2 nftables tzdata \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
     && mkdir -m 0700 /data
 
@@ -98,9 +108,19 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
+# The labels registries and tools read (https://github.com/opencontainers/image-spec,
+# annotations.md). Empty when built without scripts/container-build-args.
+ARG VERSION=""
+ARG REVISION=""
+ARG CREATED=""
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="cemm-gateway" \
       org.opencontainers.image.description="Secure remote-access gateway for the CEMM home energy management module" \
-      org.opencontainers.image.licenses="MIT"
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}"
 
 # Everything the gateway keeps: database, keys, certificates. The only writable path that
 # outlives the container.

@@ -30,6 +30,7 @@ from addons.https_only import HttpsOnly
 from addons.page_fixup import PageFixup
 from addons.request_limits import RequestLimits
 from addons.request_log import RequestLog
+from addons.request_metrics import RequestMetrics
 from addons.tls_termination import TlsTermination
 from addons.upgrades import Upgrades
 from addons.upstream import Upstream
@@ -294,6 +295,7 @@ def proxy_addons(
     tls, listen, upstream = settings.tls, settings.listen, settings.upstream
     addons: list[Any] = [
         RequestLog(state, access=settings.log.access),
+        RequestMetrics(),
         registry,
         guard,
         TlsTermination(state, certificates(settings)),

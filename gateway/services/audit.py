@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.metrics import EVENTS
 from gateway.store.db import transaction
 
 
@@ -74,6 +75,7 @@ def record(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (clock.now(), actor, event, client_address, user_agent, json.dumps(detail, default=str)),
     )
+    EVENTS.count(event, detail)  # the monotonic counters of /metrics
 
 
 def _entry(row: sqlite3.Row) -> AuditEntry:

@@ -27,9 +27,11 @@ from gateway import logs
 from gateway.admin.security import authenticate
 from gateway.metrics import (
     CONTENT_TYPE,
+    EVENTS,
+    REQUEST_DURATIONS,
     MetricsSnapshot,
     WireguardPeer,
-    read_audit_numbers,
+    read_bans_active,
     render,
 )
 from gateway.policy.credentials import session_usable
@@ -123,7 +125,7 @@ async def metrics(request: Request) -> Response:
             headers={"WWW-Authenticate": 'Bearer realm="cemm-gateway metrics"'},
         )
     now = time.time()
-    numbers = await context.db.run(read_audit_numbers, now=now)
+    bans_active = await context.db.run(read_bans_active, now=now)
     status = context.status()
     state = context.state
     snapshot = MetricsSnapshot(
@@ -131,7 +133,9 @@ async def metrics(request: Request) -> Response:
         now=now,
         requests=dict(state.requests),
         denials=dict(state.denials),
-        audit=numbers,
+        events=EVENTS.snapshot(),
+        bans_active=bans_active,
+        durations=REQUEST_DURATIONS,
         sessions_active=_sessions_active(context, now),
         connections_open=status.open_connections,
         websockets_open=status.open_websockets,

@@ -18,11 +18,13 @@ flags, so the test runs the container exactly as locked down as the compose file
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,15 @@ def build_image(log: Path) -> Build:
 
     previous = podman("image", "inspect", "--format", "{{.Id}}", IMAGE).stdout.strip()
     command = ["build", "--format", "docker", "--pull=never", "--layers", "-t", IMAGE]
+    # The OCI labels' build arguments, as a user's build gets them.
+    labels = subprocess.run(
+        [str(ROOT / "scripts" / "container-build-args")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    command += labels.stdout.split()
     extra_ca = os.environ.get("CEMM_BUILD_EXTRA_CA") or (
         str(HOST_CA_BUNDLE) if HOST_CA_BUNDLE.exists() else ""
     )
@@ -178,8 +189,21 @@ def compose_run_flags() -> list[str]:
     return flags
 
 
-def compose_environment() -> dict[str, str]:
-    return {str(k): str(v) for k, v in (compose_service().get("environment") or {}).items()}
+INTERPOLATION = re.compile(r"\$\{(\w+):-([^}]*)\}")
+
+
+def interpolate(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """``${NAME:-default}`` as Compose reads it (the only form compose.yaml uses)."""
+    source = os.environ if environ is None else environ
+    return INTERPOLATION.sub(lambda m: source.get(m.group(1)) or m.group(2), value)
+
+
+def compose_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The gateway service's ``environment``, interpolated as Compose does."""
+    service = compose_service()
+    return {
+        str(k): interpolate(str(v), environ) for k, v in (service.get("environment") or {}).items()
+    }
 
 
 def stop_grace_seconds() -> int:
@@ -323,8 +347,11 @@ class Deployment:
         shutil.rmtree(self._secrets, ignore_errors=True)
 
 
-def run_once(image: str, *command: str, entrypoint: str = "sh") -> subprocess.CompletedProcess[str]:
+def run_once(
+    image: str, *command: str, entrypoint: str = "sh", env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """A throw-away container of the image, without network, running COMMAND."""
+    env_flags = [flag for key, value in (env or {}).items() for flag in ("-e", f"{key}={value}")]
     return podman(
         "run",
         "--rm",
@@ -333,6 +360,7 @@ def run_once(image: str, *command: str, entrypoint: str = "sh") -> subprocess.Co
         "--label",
         LABEL,
         *ULIMITS,
+        *env_flags,
         "--entrypoint",
         entrypoint,
         image,

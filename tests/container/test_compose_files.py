@@ -56,13 +56,28 @@ def test_compose_locks_the_container_down() -> None:
     assert service["env_file"] == ".env"
     assert "ports" not in service  # the published-ports alternative stays a comment
     assert service["secrets"] == ["admin_password"]
-    assert compose_environment() == {
-        "CEMM_GATEWAY_AUTH__INITIAL_ADMIN_PASSWORD_FILE": "/run/secrets/admin_password"
+    assert compose_environment({}) == {
+        "CEMM_GATEWAY_AUTH__INITIAL_ADMIN_PASSWORD_FILE": "/run/secrets/admin_password",
+        "TZ": "Etc/UTC",
     }
 
 
+def test_compose_passes_the_time_zone_through_and_rotates_the_log() -> None:
+    assert compose_environment({"TZ": "Europe/Amsterdam"})["TZ"] == "Europe/Amsterdam"
+    assert compose_environment({"TZ": ""})["TZ"] == "Etc/UTC"  # Compose's :- likewise
+    logging = compose_service()["logging"]
+    assert logging["driver"] in ("json-file", "local")
+    assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) >= 1
+    # Built here until a published image exists; the image name is kept either way.
+    assert compose_service()["build"]["context"] == "."
+    assert compose_service()["image"]
+
+
 def test_every_variable_in_the_examples_is_a_setting() -> None:
-    variables = [*_example_variables(), *compose_environment()]
+    variables = [
+        *_example_variables(),
+        *(name for name in compose_environment() if name.startswith("CEMM_GATEWAY_")),
+    ]
     assert len(variables) > 10
     unknown = [variable for variable in variables if not _setting_exists(variable)]
     assert unknown == []

@@ -13,9 +13,12 @@ image and dependencies), later ones reuse podman's layer cache.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import subprocess
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 
@@ -188,6 +191,30 @@ def test_image_is_small_and_ships_only_what_runs(built: Build) -> None:
     }
     assert found.pop("cemm-gateway") == "0.1.0"
     assert found == _locked_versions(), "the image must hold exactly requirements/runtime.lock"
+
+
+def test_labels_say_what_it_is_and_tz_is_honoured(built: Build) -> None:
+    labels = json.loads(
+        podman("image", "inspect", "--format", "{{json .Labels}}", built.image, check=True).stdout
+    )
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert labels["org.opencontainers.image.version"] == version
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.strip()
+    assert labels["org.opencontainers.image.revision"].removesuffix("-dirty") == head
+    created = dt.datetime.fromisoformat(labels["org.opencontainers.image.created"])
+    assert abs((dt.datetime.now(dt.UTC) - created).total_seconds()) < 3600
+    assert labels["org.opencontainers.image.title"] == "cemm-gateway"
+
+    zone = run_once(
+        built.image,
+        "-c",
+        "import time; print(time.strftime('%Z', time.localtime(0)))",
+        entrypoint="python3",
+        env={"TZ": "Europe/Amsterdam"},
+    )
+    assert zone.stdout.strip() == "CET", zone.stdout + zone.stderr
 
 
 # -- running it as compose.yaml does ------------------------------------------------------------

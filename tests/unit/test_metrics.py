@@ -11,13 +11,12 @@ from gateway.metrics import (
     FAMILIES,
     PREFIX,
     WIREGUARD_FAMILIES,
-    AuditNumbers,
+    EventCounts,
     MetricsSnapshot,
     WireguardPeer,
-    read_audit_numbers,
+    read_bans_active,
     render,
 )
-from gateway.services import audit
 from gateway.store import db
 from gateway.upstream.health import PortHealth, UpstreamHealth
 
@@ -33,9 +32,8 @@ def _snapshot(upstream: UpstreamHealth | None) -> MetricsSnapshot:
     return MetricsSnapshot(
         requests={"admitted": 7, "admitted_session": 5},
         denials={"not_allowlisted": 3, "no_credentials": 2},
-        audit=AuditNumbers(
-            logins={"password": 4, "oidc": 1}, login_failures=6, bans=2, bans_active=1
-        ),
+        events=EventCounts(logins={"password": 4, "oidc": 1}, login_failures=6, bans=2),
+        bans_active=1,
         sessions_active=3,
         connections_open=9,
         websockets_open=2,
@@ -98,15 +96,10 @@ def test_unknown_values_are_nan_not_missing() -> None:
     assert confirmed[2] == 0
 
 
-def test_audit_numbers_come_from_the_audit_log(tmp_path: Path) -> None:
+def test_active_bans_come_from_the_ban_table(tmp_path: Path) -> None:
     conn = db.connect(tmp_path / "data" / "gateway.db")
     try:
         with db.transaction(conn):
-            audit.record(conn, "admin", "login", method="password", session="s1")
-            audit.record(conn, "admin", "login", method="password", session="s2")
-            audit.record(conn, "ann", "login", method="oidc", session="s3")
-            audit.record(conn, "eve", "login.failure")
-            audit.record(conn, "system", "ban", subject="address:10.0.0.9", until=2e9)
             conn.execute(
                 "INSERT INTO ban (subject, reason, created_at, until) VALUES (?, ?, ?, ?)",
                 ("address:10.0.0.9", "too many failed logins", 1.0, 2e9),
@@ -115,13 +108,9 @@ def test_audit_numbers_come_from_the_audit_log(tmp_path: Path) -> None:
                 "INSERT INTO ban (subject, reason, created_at, until) VALUES (?, ?, ?, ?)",
                 ("user:old", "too many failed logins", 1.0, 5.0),
             )
-        numbers = read_audit_numbers(conn, now=100.0)
+        assert read_bans_active(conn, now=100.0) == 1
     finally:
         conn.close()
-    assert numbers.logins == {"password": 2, "oidc": 1}
-    assert numbers.login_failures == 1
-    assert numbers.bans == 1
-    assert numbers.bans_active == 1
 
 
 def test_exposition_is_plain_text_without_secrets() -> None:
