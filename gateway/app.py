@@ -46,6 +46,7 @@ from gateway.services.recorder import Recorder
 from gateway.settings import (
     Settings,
     SettingsError,
+    check_acme,
     check_oidc,
     check_tls,
     check_wireguard,
@@ -55,7 +56,7 @@ from gateway.status import GatewayStatus, StorageStatus, gather
 from gateway.store import db
 from gateway.store.worker import DbWorker
 from gateway.system.limits import AcceptGuard, raise_open_file_limit
-from gateway.tasks import cemm_monitor, wireguard_check
+from gateway.tasks import acme_renewal, cemm_monitor, wireguard_check
 from gateway.tasks.audit_purge import AuditPurge
 from gateway.tasks.session_sweeper import SessionSweeper
 from gateway.tasks.state_watcher import StateWatcher
@@ -90,6 +91,7 @@ class Gateway:
         require_upstream(settings)
         check_oidc(settings)
         check_tls(settings)
+        check_acme(settings)
         check_wireguard(settings)
         self.settings = settings
         self.clock = clock
@@ -109,6 +111,7 @@ class Gateway:
         self._wireguard: WireguardManager | None = None
         self._usage: UsageFlush | None = None
         self._oidc: Any = None
+        self.acme = startup.acme_manager(settings)
         self.started = asyncio.Event()
         self._stopping = False
 
@@ -252,6 +255,7 @@ class Gateway:
                 self.guard,
                 self.recorder,
                 extra=self._extra_addons,
+                acme=self.acme,
             ),
             error_pages=self.state.error_pages or ErrorPages(),
         )
@@ -277,6 +281,8 @@ class Gateway:
         self._start_task(cemm_monitor.run(self.upstream_monitor), "CEMM monitor")
         if self._wireguard is not None:
             self._start_task(wireguard_check.run(self._wireguard), "WireGuard check")
+        if self.acme is not None:
+            self._start_task(acme_renewal.run(self.acme), "ACME renewal")
 
     def _start_task(self, job: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(job, name=name))
