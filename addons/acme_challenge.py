@@ -7,7 +7,11 @@ and acts:
 - :meth:`admit_outside` is asked by the connection guard when the allowlist refuses an
   address; while an order is pending it admits the connection to the web listener and
   remembers it as *outside*.
-- An outside client that starts TLS is cut off at its ClientHello (no ServerHello).
+- An outside connection's first bytes are screened before anything parses them
+  (:func:`~gateway.policy.acme_challenge.screen_outside_bytes`): only a whole challenge
+  request head goes on to HTTP, so mitmproxy's own answers to malformed requests never
+  reach an outside client. TLS fails that screen; an outside client that reaches a TLS
+  ClientHello anyway is cut off there (no ServerHello).
 - ``requestheaders`` (before the login, the HTTPS redirect and every other addon):
   *answer* sends the key authorization (``Connection: close`` for an outside client) and
   audits it; *close* kills the flow and closes the connection - no status line, and the
@@ -19,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mitmproxy import connection, http, tls
+from mitmproxy.proxy import layer
 
 from addons.base import DENIED, close_client, fail_closed, listener_of, logger
 from gateway import logs
@@ -26,8 +31,10 @@ from gateway.acme.board import ChallengeBoard
 from gateway.policy.acme_challenge import (
     ChallengeAction,
     ChallengeFacts,
+    Screening,
     admit_outside_connection,
     decide_challenge_request,
+    screen_outside_bytes,
 )
 from gateway.proxy.state import ProxyState
 
@@ -49,8 +56,10 @@ class AcmeChallenge:
         self.state = state
         self.board = board
         self.record_audit = record_audit
-        # Ids of the connections admitted only through the window.
+        # Ids of the connections admitted only through the window, and of those among
+        # them whose first bytes were a whole challenge request head.
         self.outside: set[str] = set()
+        self.screened: set[str] = set()
 
     def admit_outside(self, client: connection.Client, listener: str) -> bool:
         """May this connection, refused by the allowlist, come in through the window?"""
@@ -61,6 +70,24 @@ class AcmeChallenge:
 
     def client_disconnected(self, client: connection.Client) -> None:
         self.outside.discard(client.id)
+        self.screened.discard(client.id)
+
+    @fail_closed
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        """An outside connection's first bytes, before anything parses them."""
+        client = nextlayer.context.client
+        if client.id not in self.outside or client.id in self.screened:
+            return
+        verdict = screen_outside_bytes(nextlayer.data_client())
+        if verdict is Screening.ADMIT:
+            self.screened.add(client.id)
+        elif verdict is Screening.WAIT:
+            nextlayer.layer = None  # ask again when more bytes came
+        else:
+            nextlayer.layer = None
+            self.state.count_denial("acme_window")
+            client.error = "refused: acme_window"
+            close_client(client)
 
     @fail_closed
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:

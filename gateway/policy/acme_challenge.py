@@ -10,6 +10,16 @@ Connections (:func:`admit_outside_connection`)
     while at least one challenge token is pending. Every other listener, and every
     moment with nothing pending, refuses it as before (closed before TLS or HTTP).
 
+The first bytes (:func:`screen_outside_bytes`)
+    Before HTTP is parsed, the bytes an outside connection sent first must be, in full, a
+    request head of the one shape the CA sends: ``GET /.well-known/acme-challenge/<token>
+    HTTP/1.1`` (or 1.0), header lines of a token name and printable value, the empty line,
+    and nothing after it; no ``Content-Length`` or ``Transfer-Encoding``; at most
+    ``MAX_HEAD`` bytes. While the bytes so far could still become such a head the
+    connection waits for more (the header timeout still applies); anything else is closed
+    at once. So the HTTP parser never sees what an outside client made up, and its own
+    answers (a ``400`` for a malformed request) never reach one; TLS is closed here too.
+
 Requests (:func:`decide_challenge_request`)
     A request is **answered** with the token's key authorization when all of these hold:
     it arrived on the web listener, over plain HTTP (not TLS: the CA speaks HTTP on
@@ -33,6 +43,7 @@ Never raises; pure: no sockets, no clock, no mitmproxy.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -41,6 +52,49 @@ CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 WEB_LISTENER = "web"
 # RFC 8555 section 8.3: a token is base64url without padding (at least 128 bits).
 _TOKEN_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+MAX_HEAD = 4096
+_LEADER = b"GET " + CHALLENGE_PREFIX.encode()
+_HEAD_RE = re.compile(
+    rb"GET /\.well-known/acme-challenge/[A-Za-z0-9_-]+ HTTP/1\.[01]\r\n"
+    rb"((?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t]*[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?"
+    rb"[ \t]*\r\n)*)\r\n"
+)
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+class Screening(Enum):
+    ADMIT = "admit"
+    WAIT = "wait"
+    CLOSE = "close"
+
+
+def screen_outside_bytes(data: bytes) -> Screening:
+    """The first bytes of an outside connection: a whole challenge request head (admit),
+    the beginning of one (wait), or anything else (close)."""
+    if len(data) > MAX_HEAD:
+        return Screening.CLOSE
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        if _LEADER.startswith(data):
+            return Screening.WAIT
+        if not data.startswith(_LEADER):
+            return Screening.CLOSE
+        # The lines complete so far must already have the head's shape.
+        complete = data[: data.rfind(b"\r\n") + 2] if b"\r\n" in data else b""
+        if b"\n" in data.replace(b"\r\n", b""):
+            return Screening.CLOSE
+        if complete and _HEAD_RE.fullmatch(complete + b"\r\n") is None:
+            return Screening.CLOSE
+        return Screening.WAIT
+    match = _HEAD_RE.fullmatch(data)
+    if match is None:
+        return Screening.CLOSE
+    for line in match.group(1).split(b"\r\n"):
+        if line.split(b":", 1)[0].lower() in _BODY_HEADERS:
+            return Screening.CLOSE
+    return Screening.ADMIT
 
 
 class ChallengeAction(Enum):

@@ -7,9 +7,11 @@ import pytest
 from gateway.policy.acme_challenge import (
     ChallengeAction,
     ChallengeFacts,
+    Screening,
     admit_outside_connection,
     challenge_token,
     decide_challenge_request,
+    screen_outside_bytes,
 )
 
 TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
@@ -100,3 +102,42 @@ def test_outside_connections(listener: str, pending: bool, expected: bool) -> No
 )
 def test_challenge_token(path: str, token: str | None) -> None:
     assert challenge_token(path) == token
+
+
+HEAD = f"GET {PATH} HTTP/1.1\r\nHost: cemm.example.com\r\nUser-Agent: CA\r\n\r\n".encode()
+
+SCREENS = [
+    (b"", Screening.WAIT),
+    (b"G", Screening.WAIT),
+    (b"GET /.well-known/acme-", Screening.WAIT),
+    (HEAD[:-2], Screening.WAIT),
+    (HEAD[:-4], Screening.WAIT),
+    (f"GET {PATH} HTTP/1.1\r\nHo".encode(), Screening.WAIT),
+    (f"GET {PATH} HTTP/1.1 x\r\nHost: y".encode(), Screening.CLOSE),
+    (f"GET {PATH} HTTP/1.1\r\nBad Header: x\r\nHost: y".encode(), Screening.CLOSE),
+    (f"GET {PATH}/x".encode(), Screening.WAIT),
+    (HEAD, Screening.ADMIT),
+    (HEAD.replace(b"HTTP/1.1", b"HTTP/1.0"), Screening.ADMIT),
+    (f"GET {PATH} HTTP/1.1\r\n\r\n".encode(), Screening.ADMIT),
+    (HEAD + b"GET / HTTP/1.1\r\n\r\n", Screening.CLOSE),
+    (HEAD + b"x", Screening.CLOSE),
+    (HEAD.replace(b"GET", b"POST"), Screening.CLOSE),
+    (HEAD.replace(b"GET", b"HEAD"), Screening.CLOSE),
+    (HEAD.replace(b"User-Agent: CA", b"Content-Length: 0"), Screening.CLOSE),
+    (HEAD.replace(b"User-Agent: CA", b"Transfer-Encoding: chunked"), Screening.CLOSE),
+    (HEAD.replace(b"User-Agent: CA", b"Bad Header: x"), Screening.CLOSE),
+    (HEAD.replace(b"User-Agent: CA", b"X: \x00"), Screening.CLOSE),
+    (HEAD.replace(b"User-Agent: CA", b" folded"), Screening.CLOSE),
+    (HEAD.replace(b"\r\n", b"\n"), Screening.CLOSE),
+    (HEAD.replace(b"HTTP/1.1", b"HTTP/2.0"), Screening.CLOSE),
+    (HEAD.replace(PATH.encode(), PATH.encode() + b"?x"), Screening.CLOSE),
+    (b"GET / HTTP/1.1\r\n\r\n", Screening.CLOSE),
+    (b"GARBAGE\r\n\r\n", Screening.CLOSE),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", Screening.CLOSE),
+    (b"GET /.well-known/acme-challenge/" + b"a" * 5000, Screening.CLOSE),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), SCREENS)
+def test_screen_outside_bytes(data: bytes, expected: Screening) -> None:
+    assert screen_outside_bytes(data) is expected
