@@ -8,6 +8,8 @@ renewal at two thirds of the lifetime, retry with backoff, and the status people
   configured domain, or has passed two thirds of its lifetime.
 - A failed order leaves the certificate in place serving and is retried after
   ``RETRY_FIRST`` seconds, doubling up to ``RETRY_MAX``; the error is kept for the status.
+- ``cemm-gateway cert renew`` leaves a request in the data directory; the loop looks
+  for it every ``REQUEST_POLL`` seconds and orders at once (backoff or not).
 - The order runs in a worker thread (the ``acme`` library is synchronous); the challenge
   board it fills is read by the proxy on the event loop.
 """
@@ -33,6 +35,8 @@ logger = logging.getLogger("cemm_gateway.acme")
 RETRY_FIRST = 300.0
 RETRY_MAX = 6 * 3600.0
 EXPIRY_WARNING = dt.timedelta(days=14)
+# How often the renewal loop looks for a request of ``cemm-gateway cert renew``.
+REQUEST_POLL = 2.0
 
 
 @dataclass(frozen=True)
@@ -120,10 +124,12 @@ class AcmeManager:
         return min(max((renewal_due(certificate) - now).total_seconds(), 1.0), RETRY_MAX)
 
     async def run(self) -> None:
-        """Renew when due, retry with backoff - until cancelled."""
+        """Renew when due or asked (``cemm-gateway cert renew``), retry with backoff -
+        until cancelled."""
+        asked = False
         while True:
             now = dt.datetime.now(dt.UTC)
-            if self.due(now):
+            if asked or self.due(now):
                 try:
                     await self.renew()
                 except AcmeError as error:
@@ -137,7 +143,16 @@ class AcmeManager:
                 else:
                     self._failures = 0
             self._warn_expiry(now)
-            await asyncio.sleep(self.next_wait(dt.datetime.now(dt.UTC)))
+            asked = await self._wait(self.next_wait(dt.datetime.now(dt.UTC)))
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less when a renewal is asked for (then True)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.storage.take_renewal_request():
+                return True
+            await asyncio.sleep(min(left, REQUEST_POLL))
+        return self.storage.take_renewal_request()
 
     def _warn_expiry(self, now: dt.datetime) -> None:
         certificate = self.storage.certificate()

@@ -8,6 +8,8 @@ backups with the rest of the data directory.
   (:class:`gateway.tls.certificates.CertificateSource`).
 - ``status.json``: the last attempt, when and with what result, for the dashboard and
   ``cemm-gateway cert status``.
+- ``renew-requested``: left by ``cemm-gateway cert renew``; the running gateway orders at
+  once when it sees it, and removes it.
 
 Every file is written under a temporary name and renamed into place: a reader sees the
 old file or the new one, never half of one. The key is replaced before the certificate,
@@ -65,6 +67,7 @@ class AcmeStorage:
         self.cert = self.directory / "fullchain.pem"
         self.key = self.directory / "privkey.pem"
         self.status = self.directory / "status.json"
+        self.renew_request = self.directory / "renew-requested"
 
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -82,6 +85,18 @@ class AcmeStorage:
         self.prepare()
         write_private(self.key, key_pem)
         write_private(self.cert, fullchain_pem, 0o644)
+
+    def request_renewal(self) -> None:
+        self.prepare()
+        self.renew_request.touch()
+
+    def take_renewal_request(self) -> bool:
+        """Was a renewal asked for (the request is consumed)?"""
+        try:
+            self.renew_request.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def certificate(self) -> x509.Certificate | None:
         try:

@@ -7,7 +7,8 @@ layer; none of them writes SQL. ``cemm-gateway --version`` prints the installed 
 ``cemm-gateway check`` validates the configuration as ``run`` would, and stops there.
 
 One module per resource registers its subcommands (:mod:`.allowlist`, :mod:`.users`,
-:mod:`.sessions`, :mod:`.tokens`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`; the serving
+:mod:`.sessions`, :mod:`.tokens`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`,
+:mod:`.cert`; the serving
 commands in :mod:`.server`); :mod:`.common` holds what they share, and in
 :func:`.common.run` the one place where a refusal becomes ``error: ...`` and an exit code.
 """
@@ -17,7 +18,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gateway.cli import allowlist, audit, bans, common, peers, server, sessions, tokens, users
+from gateway.cli import (
+    allowlist,
+    audit,
+    bans,
+    cert,
+    common,
+    peers,
+    server,
+    sessions,
+    tokens,
+    users,
+)
 from gateway.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CommandError
 from gateway.version import version
 
@@ -32,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     common.config_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (server, allowlist, users, sessions, tokens, bans, peers, audit):
+    for module in (server, allowlist, users, sessions, tokens, bans, peers, audit, cert):
         module.register(commands)
     return parser
 

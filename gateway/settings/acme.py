@@ -20,14 +20,6 @@ _DOMAIN_RE = re.compile(
 )
 
 
-class AcmeDnsSettings(BaseModel):
-    """``[acme.dns]``: the DNS provider for DNS-01 and its own options (passed on as given)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    provider: str = ""
-
-
 class AcmeSettings(BaseModel):
     """Certificates from an ACME authority."""
 
@@ -43,7 +35,8 @@ class AcmeSettings(BaseModel):
     ca_bundle: str = ""
     """A PEM file of CAs to trust for the directory (a private or test ACME server)."""
     dns_hook: str = ""
-    dns: AcmeDnsSettings = Field(default_factory=AcmeDnsSettings)
+    """For dns-01: a program run as ``hook add|remove <name> <value>`` to publish the TXT
+    record ``<name>`` (``_acme-challenge.<domain>``) with ``<value>``, and to remove it."""
 
     @field_validator("domains")
     @classmethod

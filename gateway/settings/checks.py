@@ -41,11 +41,10 @@ def check_acme(settings: Settings) -> None:
         raise SettingsError(
             'invalid configuration: [acme] domains: a wildcard name needs challenge = "dns-01"'
         )
-    if acme.challenge == "dns-01" and bool(acme.dns_hook) == bool(acme.dns.provider):
+    if acme.challenge == "dns-01" and not acme.dns_hook:
         raise SettingsError(
-            'invalid configuration: [acme] challenge = "dns-01" needs exactly one of '
-            'dns_hook (example: "/data/acme-hook.sh") or [acme.dns] provider '
-            '(example: "duckdns")'
+            'invalid configuration: [acme] challenge = "dns-01" needs dns_hook, the program '
+            'that publishes the TXT record; example: dns_hook = "/data/acme-hook.sh"'
         )
 
 

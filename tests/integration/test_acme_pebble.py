@@ -24,7 +24,13 @@ from websockets.sync.client import connect
 
 from gateway.acme.client import AcmeError
 from tests.support import pebble
-from tests.support.gateway import GatewayConfig, InProcessGateway, SimulatorThread, wait_for
+from tests.support.gateway import (
+    GatewayConfig,
+    InProcessGateway,
+    SimulatorThread,
+    cli,
+    wait_for,
+)
 
 INSIDE, OUTSIDE = "127.0.0.5", "127.0.0.1"
 DOMAIN = "cemm.example.com"
@@ -187,6 +193,26 @@ def test_forced_renewal_keeps_a_websocket_open(
         websocket.recv(timeout=10)
 
 
+def test_cert_status_and_renew_on_the_command_line(
+    env: tuple[InProcessGateway, pebble.Pebble],
+) -> None:
+    gateway, _ = env
+    wait_for(lambda: issued_by_pebble(gateway), "Pebble's certificate is served", timeout=60)
+    before = _fingerprint(served(gateway.config.http_port))
+    result = cli("cert", "status", "--json", config=gateway.config.path)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["issued"] and status["names"] == [DOMAIN]
+    assert status["last_attempt"]["ok"]
+    result = cli("cert", "renew", "--wait", "120", config=gateway.config.path, timeout=150)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "succeeded" in result.stdout
+    wait_for(
+        lambda: _fingerprint(served(gateway.config.http_port)) != before,
+        "the renewed certificate is served",
+    )
+
+
 def test_failing_order_keeps_the_certificate(
     env: tuple[InProcessGateway, pebble.Pebble], tmp_path: Path
 ) -> None:
@@ -203,3 +229,5 @@ def test_failing_order_keeps_the_certificate(
     assert "cannot reach the ACME directory" in status.last_attempt.error
     assert status.issued
     assert _fingerprint(served(gateway.config.http_port)) == before
+    result = cli("cert", "status", config=gateway.config.path)
+    assert "failed: cannot reach the ACME directory" in result.stdout
