@@ -334,6 +334,7 @@ class Gateway:
             cemm_facts=monitor.facts() if monitor is not None else {},
             vpn=self._wireguard.report() if self._wireguard is not None else None,
             storage=self.storage_status(),
+            certificate=self.acme.status() if self.acme is not None else None,
         )
 
     # -- stopping ---------------------------------------------------------------------

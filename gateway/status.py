@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.acme.status import CertificateStatus
 from gateway.proxy.state import PortStatus, ProxyState
 from gateway.store import db
 from gateway.upstream.health import UpstreamHealth
@@ -79,6 +80,8 @@ class GatewayStatus:
     denials: Mapping[str, int]
     vpn: WireguardReport | None
     storage: StorageStatus
+    certificate: CertificateStatus | None = None
+    """The ACME certificate and its last order; None without ACME (not in ``to_dict``)."""
 
     def port_state(self, which: Literal["http", "ws"]) -> PortState:
         """Whether the monitor's last check of the CEMM's web or WebSocket port answered."""
@@ -122,6 +125,7 @@ def gather(
     cemm_facts: Mapping[str, str],
     vpn: WireguardReport | None,
     storage: StorageStatus,
+    certificate: CertificateStatus | None = None,
 ) -> GatewayStatus:
     """The status now, from the proxy state and what the parts report."""
     health = state.cemm
@@ -135,4 +139,5 @@ def gather(
         denials=dict(state.denials),
         vpn=vpn,
         storage=storage,
+        certificate=certificate,
     )

@@ -20,12 +20,12 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
 
 from cryptography import x509
 
 from gateway.acme.board import ChallengeBoard
 from gateway.acme.client import AcmeError, order_certificate
+from gateway.acme.status import CertificateStatus
 from gateway.acme.storage import AcmeStorage, Attempt, renewal_due
 from gateway.settings.acme import AcmeSettings
 from gateway.tls.certificates import make_self_signed
@@ -37,18 +37,6 @@ RETRY_MAX = 6 * 3600.0
 EXPIRY_WARNING = dt.timedelta(days=14)
 # How often the renewal loop looks for a request of ``cemm-gateway cert renew``.
 REQUEST_POLL = 2.0
-
-
-@dataclass(frozen=True)
-class CertificateStatus:
-    """What the dashboard and ``cemm-gateway cert status`` show."""
-
-    issued: bool
-    issuer: str
-    names: tuple[str, ...]
-    not_after: dt.datetime | None
-    renew_at: dt.datetime | None
-    last_attempt: Attempt | None
 
 
 def _names(certificate: x509.Certificate) -> tuple[str, ...]:

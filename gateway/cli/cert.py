@@ -9,7 +9,8 @@ import argparse
 import json
 import time
 
-from gateway.acme.manager import AcmeManager, CertificateStatus
+from gateway.acme.manager import AcmeManager
+from gateway.acme.status import CertificateStatus
 from gateway.acme.storage import AcmeStorage
 from gateway.cli import common
 from gateway.cli.common import EXIT_FAILURE, EXIT_OK, CommandError, when

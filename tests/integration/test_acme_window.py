@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from gateway.netutil import free_port
@@ -26,6 +27,7 @@ TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 OTHER = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
 ANSWER = f"{TOKEN}.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
 PATH = f"/.well-known/acme-challenge/{TOKEN}"
+PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGatew
     config.extra = (
         "[tls]\nenabled = true\n"
         f'[allowlist]\ndefault_networks = ["{INSIDE}/32"]\nadmin_networks = ["{INSIDE}/32"]\n'
+        f'[auth]\ninitial_admin_password = "{PASSWORD}"\n'
         "[acme]\nenabled = true\n"
         'domains = ["cemm.example.com"]\n'
         f'directory_url = "https://127.0.0.1:{free_port()}/dir"\n'
@@ -252,3 +255,27 @@ def test_failed_order_keeps_the_stand_in_and_says_why(gateway: InProcessGateway)
         sock.connect(("127.0.0.1", gateway.config.http_port))
         with context.wrap_socket(sock, server_hostname="cemm.example.com") as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_dashboard_shows_the_certificate_and_the_error(gateway: InProcessGateway) -> None:
+    acme = gateway.gateway.acme
+    assert acme is not None
+    wait_for(lambda: acme.status().last_attempt is not None, "the first order was tried")
+    transport = httpx.HTTPTransport(local_address=INSIDE, verify=False)
+    base = f"https://127.0.0.1:{gateway.config.admin_port}"
+    with httpx.Client(base_url=base, transport=transport, timeout=15) as client:
+        response = client.post(
+            "/.gateway/api/login", json={"username": "admin", "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        status = client.get("/api/status").json()
+        certificate = status["certificate"]
+        assert certificate["names"] == ["cemm.example.com"]
+        assert certificate["issued"] is False
+        assert certificate["last_attempt_ok"] is False
+        assert "cannot reach the ACME directory" in certificate["last_error"]
+        page = client.get("/").text
+        assert 'data-panel="certificate"' in page
+        assert "self-signed until the first order succeeds" in page
+        assert "failed: cannot reach the ACME directory" in page
