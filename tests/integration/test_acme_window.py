@@ -43,6 +43,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGatew
         "[tls]\nenabled = true\n"
         f'[allowlist]\ndefault_networks = ["{INSIDE}/32"]\nadmin_networks = ["{INSIDE}/32"]\n'
         f'[auth]\ninitial_admin_password = "{PASSWORD}"\n'
+        "[limits]\nheader_timeout = 1\n"
         "[acme]\nenabled = true\n"
         'domains = ["cemm.example.com"]\n'
         f'directory_url = "https://127.0.0.1:{free_port()}/dir"\n'
@@ -181,6 +182,15 @@ def test_the_answer_closes_the_connection(gateway: InProcessGateway, pending: No
             for _ in range(20):
                 sock.sendall(get("/"))
                 time.sleep(0.05)
+
+
+def test_a_head_that_never_ends_is_closed_at_the_header_timeout(
+    gateway: InProcessGateway, pending: None
+) -> None:
+    started = time.monotonic()
+    received = exchange(OUTSIDE, gateway.config.http_port, get(PATH)[:-2], timeout=10)
+    assert received == (b"", True)
+    assert time.monotonic() - started < 5
 
 
 def test_connection_opened_during_the_order_gets_nothing_after(

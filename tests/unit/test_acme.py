@@ -191,3 +191,23 @@ def test_board() -> None:
     assert dict(board.pending) == {"b": "b.x"}
     board.clear()
     assert not board.any_pending()
+
+
+def test_acme_domains_join_the_gateways_own_names() -> None:
+    from gateway import startup
+
+    domains = ["cemm.example.org", "*.cemm.example.org"]
+    found = startup.gateway_names(
+        settings(
+            tls={"enabled": True},
+            acme={"enabled": True, "domains": domains, "challenge": "dns-01", "dns_hook": "/h"},
+            listen={"host": "127.0.0.1"},
+        ),
+        None,
+    )
+    assert found.is_own_host("cemm.example.org")
+    assert not found.is_own_host("other.cemm.example.org")  # a wildcard names no host
+    off = startup.gateway_names(
+        settings(acme={"enabled": False, "domains": domains}, listen={"host": "127.0.0.1"}), None
+    )
+    assert not off.is_own_host("cemm.example.org")
