@@ -318,7 +318,7 @@ def proxy_addons(
     if acme is not None and settings.acme.challenge == "http-01":
         # Right after the guard: before TLS, the login and the HTTPS redirect.
         window = AcmeChallenge(state, acme.board, record_audit=recorder.record_audit)
-        guard.challenge_window = window
+        guard.challenge_window = registry.challenge_window = window
         addons.append(window)
     addons += [
         TlsTermination(state, certificates(settings, acme)),

@@ -14,7 +14,8 @@ The first bytes (:func:`screen_outside_bytes`)
     Before HTTP is parsed, the bytes an outside connection sent first must be, in full, a
     request head of the one shape the CA sends: ``GET /.well-known/acme-challenge/<token>
     HTTP/1.1`` (or 1.0), header lines of a token name and printable value, the empty line,
-    and nothing after it; no ``Content-Length`` or ``Transfer-Encoding``; at most
+    and nothing after it; no ``Content-Length``, ``Transfer-Encoding`` or ``Expect`` (a
+    CA never sends one; ``Expect: 100-continue`` would draw an interim answer); at most
     ``MAX_HEAD`` bytes. While the bytes so far could still become such a head the
     connection waits for more (the header timeout still applies); anything else is closed
     at once. So the HTTP parser never sees what an outside client made up, and its own
@@ -61,7 +62,7 @@ _HEAD_RE = re.compile(
     rb"((?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t]*[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?"
     rb"[ \t]*\r\n)*)\r\n"
 )
-_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+_REFUSED_HEADERS = (b"content-length", b"transfer-encoding", b"expect")
 
 
 class Screening(Enum):
@@ -92,7 +93,7 @@ def screen_outside_bytes(data: bytes) -> Screening:
     if match is None:
         return Screening.CLOSE
     for line in match.group(1).split(b"\r\n"):
-        if line.split(b":", 1)[0].lower() in _BODY_HEADERS:
+        if line.split(b":", 1)[0].lower() in _REFUSED_HEADERS:
             return Screening.CLOSE
     return Screening.ADMIT
 

@@ -1,17 +1,24 @@
 """The ACME HTTP-01 window over real sockets, without a CA: tokens are put on the gateway's
 challenge board by hand, the ACME directory is unreachable (so every order fails).
 
-The allowlist admits 127.0.0.5 only; 127.0.0.1 is "outside". Shown here: while a token is
+The allowlist admits 127.0.0.5 only (also a trusted proxy); 127.0.0.1 and the other
+127.0.0.x are "outside". Shown here: while a token is
 pending an outside address gets exactly the token's answer and nothing else - every
 other path, method, token, TLS, the ws and admin ports: connection closed, zero bytes -
 and after the order it gets nothing at all, even on a connection opened during it. The
 HTTPS redirect skips an answered challenge. A failing order leaves the stand-in
 certificate serving and records the error.
+
+A window connection stays open across a policy reload while the order is pending (the CA
+validates from several places at once) and is closed when the order ends; at most
+``MAX_WINDOW_CONNECTIONS`` are open at a time; ``Expect`` is refused; the audit names the
+client a trusted proxy reported and logs the token cut to eight characters.
 """
 
 from __future__ import annotations
 
 import socket
+import sqlite3
 import ssl
 import time
 from collections.abc import Iterator
@@ -19,6 +26,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from addons.acme_challenge import MAX_WINDOW_CONNECTIONS
 from gateway.netutil import free_port
 from tests.support.gateway import GatewayConfig, InProcessGateway, SimulatorThread, wait_for
 
@@ -42,8 +50,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGatew
     config.extra = (
         "[tls]\nenabled = true\n"
         f'[allowlist]\ndefault_networks = ["{INSIDE}/32"]\nadmin_networks = ["{INSIDE}/32"]\n'
+        f'trusted_proxies = ["{INSIDE}/32"]\n'
         f'[auth]\ninitial_admin_password = "{PASSWORD}"\n'
-        "[limits]\nheader_timeout = 1\n"
+        "[limits]\nheader_timeout = 2\n"
         "[acme]\nenabled = true\n"
         'domains = ["cemm.example.com"]\n'
         f'directory_url = "https://127.0.0.1:{free_port()}/dir"\n'
@@ -124,6 +133,7 @@ def test_pending_token_is_answered_to_outside(gateway: InProcessGateway, pending
         get(PATH, "HEAD"),
         get(PATH, "POST", "Content-Length: 5\r\n") + b"hello",
         get(PATH, "GET", "Content-Length: 5\r\n") + b"hello",
+        get(PATH, "GET", "Expect: 100-continue\r\n"),
         get(f"/.well-known/acme-challenge/{OTHER}"),
         get(PATH + "?x=1"),
         get(PATH + "/"),
@@ -138,6 +148,7 @@ def test_pending_token_is_answered_to_outside(gateway: InProcessGateway, pending
         "head",
         "post",
         "get-with-body",
+        "expect-continue",
         "other-token",
         "query",
         "trailing-slash",
@@ -228,23 +239,122 @@ def test_inside_client_gets_the_answer_over_plain_http_not_a_redirect(
     assert received.startswith(b"HTTP/1.1 308 ")
 
 
+def audited_answers(gateway: InProcessGateway) -> list[str]:
+    conn = sqlite3.connect(gateway.config.data_dir / "gateway.db", timeout=5)
+    try:
+        rows = conn.execute(
+            "SELECT detail FROM audit_log WHERE event = 'acme.challenge_answered'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [str(row[0]) for row in rows]
+
+
 def test_answers_are_audited(gateway: InProcessGateway, pending: None) -> None:
     exchange(OUTSIDE, gateway.config.http_port, get(PATH))
-    database = gateway.config.data_dir / "gateway.db"
+    wait_for(
+        lambda: any(OUTSIDE in detail for detail in audited_answers(gateway)),
+        "the answered challenge is in the audit log",
+    )
+    # The token as every log shows it: its first eight characters.
+    assert all(TOKEN not in detail for detail in audited_answers(gateway))
+    assert any(f"{TOKEN[:8]}[redacted]" in detail for detail in audited_answers(gateway))
 
-    def audited() -> bool:
-        import sqlite3
 
-        conn = sqlite3.connect(database, timeout=5)
-        try:
-            rows = conn.execute(
-                "SELECT detail FROM audit_log WHERE event = 'acme.challenge_answered'"
-            ).fetchall()
-        finally:
-            conn.close()
-        return any(OUTSIDE in str(row[0]) for row in rows)
+def test_the_audit_names_the_client_a_trusted_proxy_reported(
+    gateway: InProcessGateway, pending: None
+) -> None:
+    forwarded = "127.0.0.99"
+    received, _ = exchange(
+        INSIDE,
+        gateway.config.http_port,
+        get(PATH, extra=f"X-Forwarded-For: {forwarded}\r\nConnection: close\r\n"),
+    )
+    assert received.startswith(b"HTTP/1.1 200 ")
+    wait_for(
+        lambda: any(forwarded in detail for detail in audited_answers(gateway)),
+        "the forwarded client is in the audit log",
+    )
 
-    wait_for(audited, "the answered challenge is in the audit log")
+
+def test_a_window_connection_survives_a_policy_reload(
+    gateway: InProcessGateway, pending: None
+) -> None:
+    # The CA validates from several places at once: the audit of one answer (a database
+    # write, so a policy reload) must not cut another connection that is still waiting.
+    state = gateway.gateway.state
+    assert state is not None
+    with socket.socket() as waiting:
+        waiting.bind(("127.0.0.20", 0))
+        waiting.settimeout(5)
+        waiting.connect(("127.0.0.1", gateway.config.http_port))
+        generation = state.policy.generation
+        received, _ = exchange("127.0.0.21", gateway.config.http_port, get(PATH))
+        assert received.startswith(b"HTTP/1.1 200 ")
+        wait_for(lambda: state.policy.generation > generation, "the policy was reloaded", 1.5)
+        time.sleep(0.1)
+        waiting.sendall(get(PATH))
+        received = b""
+        while chunk := waiting.recv(65536):
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 ")
+        assert received.endswith(ANSWER.encode())
+
+
+def test_window_connections_are_closed_when_the_order_ends(
+    gateway: InProcessGateway,
+) -> None:
+    acme = gateway.gateway.acme
+    assert acme is not None
+    acme.board.add(TOKEN, ANSWER)
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.22", 0))
+            sock.settimeout(5)
+            sock.connect(("127.0.0.1", gateway.config.http_port))
+            time.sleep(0.2)  # admitted while pending
+            acme.board.clear()
+            ended = time.monotonic()
+            try:
+                assert sock.recv(65536) == b""
+            except ConnectionResetError:
+                pass
+            # Well before the header timeout (2 s): the end of the order closed it.
+            assert time.monotonic() - ended < 1.5
+    finally:
+        acme.board.clear()
+
+
+def test_window_connections_are_capped_in_total(gateway: InProcessGateway, pending: None) -> None:
+    port = gateway.config.http_port
+    held: list[socket.socket] = []
+    try:
+        # From several addresses (the per-address cap is far away): the total counts.
+        for number in range(MAX_WINDOW_CONNECTIONS):
+            sock = socket.socket()
+            held.append(sock)
+            sock.bind((f"127.0.0.{30 + number % 8}", 0))
+            sock.connect(("127.0.0.1", port))
+        time.sleep(0.3)
+        # One more is refused at once, before the header timeout (2 s).
+        started = time.monotonic()
+        assert exchange("127.0.0.40", port, b"", timeout=1.5) == (b"", True)
+        assert time.monotonic() - started < 1.5
+        # The ones held are still open.
+        for sock in held:
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+    finally:
+        for sock in held:
+            sock.close()
+
+    # Once they are gone, the window admits again.
+    def answered() -> bool:
+        received, _ = exchange("127.0.0.40", port, get(PATH))
+        return received.startswith(b"HTTP/1.1 200 ")
+
+    wait_for(answered, "a window connection is admitted again", 5)
 
 
 def test_failed_order_keeps_the_stand_in_and_says_why(gateway: InProcessGateway) -> None:

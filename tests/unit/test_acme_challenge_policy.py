@@ -124,6 +124,9 @@ SCREENS = [
     (HEAD.replace(b"GET", b"POST"), Screening.CLOSE),
     (HEAD.replace(b"GET", b"HEAD"), Screening.CLOSE),
     (HEAD.replace(b"User-Agent: CA", b"Content-Length: 0"), Screening.CLOSE),
+    # A CA never sends Expect; 100-continue would draw an interim "100 Continue".
+    (HEAD.replace(b"User-Agent: CA", b"Expect: 100-continue"), Screening.CLOSE),
+    (HEAD.replace(b"User-Agent: CA", b"EXPECT: x"), Screening.CLOSE),
     (HEAD.replace(b"User-Agent: CA", b"Transfer-Encoding: chunked"), Screening.CLOSE),
     (HEAD.replace(b"User-Agent: CA", b"Bad Header: x"), Screening.CLOSE),
     (HEAD.replace(b"User-Agent: CA", b"X: \x00"), Screening.CLOSE),
