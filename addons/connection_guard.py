@@ -9,12 +9,17 @@ An allowed address may hold at most ``[limits] max_connections_per_client`` conn
 once (counted over all listeners); one more is refused the same way, with the reason
 ``too_many_connections``. Addresses in the admin networks and trusted proxies (whose
 connections carry many clients) are exempt, so an administrator can always get in.
+
+With ACME's HTTP-01 challenge pending, an address the allowlist refuses may still connect
+to the web port (the window of :mod:`gateway.policy.acme_challenge`, asked through
+``challenge_window``); such a connection gets nothing but a challenge answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
 from mitmproxy import connection
 
@@ -133,6 +138,10 @@ class DenialLog:
         return len(self._logged) + self._addresses
 
 
+class ChallengeWindow(Protocol):
+    def admit_outside(self, client: connection.Client, listener: str) -> bool: ...
+
+
 class ConnectionGuard:
     def __init__(
         self,
@@ -146,6 +155,9 @@ class ConnectionGuard:
         self._flush_timer: asyncio.TimerHandle | None = None
         # Allowlist entry id -> (hits, last hit time), drained by the app into the database.
         self.hits: dict[int, tuple[int, float]] = {}
+        # The ACME HTTP-01 window (addons/acme_challenge.py): asked before refusing an
+        # address the allowlist does not hold; None without ACME.
+        self.challenge_window: ChallengeWindow | None = None
 
     @fail_closed
     def client_connected(self, client: connection.Client) -> None:
@@ -156,7 +168,10 @@ class ConnectionGuard:
             return
         policy = self.state.policy
         decision = decide_connection(peer, policy.allowlist_for(listener.name))
-        if not decision.allowed:
+        if not decision.allowed and not (
+            self.challenge_window is not None
+            and self.challenge_window.admit_outside(client, listener.name)
+        ):
             self._refuse(client, peer, decision.reason, listener.name)
             return
         cap = self.state.limits.max_connections_per_client

@@ -14,6 +14,12 @@ connections idle for ``tcp_timeout``, 10 minutes):
 - a kept-alive connection that has not sent its next request head within ``[limits]
   idle_timeout`` of the end of the last answer.
 
+Connections admitted only through the ACME HTTP-01 window (``LiveClient.window``; see
+:mod:`gateway.policy.acme_challenge`) are re-checked against the window's own rule, not the
+allowlist: a policy reload keeps them while the window admits them, and the timer closes
+them as soon as it no longer does (the order ended). Their header deadline is at most
+:data:`WINDOW_HEADER_TIMEOUT`.
+
 A connection with a request in flight or an open WebSocket is never idle here (the
 upstream deadlines of ``addons/upstream.py`` cover a CEMM that stops answering). The
 deadlines are checked by one timer every :data:`TICK` seconds at most; the closes are
@@ -28,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mitmproxy import connection, http
 
@@ -37,6 +44,20 @@ from gateway.proxy.state import ListenerName, PolicySnapshot, ProxyState
 
 # The longest interval between two checks of the idle deadlines.
 TICK = 0.5
+# The longest a connection admitted through the ACME window may take to send its head.
+WINDOW_HEADER_TIMEOUT = 5.0
+
+
+class ChallengeWindow(Protocol):
+    """The ACME HTTP-01 window (addons/acme_challenge.py), as the registry asks it."""
+
+    def came_through(self, client: connection.Client) -> bool:
+        """Was this connection admitted only through the window?"""
+        ...
+
+    def keeps(self, listener: str) -> bool:
+        """Does the window admit an outside connection to ``listener`` now?"""
+        ...
 
 
 @dataclass
@@ -55,6 +76,8 @@ class LiveClient:
     # Which limit the deadline is: "header_timeout" or "idle_timeout".
     waiting_for: str = "header_timeout"
     requests: int = 0  # requests in flight
+    # Admitted only through the ACME window: the window's rule, not the allowlist, keeps it.
+    window: bool = False
 
 
 class ConnectionRegistry:
@@ -63,10 +86,15 @@ class ConnectionRegistry:
         self.clients: dict[str, LiveClient] = {}
         self.per_address: Counter[str] = Counter()
         self._ticker: asyncio.Task[None] | None = None
+        # Set with ACME HTTP-01; None otherwise (then no connection is a window connection).
+        self.challenge_window: ChallengeWindow | None = None
 
     def add(self, client: connection.Client, listener: ListenerName, peer: str) -> None:
-        live = LiveClient(client, listener, peer)
+        window = self.challenge_window is not None and self.challenge_window.came_through(client)
+        live = LiveClient(client, listener, peer, window=window)
         timeout = self.state.limits.header_timeout
+        if window:
+            timeout = min(timeout, WINDOW_HEADER_TIMEOUT) if timeout else WINDOW_HEADER_TIMEOUT
         live.deadline = time.monotonic() + timeout if timeout else None
         self.clients[client.id] = live
         self.per_address[peer] += 1
@@ -93,6 +121,7 @@ class ConnectionRegistry:
             await asyncio.sleep(min(TICK, shortest / 4) if shortest else TICK)
             try:
                 self.expire(time.monotonic())
+                self.enforce_window()
             except Exception:  # pragma: no cover - the ticker must survive
                 logger.exception("checking the client deadlines failed")
 
@@ -188,17 +217,38 @@ class ConnectionRegistry:
                 logger.info("closed connection from %s: its login ended", live.peer)
         return closed
 
+    def _window_keeps(self, live: LiveClient) -> bool:
+        return (
+            live.window
+            and self.challenge_window is not None
+            and self.challenge_window.keeps(live.listener)
+        )
+
+    def enforce_window(self) -> int:
+        """Close every window connection the window no longer admits; return how many."""
+        closed = 0
+        for live in list(self.clients.values()):
+            if live.window and not self._window_keeps(live) and close_client(live.client):
+                closed += 1
+                self.state.count_denial("acme_window")
+        return closed
+
     def enforce(self, policy: PolicySnapshot) -> int:
-        """Close every connection the policy no longer admits; return how many."""
+        """Close every connection the policy no longer admits; return how many.
+
+        A window connection is admitted by the window's rule (the one the connection guard
+        asked), so an allowlist that still refuses its address does not close it."""
         closed = 0
         for live in list(self.clients.values()):
             allowlist = policy.allowlist_for(live.listener)
             addresses = {live.peer} | live.forwarded_for
             if all(decide_connection(address, allowlist).allowed for address in addresses):
                 continue
+            if self._window_keeps(live):
+                continue
             if close_client(live.client):
                 closed += 1
-                self.state.count_denial("revoked_address")
+                self.state.count_denial("acme_window" if live.window else "revoked_address")
                 logger.info(
                     "closed connection from %s on the %s port: no longer on the allowlist",
                     live.peer,

@@ -49,6 +49,7 @@ from gateway.services.recorder import Recorder
 from gateway.settings import (
     Settings,
     SettingsError,
+    check_acme,
     check_oidc,
     check_tls,
     check_wireguard,
@@ -58,7 +59,7 @@ from gateway.status import GatewayStatus, StorageStatus, gather
 from gateway.store import db
 from gateway.store.worker import DbWorker
 from gateway.system.limits import AcceptGuard, raise_open_file_limit
-from gateway.tasks import cemm_monitor, notifications, wireguard_check
+from gateway.tasks import acme_renewal, cemm_monitor, notifications, wireguard_check
 from gateway.tasks.audit_purge import AuditPurge
 from gateway.tasks.backup import AutomaticBackups
 from gateway.tasks.session_sweeper import SessionSweeper
@@ -94,6 +95,7 @@ class Gateway:
         require_upstream(settings)
         check_oidc(settings)
         check_tls(settings)
+        check_acme(settings)
         check_wireguard(settings)
         self.settings = settings
         self.clock = clock
@@ -116,6 +118,7 @@ class Gateway:
         self.notifications: Notifications | None = None
         self._instance_lock: instance_lock.InstanceLock | None = None
         self.backups: AutomaticBackups | None = None
+        self.acme = startup.acme_manager(settings)
         self.started = asyncio.Event()
         self._stopping = False
 
@@ -273,6 +276,7 @@ class Gateway:
                 self.guard,
                 self.recorder,
                 extra=self._extra_addons,
+                acme=self.acme,
             ),
             error_pages=self.state.error_pages or ErrorPages(),
         )
@@ -307,6 +311,8 @@ class Gateway:
         )
         self.backups = AutomaticBackups(self.settings, self.recorder.record_audit, clock=self.clock)
         self._start_task(self.backups.run(), "automatic backups")
+        if self.acme is not None:
+            self._start_task(acme_renewal.run(self.acme), "ACME renewal")
 
     def _start_task(self, job: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(job, name=name))
@@ -360,6 +366,7 @@ class Gateway:
             storage=self.storage_status(),
             notify=self.notifications.notifier.status() if self.notifications else None,
             backup=self.backups.status() if self.backups is not None else None,
+            certificate=self.acme.status() if self.acme is not None else None,
         )
 
     # -- stopping ---------------------------------------------------------------------

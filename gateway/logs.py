@@ -87,14 +87,23 @@ def redact(text: str) -> str:
     return _SECRET_PATH.sub(rf"\1{REDACTED}", text)
 
 
+#: An ACME HTTP-01 challenge path: its token is logged by its first eight characters only.
+_CHALLENGE_PATH = re.compile(r"(/\.well-known/acme-challenge/)([^\s'\"#?]{8})[^\s'\"#?]+")
+
+
 def loggable_path(path: str) -> str:
     """A request path as it may be logged: without its query (queries carry login codes
     and tokens) and, where it leads to a secret-bearing path however it is percent-encoded
-    (the web app decodes ``%70eer`` to ``peer`` before routing), as that path redacted."""
+    (the web app decodes ``%70eer`` to ``peer`` before routing), as that path redacted.
+    An ACME challenge token keeps its first eight characters (enough to match an order),
+    the rest is redacted - in the access log, the proxy log and the audit alike."""
     path = path.split("?", 1)[0]
     decoded = unquote(path)
     if _SECRET_PATH.search(decoded):
         return _SECRET_PATH.sub(rf"\1{REDACTED}", decoded).encode("unicode_escape").decode()
+    if _CHALLENGE_PATH.search(decoded):
+        cut = _CHALLENGE_PATH.sub(rf"\1\2{REDACTED}", decoded)
+        return cut.encode("unicode_escape").decode()
     return path
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from addons.acme_challenge import AcmeChallenge
 from addons.authentication import Authentication
 from addons.client_address import ClientAddress
 from addons.connection_guard import ConnectionGuard
@@ -36,6 +37,8 @@ from addons.upgrades import Upgrades
 from addons.upstream import Upstream
 from addons.upstream_identity import UpstreamIdentity
 from addons.websocket_messages import ReadOnlyWebSockets
+from gateway.acme.manager import AcmeManager
+from gateway.acme.storage import AcmeStorage
 from gateway.clock import Clock
 from gateway.netutil import machine_names
 from gateway.policy.access import AccessConfig, session_cookie_name
@@ -47,6 +50,7 @@ from gateway.services import peers as peer_service
 from gateway.services import users
 from gateway.services.recorder import Recorder
 from gateway.settings import Settings, SettingsError
+from gateway.settings.acme import AcmeSettings
 from gateway.tls.certificates import (
     CertificateError,
     CertificateSource,
@@ -126,14 +130,30 @@ def oidc_client(settings: Settings, clock: Clock) -> Any:
     return OidcClient(config, clock=clock)
 
 
-def certificates(settings: Settings) -> CertificateSource | None:
+def acme_manager(settings: Settings) -> AcmeManager | None:
+    """The ACME certificate's keeper with ``[acme] enabled`` (and TLS on), else None."""
+    if not (settings.acme.enabled and settings.tls.enabled):
+        return None
+    return AcmeManager(settings.acme, AcmeStorage(settings.data_dir))
+
+
+def acme_names(acme: AcmeSettings) -> list[str]:
+    """ACME's domains that are host names (a wildcard names no host of the gateway)."""
+    return [name for name in acme.domains if not name.startswith("*.")] if acme.enabled else []
+
+
+def certificates(settings: Settings, acme: AcmeManager | None = None) -> CertificateSource | None:
+    """The certificate every listener serves: ACME's files (a self-signed stand-in until
+    the first order), the owner's, or a self-signed one."""
     tls = settings.tls
     if not tls.enabled:
         return None
     try:
+        if acme is not None:
+            acme.ensure_standin()
         cert, key = ensure_certificate(
-            cert=tls.cert,
-            key=tls.key,
+            cert=str(acme.storage.cert) if acme is not None else tls.cert,
+            key=str(acme.storage.key) if acme is not None else tls.key,
             data_dir=settings.data_dir,
             hostnames=tls.hostnames,
             addresses=tls.addresses,
@@ -243,7 +263,9 @@ def gateway_names(settings: Settings, wireguard: WireguardManager | None) -> Own
     return own_names(
         public_url=settings.listen.public_url,
         public_hostnames=settings.auth.public_hostnames,
-        tls_hostnames=settings.tls.hostnames if settings.tls.enabled else (),
+        tls_hostnames=(
+            [*settings.tls.hostnames, *acme_names(settings.acme)] if settings.tls.enabled else ()
+        ),
         addresses=addresses,
     )
 
@@ -290,6 +312,7 @@ def proxy_addons(
     recorder: Recorder,
     *,
     extra: Sequence[Any] = (),
+    acme: AcmeManager | None = None,
 ) -> list[Any]:
     """The proxy's addons, in the order they see each event."""
     tls, listen, upstream = settings.tls, settings.listen, settings.upstream
@@ -298,7 +321,14 @@ def proxy_addons(
         RequestMetrics(),
         registry,
         guard,
-        TlsTermination(state, certificates(settings)),
+    ]
+    if acme is not None and settings.acme.challenge == "http-01":
+        # Right after the guard: before TLS, the login and the HTTPS redirect.
+        window = AcmeChallenge(state, acme.board, record_audit=recorder.record_audit)
+        guard.challenge_window = registry.challenge_window = window
+        addons.append(window)
+    addons += [
+        TlsTermination(state, certificates(settings, acme)),
         RequestLimits(state),
         Upgrades(state, record_audit=recorder.record_audit),
         ClientAddress(state, registry),

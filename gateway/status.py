@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.acme.status import CertificateStatus
 from gateway.notify.delivery import NotifyStatus
 from gateway.proxy.state import PortStatus, ProxyState
 from gateway.store import db
@@ -96,6 +97,8 @@ class GatewayStatus:
     notify: NotifyStatus | None = None
     """Delivery of notifications; None when no receiver is configured."""
     backup: BackupStatus | None = None
+    certificate: CertificateStatus | None = None
+    """The ACME certificate and its last order; None without ACME (not in ``to_dict``)."""
 
     def port_state(self, which: Literal["http", "ws"]) -> PortState:
         """Whether the monitor's last check of the CEMM's web or WebSocket port answered."""
@@ -141,6 +144,7 @@ def gather(
     storage: StorageStatus,
     notify: NotifyStatus | None = None,
     backup: BackupStatus | None = None,
+    certificate: CertificateStatus | None = None,
 ) -> GatewayStatus:
     """The status now, from the proxy state and what the parts report."""
     health = state.cemm
@@ -156,4 +160,5 @@ def gather(
         storage=storage,
         notify=notify,
         backup=backup,
+        certificate=certificate,
     )

@@ -10,6 +10,8 @@ returns. A feature adds its part here, as a field of :class:`Dashboard` filled b
   handshake, bytes), or None without a VPN;
 - ``websocket_sessions``: ids of sessions with an open WebSocket, shown as "live" next to
   the session;
+- ``certificate``: with ACME, the certificate's issuer, names, expiry and renewal date, and
+  the last order with its error in plain words;
 - ``storage.message``: "the disk holding <data_dir> is full" while it is, shown at the top
   of the page;
 - ``notify_problem``: the last notification that could not be delivered, with a link to
@@ -95,6 +97,17 @@ class BackupReport(BaseModel):
     failed_at: float | None = None
 
 
+class CertificateInfo(BaseModel):
+    issued: bool = Field(description="from the authority; false for the self-signed stand-in")
+    issuer: str
+    names: list[str]
+    not_after: float | None
+    renew_at: float | None
+    last_attempt_at: float | None
+    last_attempt_ok: bool | None
+    last_error: str | None
+
+
 class Dashboard(BaseModel):
     generated_at: float
     open_connections: int | None = Field(description="null: not known")
@@ -107,6 +120,9 @@ class Dashboard(BaseModel):
     bans: list[BanOut]
     cemm: CemmStatus | None = Field(description="null: nothing known about the CEMM yet")
     vpn: VpnStatus | None = Field(description="null: no VPN on this gateway")
+    certificate: CertificateInfo | None = Field(
+        default=None, description="the ACME certificate; null without ACME"
+    )
     storage_problem: str | None = Field(
         default=None,
         description="what is wrong with the data directory's disk (it is full), or null",
@@ -165,6 +181,23 @@ def _vpn(report: WireguardReport | None) -> VpnStatus | None:
     )
 
 
+def _certificate(status: GatewayStatus) -> CertificateInfo | None:
+    found = status.certificate
+    if found is None:
+        return None
+    attempt = found.last_attempt
+    return CertificateInfo(
+        issued=found.issued,
+        issuer=found.issuer,
+        names=list(found.names),
+        not_after=found.not_after.timestamp() if found.not_after else None,
+        renew_at=found.renew_at.timestamp() if found.renew_at else None,
+        last_attempt_at=attempt.at if attempt else None,
+        last_attempt_ok=attempt.ok if attempt else None,
+        last_error=attempt.error if attempt and not attempt.ok else None,
+    )
+
+
 def _failures(entries: list[audit.AuditEntry]) -> list[LoginFailures]:
     grouped: dict[tuple[str, str | None], LoginFailures] = {}
     for entry in entries:  # newest first
@@ -211,6 +244,7 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
         bans=[ban_out(ban) for ban in active_bans],
         cemm=_cemm(status, port_names),
         vpn=_vpn(status.vpn),
+        certificate=_certificate(status),
         storage_problem=status.storage.message,
         notify_problem=_notify_problem(status),
         backup=BackupReport(

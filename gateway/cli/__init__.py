@@ -8,9 +8,9 @@ layer; none of them writes SQL. ``cemm-gateway --version`` prints the installed 
 
 One module per resource registers its subcommands (:mod:`.allowlist`, :mod:`.users`,
 :mod:`.sessions`, :mod:`.tokens`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`,
-:mod:`.backup`; the serving commands in :mod:`.server`); :mod:`.common` holds what they
-share, and in :func:`.common.run` the one place where a refusal becomes ``error: ...`` and
-an exit code.
+:mod:`.backup`, :mod:`.cert`; the serving commands in :mod:`.server`); :mod:`.common` holds
+what they share, and in :func:`.common.run` the one place where a refusal becomes
+``error: ...`` and an exit code.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from gateway.cli import (
     audit,
     backup,
     bans,
+    cert,
     common,
     guests,
     notify,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         guests,
         notify,
         backup,
+        cert,
     ):
         module.register(commands)
     return parser

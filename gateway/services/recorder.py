@@ -36,6 +36,8 @@ from gateway.store.worker import DbWorker
 logger = logging.getLogger("cemm_gateway")
 
 MAX_PENDING_AUDIT = 1000
+# An audit entry waiting to be written: when, who, what, the details.
+type PendingAudit = tuple[float, str, str, dict[str, Any]]
 
 Hits = dict[int, tuple[int, float]]
 
@@ -62,7 +64,7 @@ class Recorder:
         self.clock = clock
         self._drain_hits = drain_hits
         self._pending_hits: Hits = {}
-        self._pending_audit: list[tuple[float, str, str, dict[str, Any]]] = []
+        self._pending_audit: list[PendingAudit] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._failing: dict[str, str] = {}
 
@@ -153,23 +155,23 @@ class Recorder:
         self.start("audit", self.flush_audit)
 
     async def flush_audit(self) -> None:
-        entries, self._pending_audit = self._pending_audit, []
-        if not entries:
-            return
-
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection, entries: list[PendingAudit]) -> None:
             with transaction(conn):
                 for at, actor, event, detail in entries:
                     # Dated when it happened, not when it could be written.
                     audit.record(conn, actor, event, clock=ManualClock(at), **detail)
 
-        try:
-            await self.worker.run(write)
-        except Exception as error:
-            self._pending_audit = entries + self._pending_audit
-            del self._pending_audit[:-MAX_PENDING_AUDIT]
-            self._failed("audit entries", error)
-        else:
+        # Entries queued while a write is in flight find this job running (record_audit
+        # starts none then): they are written before it ends.
+        while self._pending_audit:
+            entries, self._pending_audit = self._pending_audit, []
+            try:
+                await self.worker.run(write, entries)
+            except Exception as error:
+                self._pending_audit = entries + self._pending_audit
+                del self._pending_audit[:-MAX_PENDING_AUDIT]
+                self._failed("audit entries", error)
+                return
             self._succeeded("audit entries")
 
     async def save_held(self) -> None:

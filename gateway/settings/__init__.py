@@ -25,6 +25,7 @@ checked before the gateway starts and by ``cemm-gateway check``).
 """
 
 from gateway.settings.checks import (
+    check_acme,
     check_oidc,
     check_startup,
     check_tls,
@@ -78,6 +79,7 @@ __all__ = [
     "TlsSettings",
     "UpstreamSettings",
     "WireguardSettings",
+    "check_acme",
     "check_oidc",
     "check_startup",
     "check_tls",

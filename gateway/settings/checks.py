@@ -17,6 +17,37 @@ def check_tls(settings: Settings) -> None:
         )
 
 
+def check_acme(settings: Settings) -> None:
+    """ACME needs TLS on, replaces the owner's certificate, and needs names to order."""
+    acme, tls = settings.acme, settings.tls
+    if not acme.enabled:
+        return
+    if not tls.enabled:
+        raise SettingsError(
+            "invalid configuration: [acme] enabled = true needs [tls] enabled = true; the "
+            "certificate it orders is served over HTTPS"
+        )
+    if tls.cert or tls.key:
+        raise SettingsError(
+            "invalid configuration: [acme] and [tls] cert/key both give the certificate; "
+            "remove [tls] cert and key to use ACME, or set [acme] enabled = false"
+        )
+    if not acme.domains:
+        raise SettingsError(
+            "invalid configuration: [acme] enabled = true needs domains; example: domains = "
+            '["cemm.example.org"]'
+        )
+    if acme.challenge == "http-01" and any(name.startswith("*.") for name in acme.domains):
+        raise SettingsError(
+            'invalid configuration: [acme] domains: a wildcard name needs challenge = "dns-01"'
+        )
+    if acme.challenge == "dns-01" and not acme.dns_hook:
+        raise SettingsError(
+            'invalid configuration: [acme] challenge = "dns-01" needs dns_hook, the program '
+            'that publishes the TXT record; example: dns_hook = "/data/acme-hook.sh"'
+        )
+
+
 def check_wireguard(settings: Settings) -> None:
     wireguard = settings.wireguard
     if wireguard.enabled and not wireguard.endpoint:
@@ -74,4 +105,5 @@ def check_startup(settings: Settings) -> None:
     require_upstream(settings)
     check_oidc(settings)
     check_tls(settings)
+    check_acme(settings)
     check_wireguard(settings)

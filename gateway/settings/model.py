@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.policy.allowlist import AllowlistEntryError, parse_network
+from gateway.settings.acme import AcmeSettings
 from gateway.settings.backup import BackupSettings
 from gateway.settings.notify import NotifySettings
 from gateway.settings.roles import RolesSettings
@@ -350,6 +351,7 @@ class Settings(BaseSettings):
     listen: ListenSettings = Field(default_factory=ListenSettings)
     allowlist: AllowlistSettings = Field(default_factory=AllowlistSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
+    acme: AcmeSettings = Field(default_factory=AcmeSettings)
     wireguard: WireguardSettings = Field(default_factory=WireguardSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -242,6 +242,11 @@ SESSION: Sequence[Command | Setup] = (
     _c("backup", "--help", config=None),
     _c("backup", "restore", "--help", config=None),
     _c("backup", "verify", "<missing>", "--passphrase-file", "<missing>"),
+    # cert: the ACME certificate; off here, and a configuration check refuses ACME without TLS.
+    _c("cert", "status"),
+    _c("cert", "--help", config=None),
+    _c("check", config="acme"),
+    _c("check", config="acme-and-cert"),
 )
 
 CONFIGS = {
@@ -258,6 +263,15 @@ CONFIGS = {
     "not-toml": "data_dir = \n",
     "good": 'data_dir = "{data}"\n[upstream]\nhost = "192.168.2.34"\n',
     "oidc": 'data_dir = "{data}"\n[upstream]\nhost = "192.168.2.34"\n[oidc]\nenabled = true\n',
+    "acme": (
+        'data_dir = "{data}"\n[upstream]\nhost = "192.168.2.34"\n'
+        '[acme]\nenabled = true\ndomains = ["cemm.example.org"]\n'
+    ),
+    "acme-and-cert": (
+        'data_dir = "{data}"\n[upstream]\nhost = "192.168.2.34"\n'
+        '[tls]\nenabled = true\ncert = "/data/tls/fullchain.pem"\nkey = "/data/tls/privkey.pem"\n'
+        '[acme]\nenabled = true\ndomains = ["cemm.example.org"]\n'
+    ),
 }
 
 

@@ -102,6 +102,20 @@ def test_exceptions_are_redacted_too() -> None:
         ("/.gateway/peer%2FSECRETabc", "/.gateway/peer/[redacted]"),
         ("/instellingen?token=x", "/instellingen"),
         ("/.gateway/login", "/.gateway/login"),
+        # An ACME challenge token: its first eight characters, in every log alike.
+        (
+            "/.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA",
+            "/.well-known/acme-challenge/evaGxfAD[redacted]",
+        ),
+        (
+            "/.well-known/acme-challenge/evaGxfADs6pSRb2L?x=1",
+            "/.well-known/acme-challenge/evaGxfAD[redacted]",
+        ),
+        (
+            "/.well-known/%61cme-challenge/evaGxfADs6pSRb2L",
+            "/.well-known/acme-challenge/evaGxfAD[redacted]",
+        ),
+        ("/.well-known/acme-challenge/short", "/.well-known/acme-challenge/short"),
     ],
 )
 def test_loggable_path_hides_one_time_link_secrets(path: str, logged: str) -> None:

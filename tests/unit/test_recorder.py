@@ -92,3 +92,25 @@ def test_audit_entries_wait_for_the_lock_and_keep_their_time(tmp_path: Path) -> 
     assert len(rows) == 1
     assert before - 1 <= rows[0][0] <= before + 1
     worker.close()
+
+
+def test_audit_entries_queued_during_a_write_are_written_by_it(tmp_path: Path) -> None:
+    # record_audit starts no second job while one is in flight: that one writes them.
+    path = tmp_path / "gateway.db"
+    _database(path)
+    worker = DbWorker(path, busy_timeout=db.SHORT_BUSY_TIMEOUT)
+    recorder = Recorder(worker, proxy_state(), drain_hits=dict)
+
+    async def record_two() -> None:
+        recorder.record_audit("system", "acme.challenge_answered", client="192.0.2.1")
+        await asyncio.sleep(0)  # the first write is in flight
+        recorder.record_audit("system", "acme.challenge_answered", client="192.0.2.2")
+        await recorder.wait(timeout=5)
+
+    asyncio.run(record_two())
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT detail FROM audit_log WHERE event = 'acme.challenge_answered'"
+        ).fetchall()
+    assert len(rows) == 2
+    worker.close()
