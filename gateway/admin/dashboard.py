@@ -32,6 +32,7 @@ from gateway.admin.views import ban_out, session_out
 from gateway.services import audit, bans, sessions
 from gateway.status import GatewayStatus
 from gateway.web.context import WebContext
+from gateway.web.times import when
 from gateway.wireguard.manager import WireguardReport
 
 RECENT_SECONDS = 86400.0
@@ -137,8 +138,7 @@ def _notify_problem(status: GatewayStatus) -> str | None:
     found = status.notify
     if found is None or found.last_failure is None or found.last_failure_at is None:
         return None
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(found.last_failure_at))
-    return f"{found.last_failure} ({stamp})"
+    return f"{found.last_failure} ({when(found.last_failure_at, seconds=True)})"
 
 
 def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | None:

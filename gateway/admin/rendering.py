@@ -7,7 +7,6 @@ No inline script or style anywhere: the CSP allows only this app's own files.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,15 +45,6 @@ EXPIRY_LABELS = {"never": "Never", "1h": "1 hour", "1d": "1 day", "7d": "7 days"
 assert set(EXPIRY_LABELS) == set(EXPIRY_CHOICES)
 
 
-def when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    try:
-        return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
-    except (OverflowError, OSError, ValueError):
-        return "far in the future" if timestamp > 0 else "long ago"
-
-
 def relative(timestamp: float | None, now: float | None = None) -> str:
     """``5 min ago`` / ``in 3 h``: a short distance in time, for lists."""
     if timestamp is None:
@@ -72,7 +62,6 @@ def relative(timestamp: float | None, now: float | None = None) -> str:
     return f"in {text}" if delta > 0 else f"{text} ago"
 
 
-templates.env.filters["when"] = when
 templates.env.filters["relative"] = relative
 templates.env.globals["NAV"] = NAV
 templates.env.globals["EXPIRY_LABELS"] = EXPIRY_LABELS

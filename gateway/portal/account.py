@@ -20,11 +20,12 @@ from gateway.auth import tokens, totp
 from gateway.policy.credentials import SessionInfo
 from gateway.portal import fresh_proof
 from gateway.portal.guesses import GuessRefused, device_token
-from gateway.portal.pages import ACCOUNT_PAGE, render, safe_next, web_context, when
+from gateway.portal.pages import ACCOUNT_PAGE, render, safe_next, web_context
 from gateway.qr import qr_svg
 from gateway.services import sessions, users
 from gateway.services.errors import ServiceError
 from gateway.web.context import client_address
+from gateway.web.times import when
 
 router = APIRouter(prefix="/.gateway")
 

@@ -33,6 +33,7 @@ from gateway.portal.pages import (
 )
 from gateway.services import guests
 from gateway.web.context import client_address, user_agent
+from gateway.web.times import when
 
 router = APIRouter(prefix="/.gateway")
 
@@ -76,7 +77,7 @@ def _form(request: Request, token: str, link: guests.GuestLink, error: str | Non
             "csrf_token": csrf,
             "link_name": link.name,
             "role": link.role,
-            "until": time.strftime("%Y-%m-%d %H:%M", time.localtime(link.expires_at)),
+            "until": when(link.expires_at),
             "error": error,
         },
         400 if error else 200,

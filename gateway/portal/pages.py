@@ -8,7 +8,6 @@ The portal's templates extend ``base.html``, which fills in the gateway's one pa
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,6 @@ def web_context(request: Request) -> WebContext:
 def safe_next(value: str | None) -> str:
     """A path on this site to go to afterwards (anything else becomes ``/``)."""
     return tokens.is_safe_next(value or "/")
-
-
-def when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def render(

@@ -2,7 +2,8 @@
 
 Every template environment of the web app is made by :func:`templates`, with Jinja2's i18n
 extension installed, so a page can mark its sentences for translation from the first
-line. Until catalogs exist the translations are the identity (English as written).
+line, and the ``when`` filter (:func:`gateway.web.times.when`: local time with its zone).
+Until catalogs exist the translations are the identity (English as written).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import jinja2
 from fastapi.templating import Jinja2Templates
+
+from gateway.web.times import when
 
 __all__ = ["gettext", "ngettext", "templates"]
 
@@ -36,4 +39,5 @@ def templates(*directories: Path) -> Jinja2Templates:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["when"] = when
     return Jinja2Templates(env=env)

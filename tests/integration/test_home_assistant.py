@@ -92,6 +92,7 @@ def token(gateway: GatewayConfig) -> str:
     made = cli(*user_add, "--password-stdin", config=gateway.path, input="unused-pw-4711\n")
     assert made.returncode == 0, made.stderr
     assert "--read-only" in token_add
+    assert token_add[token_add.index("--scope") + 1] == "/api/v1/public/"
     made = cli(*token_add, config=gateway.path)
     assert made.returncode == 0, made.stderr
     printed = made.stdout.strip()
@@ -183,3 +184,15 @@ def test_without_the_token_home_assistant_gets_401(gateway: GatewayConfig, token
         answer = httpx.get(_url(gateway, resource["resource"]), timeout=10)
         expected = 401 if "headers" in resource else 200
         assert answer.status_code == expected, (resource["resource"], answer.status_code)
+
+
+def test_the_token_reaches_nothing_outside_the_public_api(
+    gateway: GatewayConfig, token: str
+) -> None:
+    """The page's token is read-only and scoped: the CEMM's pages, a write and a path that
+    only starts like the scope are refused."""
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(gateway.url("/api/v1/public/cemm"), headers=bearer, timeout=10).is_success
+    for method, path in (("GET", "/"), ("GET", "/api/v1/publicx"), ("POST", "/api/v1/public/cemm")):
+        answer = httpx.request(method, gateway.url(path), headers=bearer, timeout=10)
+        assert answer.status_code == 403, (method, path, answer.status_code)
