@@ -41,7 +41,10 @@ RUN python3 -m venv /opt/build \
 # that lives for one RUN. The root filesystem is read-only at run time, so everything is
 # compiled now, in a form Python never re-checks against the sources' timestamps. Some
 # wheels ship their extension modules with debug information (zstandard: 20 MB of it);
-# strip removes only that.
+# strip removes only that. Some ship their own test suites (tornado: 2 MB, acme, certifi,
+# mitmproxy's test helpers) and Apprise its message catalogs for its own texts (2 MB; it
+# falls back to English without them, and the gateway's messages have their own): none
+# of these is ever imported at run time, so they are left out.
 COPY requirements/runtime.lock /src/requirements/runtime.lock
 RUN --mount=type=secret,id=extra_ca \
     if [ -s /run/secrets/extra_ca ]; then \
@@ -52,6 +55,10 @@ RUN --mount=type=secret,id=extra_ca \
         --require-hashes --no-deps --only-binary=:all: \
         -r /src/requirements/runtime.lock \
     && rm -f /tmp/ca.pem \
+    && site="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+    && rm -rf "$site/tornado/test" "$site/acme/_internal/tests" "$site/certifi/tests" \
+        "$site/mitmproxy/test" \
+    && find "$site/apprise/i18n" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} + \
     && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
         /opt/venv/lib \
     && find /opt/venv -name '*.so' -type f -exec strip --strip-debug {} +
