@@ -31,10 +31,12 @@ authentication addon only translates. Rules, in order:
      (:data:`gateway.policy.forwarded.CLIENT_SUPPLIED_HEADERS`);
    - a read-only API token only GET and HEAD (``read_only_token``);
    - a scoped API token only paths its scopes admit (``out_of_scope``,
-     :func:`gateway.policy.credentials.scope_admits`). On the WebSocket port, and in the
-     web port's tunnel to it (``/.gateway/ws/...``, compared without that prefix), the path
-     is the WebSocket port's: a scoped token opens no WebSocket there unless a scope names
-     that path;
+     :func:`gateway.policy.credentials.scope_admits`), whose raw form is already normal.
+     A plain scope admits only plain HTTP requests on the web port (outside the tunnel); a
+     ``ws:`` scope only WebSocket upgrades on the WebSocket port and in the web port's
+     tunnel to it (``/.gateway/ws/...``, compared without that prefix). Anything else (a
+     plain request on the WebSocket port or in the tunnel, an upgrade elsewhere on the web
+     port) no scope admits;
    - a session's WebSocket upgrade without an ``Origin`` (browsers always send one:
      ``missing_origin``).
 
@@ -191,6 +193,14 @@ def cemm_path(facts: RequestFacts) -> str:
     return facts.path
 
 
+def in_scope(facts: RequestFacts, scopes: tuple[str, ...]) -> bool:
+    """Whether a scoped token's scopes admit this request (rule 4: scopes name a port)."""
+    to_ws_port = facts.listener == "ws" or (facts.listener == "web" and is_ws_tunnel(facts.path))
+    if facts.websocket != to_ws_port:
+        return False
+    return scope_admits(scopes, cemm_path(facts), websocket=facts.websocket)
+
+
 def refuse_identity(facts: RequestFacts, identity: Identity) -> str | None:
     """Why this identity may not make this request (rule 4), or None when it may."""
     if identity.role == VIEWER:
@@ -201,7 +211,7 @@ def refuse_identity(facts: RequestFacts, identity: Identity) -> str | None:
     if identity.via == "token":
         if not identity.may_use(facts.method):
             return "read_only_token"
-        if identity.scopes and not scope_admits(identity.scopes, cemm_path(facts)):
+        if identity.scopes and not in_scope(facts, identity.scopes):
             return "out_of_scope"
         return None
     if facts.websocket and facts.origin is None:
