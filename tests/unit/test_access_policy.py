@@ -454,6 +454,8 @@ VIEWER_AUTH = AuthSnapshot(
         ),
     },
     api_tokens={
+        TOKEN.id: TOKEN,
+        FULL.id: FULL,
         "view1234": dataclasses.replace(
             FULL,
             id="view1234",
@@ -479,6 +481,8 @@ VIEWER_SESSION = {"session_token": VIEWER_SESSION_TOKEN, "origin": "http://gatew
 VIEWER_BEARER = {"authorization": f"Bearer cgw_view1234_{VIEWER_TOKEN_TEXT}"}
 SCOPED = {"authorization": f"Bearer {SCOPED_TOKEN}"}
 WS_SCOPED = {"authorization": f"Bearer {WS_SCOPED_TOKEN}"}
+FULL_BEARER = {"authorization": f"Bearer {FULL_TOKEN}"}
+READ_ONLY_BEARER = {"authorization": f"Bearer {API_TOKEN}"}
 
 
 def decide_as(**changes: object):
@@ -515,6 +519,71 @@ def test_a_viewer_only_looks(
 def test_a_viewer_opens_the_websocket() -> None:
     verdict = decide_as(websocket=True, listener="ws", **VIEWER_SESSION)
     assert (verdict.kind, verdict.role) == ("admit", "viewer")
+
+
+@pytest.mark.parametrize("listener", ["web", "ws"])
+@pytest.mark.parametrize(
+    ("credential", "reason"),
+    [
+        (VIEWER_SESSION, "viewer_read_only"),
+        (VIEWER_BEARER, "viewer_read_only"),
+        (READ_ONLY_BEARER, "read_only_token"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+def test_a_look_carries_no_body(
+    listener: str, credential: dict[str, str], reason: str, method: str
+) -> None:
+    verdict = decide_as(listener=listener, method=method, body=True, **credential)
+    assert (verdict.kind, verdict.reason) == ("forbidden", reason)
+    assert decide_as(listener=listener, method=method, **credential).kind == (
+        "forbidden" if (method, reason) == ("OPTIONS", "read_only_token") else "admit"
+    )
+
+
+@pytest.mark.parametrize("credential", [{"session_token": SESSION_TOKEN}, FULL_BEARER])
+def test_anyone_elses_get_with_a_body_is_admitted(credential: dict[str, str]) -> None:
+    assert decide_as(body=True, **credential).kind == "admit"
+
+
+@pytest.mark.parametrize(
+    ("content_length", "transfer_encoding", "body"),
+    [
+        (None, None, False),
+        ("0", None, False),
+        (" 0 ", None, False),
+        ("1", None, True),
+        ("x", None, True),
+        ("0", "chunked", True),
+        (None, "identity", True),
+    ],
+)
+def test_which_headers_announce_a_body(
+    content_length: str | None, transfer_encoding: str | None, body: bool
+) -> None:
+    from gateway.policy.access import carries_body
+
+    assert carries_body(content_length, transfer_encoding) is body
+
+
+@pytest.mark.parametrize(
+    ("name", "override"),
+    [
+        ("X-HTTP-Method-Override", True),
+        ("X_HTTP_Method_Override", True),
+        ("x_http_method", True),
+        ("X-Method_Override", True),
+        ("X-HTTP-Methods", False),
+        ("Content-Type", False),
+    ],
+)
+def test_override_names_read_an_underscore_as_a_dash(name: str, override: bool) -> None:
+    from addons.forwarding import forwarded_fields
+    from gateway.policy.access import is_method_override
+
+    assert is_method_override(name) is override
+    kept = forwarded_fields(((name.encode(), b"DELETE"),), [], session_cookie=None)
+    assert (kept == ()) is override
 
 
 def test_other_roles_with_an_override_header_are_admitted_the_header_is_stripped() -> None:
