@@ -11,8 +11,8 @@ from mitmproxy import websocket
 from mitmproxy.test import tflow
 from wsproto.frame_protocol import Opcode
 
-from addons.connection_registry import ConnectionRegistry
 from addons.authentication import ROLE
+from addons.connection_registry import ConnectionRegistry
 from addons.websocket_messages import DROPPED, VIEWER_DROPPED, ReadOnlyWebSockets
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
 from gateway.proxy.state import ProxyState
