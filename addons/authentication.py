@@ -20,7 +20,12 @@ from addons.base import DENIED, deny, fail_closed, listener_of, refuse
 from addons.client_address import CLIENT_ADDRESS, FORWARDED_HOST
 from addons.connection_registry import ConnectionRegistry
 from addons.upgrades import WEBSOCKET_ADMITTED, wants_websocket
-from gateway.policy.access import METHOD_OVERRIDE_HEADERS, RequestFacts, decide_request
+from gateway.policy.access import (
+    RequestFacts,
+    carries_body,
+    decide_request,
+    is_method_override,
+)
 from gateway.policy.cookies import session_cookie
 from gateway.proxy.state import ProxyState
 
@@ -64,7 +69,10 @@ class Authentication:
             navigation=is_navigation(request),
             session_token=session_cookie(request.headers.fields, state.session_cookie),
             authorization=request.headers.get("authorization"),
-            method_override=any(name in request.headers for name in METHOD_OVERRIDE_HEADERS),
+            method_override=any(is_method_override(name) for name in request.headers),
+            body=carries_body(
+                request.headers.get("content-length"), request.headers.get("transfer-encoding")
+            ),
         )
         now = time.time()
         verdict = decide_request(facts, state.access, state.auth, state.session_activity, now=now)

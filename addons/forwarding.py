@@ -5,7 +5,8 @@ For an admitted request this addon:
   and sends the CEMM its own address as ``Host`` (``keep_host_header`` is on, so the host
   the browser used is still known here and kept for the later checks);
 - removes every forwarding, "real IP", URL-override and method-override header the client
-  sent (:data:`gateway.policy.forwarded.CLIENT_SUPPLIED_HEADERS`) and sets
+  sent (:data:`gateway.policy.forwarded.CLIENT_SUPPLIED_HEADERS`, also when the name is
+  written with ``_`` for ``-``) and sets
   ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` from what the
   gateway itself knows;
 - on the admin listener, adds the secret that proves the request came through this door;
@@ -123,7 +124,8 @@ def forwarded_fields(
 ) -> tuple[tuple[bytes, bytes], ...]:
     """The header fields the upstream gets, built in one pass over the client's.
 
-    Dropped: the client's forwarding headers and WebSocket extension offer; with
+    Dropped: the client's forwarding headers (also when written with ``_`` for ``-``) and
+    WebSocket extension offer; with
     ``session_cookie`` (requests for the CEMM) also the gateway's session cookie and
     ``Authorization: Bearer cgw_...`` API tokens, which the CEMM must never see (it might
     log them). ``added`` is appended. One pass, because each ``Headers.pop`` scans and
@@ -132,7 +134,8 @@ def forwarded_fields(
     kept: list[tuple[bytes, bytes]] = []
     for name, value in fields:
         lowered = name.lower()
-        if lowered in _DROPPED:
+        # Some servers (CGI, WSGI) read "_" in a header name as "-": X_Forwarded_For too.
+        if lowered.replace(b"_", b"-") in _DROPPED:
             continue
         if session_cookie is not None:
             if lowered == b"cookie":

@@ -14,7 +14,11 @@ addon's to decide, message by message:
   as usual, so a read-only client can keep its socket alive and close it cleanly.
 - A ``viewer``'s messages (session or token) pass when ``[roles] viewer_websocket_messages``
   is ``allow`` (the default: the CEMM's page may need to ask for its live data) and are
-  dropped when it is ``drop`` (the viewer then only receives what the CEMM pushes).
+  dropped when it is ``drop`` (the viewer then only receives what the CEMM pushes). The
+  role is read at each message from the current login snapshot, by the session and token
+  ids the connection registry holds for the socket: a user demoted to viewer after the
+  upgrade is a viewer from the next message on. A session no longer in the snapshot keeps
+  the role it was admitted with (the registry closes its socket on the next reload).
 - Other sockets admitted by a session cookie, a trusted network or a trusted VPN peer carry
   no token and are not touched.
 
@@ -30,7 +34,7 @@ from mitmproxy import http
 
 from addons.authentication import ROLE
 from addons.base import fail_closed, logger
-from addons.connection_registry import ConnectionRegistry
+from addons.connection_registry import ConnectionRegistry, LiveClient
 from gateway.policy.identity import VIEWER
 from gateway.proxy.state import ProxyState
 
@@ -51,20 +55,31 @@ class ReadOnlyWebSockets:
             for token_id in token_ids
         )
 
+    def is_viewer(self, live: LiveClient | None, admitted_role: object) -> bool:
+        """Whether the socket's credentials hold the viewer role now (module doc)."""
+        if live is None:
+            return admitted_role == VIEWER
+        auth = self.state.auth
+        found = {info.id: info.role for info in auth.sessions.values() if info.id in live.sessions}
+        roles = {found.get(session_id, admitted_role) for session_id in live.sessions}
+        roles |= {info.role for token_id in live.tokens if (info := auth.api_tokens.get(token_id))}
+        if not live.sessions and not live.tokens:
+            roles.add(admitted_role)
+        return VIEWER in roles
+
     @fail_closed
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
         message = flow.websocket.messages[-1]
         if not message.from_client:
             return
-        if (
-            flow.metadata.get(ROLE) == VIEWER
-            and self.state.access.viewer_websocket_messages == "drop"
+        live = self.registry.clients.get(flow.client_conn.id)
+        if self.state.access.viewer_websocket_messages == "drop" and self.is_viewer(
+            live, flow.metadata.get(ROLE)
         ):
             message.drop()
             self.state.count_denial(VIEWER_DROPPED)
             return
-        live = self.registry.clients.get(flow.client_conn.id)
         if live is None or not live.tokens or self.may_send(live.tokens):
             return
         message.drop()

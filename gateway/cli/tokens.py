@@ -96,7 +96,9 @@ def register(commands: common.Commands) -> None:
             {
                 "action": "append",
                 "metavar": "PATH",
-                "help": "allow only paths under this prefix, e.g. /api/v1/public/ (repeatable)",
+                "help": "allow only plain HTTP requests on the web port under this prefix, "
+                "e.g. /api/v1/public/; ws:PATH allows only WebSocket upgrades to that path "
+                "of the WebSocket port, e.g. ws:/live (repeatable)",
             },
         ),
     )

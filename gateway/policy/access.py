@@ -25,16 +25,20 @@ authentication addon only translates. Rules, in order:
    identity may do, first refusal wins (``forbidden``, reason in brackets):
 
    - the ``viewer`` role (a session or an API token of a viewer) only looks: any method
-     but GET, HEAD and OPTIONS (``viewer_read_only``), and any request carrying a
-     method-override header (:data:`METHOD_OVERRIDE_HEADERS`, ``method_override``), is
-     refused. For every other role those headers are removed before forwarding
+     but GET, HEAD and OPTIONS, or one of those carrying a body (``Content-Length`` above
+     0 or any ``Transfer-Encoding``: ``viewer_read_only``), and any request carrying a
+     method-override header (:data:`METHOD_OVERRIDE_HEADERS`, a ``_`` in the name read as
+     ``-``: :func:`is_method_override`; ``method_override``), is refused. For every other
+     role those headers are removed before forwarding
      (:data:`gateway.policy.forwarded.CLIENT_SUPPLIED_HEADERS`);
-   - a read-only API token only GET and HEAD (``read_only_token``);
+   - a read-only API token only GET and HEAD, without a body (``read_only_token``);
    - a scoped API token only paths its scopes admit (``out_of_scope``,
-     :func:`gateway.policy.credentials.scope_admits`). On the WebSocket port, and in the
-     web port's tunnel to it (``/.gateway/ws/...``, compared without that prefix), the path
-     is the WebSocket port's: a scoped token opens no WebSocket there unless a scope names
-     that path;
+     :func:`gateway.policy.credentials.scope_admits`), whose raw form is already normal.
+     A plain scope admits only plain HTTP requests on the web port (outside the tunnel); a
+     ``ws:`` scope only WebSocket upgrades on the WebSocket port and in the web port's
+     tunnel to it (``/.gateway/ws/...``, compared without that prefix). Anything else (a
+     plain request on the WebSocket port or in the tunnel, an upgrade elsewhere on the web
+     port) no scope admits;
    - a session's WebSocket upgrade without an ``Origin`` (browsers always send one:
      ``missing_origin``).
 
@@ -74,6 +78,22 @@ METHOD_OVERRIDE_HEADERS = frozenset(
 Kind = Literal["admit", "portal", "login", "unauthorized", "forbidden"]
 
 
+def is_method_override(name: str) -> bool:
+    """Whether a header name is a method override. Some servers (CGI, WSGI) read ``_`` in
+    a header name as ``-``, so ``X_HTTP_Method_Override`` is one too."""
+    return name.lower().replace("_", "-") in METHOD_OVERRIDE_HEADERS
+
+
+def carries_body(content_length: str | None, transfer_encoding: str | None) -> bool:
+    """Whether a request's headers announce a body: any ``Transfer-Encoding``, or a
+    ``Content-Length`` that is not 0 (one that is no number counts as a body)."""
+    if transfer_encoding is not None:
+        return True
+    if content_length is None:
+        return False
+    return content_length.strip() not in ("0", "")
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
     listener: Literal["web", "ws", "admin"]
@@ -89,6 +109,8 @@ class RequestFacts:
     authorization: str | None
     method_override: bool = False
     """Whether the request carries one of :data:`METHOD_OVERRIDE_HEADERS`."""
+    body: bool = False
+    """Whether the request announces a body (:func:`carries_body`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,17 +213,25 @@ def cemm_path(facts: RequestFacts) -> str:
     return facts.path
 
 
+def in_scope(facts: RequestFacts, scopes: tuple[str, ...]) -> bool:
+    """Whether a scoped token's scopes admit this request (rule 4: scopes name a port)."""
+    to_ws_port = facts.listener == "ws" or (facts.listener == "web" and is_ws_tunnel(facts.path))
+    if facts.websocket != to_ws_port:
+        return False
+    return scope_admits(scopes, cemm_path(facts), websocket=facts.websocket)
+
+
 def refuse_identity(facts: RequestFacts, identity: Identity) -> str | None:
     """Why this identity may not make this request (rule 4), or None when it may."""
     if identity.role == VIEWER:
-        if facts.method not in VIEWER_METHODS:
+        if facts.method not in VIEWER_METHODS or facts.body:
             return "viewer_read_only"
         if facts.method_override:
             return "method_override"
     if identity.via == "token":
-        if not identity.may_use(facts.method):
+        if not identity.may_use(facts.method) or (identity.read_only and facts.body):
             return "read_only_token"
-        if identity.scopes and not scope_admits(identity.scopes, cemm_path(facts)):
+        if identity.scopes and not in_scope(facts, identity.scopes):
             return "out_of_scope"
         return None
     if facts.websocket and facts.origin is None:

@@ -14,6 +14,18 @@ scope admits it on segment boundaries only (:func:`scope_admits`):
   it; a ``..`` above the root is refused;
 - a scope ``/api/v1/public/`` (or ``/api/v1/public``) admits ``/api/v1/public`` and
   everything below it, never ``/api/v1/publicx``; the scope ``/`` admits every path.
+
+The path compared must be the path forwarded: a request whose raw path (before ``?``) is
+not already in normal form (:func:`in_normal_form`: an empty segment, a ``.`` or ``..``
+segment raw or percent-encoded, an encoded ``/`` or ``\\``, a ``#``, a backslash, bytes
+that are not UTF-8, or anything :func:`normalise_path` would change) is admitted by no
+scope, because another server may read it differently from the decoded copy.
+
+Scopes name a port. A scope ``PATH`` admits only plain HTTP requests on the web port, never
+a WebSocket upgrade; a scope ``ws:PATH`` (:data:`WS_SCOPE`) admits only WebSocket upgrades,
+on the WebSocket port and through the web port's tunnel to it (compared without the
+tunnel's prefix). Which kind a request needs is the access rule's to say
+(:mod:`gateway.policy.access`).
 """
 
 from __future__ import annotations
@@ -76,6 +88,9 @@ def token_usable(info: ApiTokenInfo, *, now: float) -> bool:
     return info.expires_at is None or info.expires_at > now
 
 
+#: The prefix of a scope that names a path on the CEMM's WebSocket port.
+WS_SCOPE = "ws:"
+
 _REFUSED_CHARACTERS = frozenset(";\\%") | frozenset(chr(c) for c in range(32)) | {"\x7f"}
 
 
@@ -101,22 +116,57 @@ def normalise_path(raw: str) -> str | None:
     return "/" + "/".join(segments)
 
 
-def normalise_scope(scope: str) -> str | None:
-    """A scope as stored and compared: a normalised path without its trailing slash. A scope
-    must already be written plainly (no ``.``, ``..``, ``//`` or percent-encoding): one that
-    normalising would change is refused, so what was given is what is enforced."""
-    if not scope.startswith("/") or "?" in scope or "#" in scope:
-        return None
-    normal = normalise_path(scope)
-    return normal if normal == (scope.rstrip("/") or "/") else None
+_ENCODED_SEPARATORS = ("%2f", "%5c")
 
 
-def scope_admits(scopes: Iterable[str], path: str) -> bool:
-    """Whether one of ``scopes`` (normalised) admits the raw request ``path``."""
+def in_normal_form(raw: str) -> bool:
+    """Whether the raw request path (before ``?``) is already what :func:`normalise_path`
+    makes of it (module doc): only such a path is compared with a scope."""
+    path = raw.split("?", 1)[0]
+    try:
+        path.encode("utf-8")  # mitmproxy keeps bytes that are not UTF-8 as lone surrogates
+    except UnicodeEncodeError:
+        return False
+    lowered = path.lower()
+    if (
+        "#" in path
+        or "\\" in path
+        or "//" in path
+        or any(e in lowered for e in _ENCODED_SEPARATORS)
+    ):
+        return False
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        return False
     normal = normalise_path(path)
+    # Percent-encoding is decoded by normalise_path, so an encoded path is not in normal form.
+    return normal is not None and normal == (path.rstrip("/") or "/")
+
+
+def normalise_scope(scope: str) -> str | None:
+    """A scope as stored and compared: a normalised path without its trailing slash, after
+    :data:`WS_SCOPE` for a WebSocket scope. A scope must already be written plainly (no
+    ``.``, ``..``, ``//`` or percent-encoding): one that normalising would change is
+    refused, so what was given is what is enforced."""
+    prefix = WS_SCOPE if scope.startswith(WS_SCOPE) else ""
+    path = scope[len(prefix) :]
+    if not path.startswith("/") or "?" in path or "#" in path:
+        return None
+    normal = normalise_path(path)
+    return prefix + normal if normal == (path.rstrip("/") or "/") else None
+
+
+def scope_admits(scopes: Iterable[str], path: str, *, websocket: bool = False) -> bool:
+    """Whether one of ``scopes`` (normalised) admits the raw request ``path``: the plain
+    scopes for a plain HTTP request on the web port, the ``ws:`` scopes for a WebSocket
+    upgrade (the caller says which, and refuses what is neither)."""
+    normal = normalise_path(path) if in_normal_form(path) else None
     if normal is None:
         return False
+    prefix = WS_SCOPE if websocket else ""
     for scope in scopes:
-        if scope == "/" or normal == scope or normal.startswith(scope + "/"):
+        if websocket != scope.startswith(WS_SCOPE):
+            continue
+        bare = scope[len(prefix) :]
+        if bare == "/" or normal == bare or normal.startswith(bare + "/"):
             return True
     return False

@@ -4,9 +4,10 @@ The link's token is the secret (256 bits, only its hash stored). ``GET`` asks th
 name (for the audit log); ``POST`` (the name, with the login form's double-submit token)
 starts a guest session in this browser that ends at the link's deadline
 (:func:`gateway.services.guests.open_session`) and goes to the CEMM's page. Every look-up
-of a token - the page and the form alike - is a guess through the one gate
-(:mod:`gateway.portal.guesses`): an unknown, revoked or expired token is a failure of the
-client's address, like a wrong password. A link opened in as many browsers as it may is
+of a token - the page and the form alike, whatever the name given - is a guess through the
+one gate (:mod:`gateway.portal.guesses`): an unknown, revoked or expired token is a failure
+of the client's address, like a wrong password, and an address the gate refuses gets 429
+before anything depends on the token. A link opened in as many browsers as it may is
 refused (403) in any further one; a browser that already holds a session of the link goes
 straight to the CEMM. The page is behind the proxy's allowlist like every other path of
 the web port: an address it does not admit gets no answer at all.
@@ -43,6 +44,14 @@ class _Full:
 
 
 FULL = _Full()
+
+
+class _BadName:
+    """The link is right but the name given is not one (a success of the guess: the form
+    is shown again, as the page's ``GET`` would show it)."""
+
+    def __init__(self, link: guests.GuestLink, error: str) -> None:
+        self.link, self.error = link, error
 
 
 def _not_valid(request: Request) -> Response:
@@ -110,29 +119,31 @@ async def guest_start(request: Request, token: str) -> Response:
     context = web_context(request)
     address, agent = client_address(request), user_agent(request)
 
-    def verify(conn: sqlite3.Connection) -> guests.GuestSession | _Full | None:
+    def verify(conn: sqlite3.Connection) -> guests.GuestSession | _Full | _BadName | None:
+        # The name is checked inside the guess: whether the token is live shows only in
+        # answers the gate has admitted.
         try:
             return guests.open_session(
                 conn, token, guest_name=name, client_address=address, user_agent=agent
             )
         except guests.GuestLinkFull:
             return FULL
+        except guests.GuestInvalid as error:
+            link = guests.find_active(conn, token, now=time.time())
+            return _BadName(link, str(error)) if link is not None else None
 
     if not login_csrf_ok(request, csrf):
         return await guest_page(request, token)
     try:
-        guests.check_guest_name(name)
-    except guests.GuestInvalid as error:
-        found = await context.db.run(guests.find_active, token, now=time.time())
-        return _form(request, token, found, str(error)) if found else _not_valid(request)
-    try:
-        started: guests.GuestSession | _Full | None = await guess(
+        started: guests.GuestSession | _Full | _BadName | None = await guess(
             request, account="", verify=verify
         )
     except GuessRefused as refused:
         return _too_many(refused)
     if started is None:
         return _not_valid(request)
+    if isinstance(started, _BadName):
+        return _form(request, token, started.link, started.error)
     if isinstance(started, _Full):
         return message_page(
             request,

@@ -67,6 +67,7 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
         if normal is None:
             raise TokenInvalid(
                 f"scope '{scope}' is not a path prefix; give a path such as /api/v1/public/"
+                " or ws:/live"
                 " (no query, '..', '%', ';' or '\\')",
                 field="scopes",
             )

@@ -18,8 +18,9 @@ answer, and the simulated CEMM never sees a request that was refused. The creden
 | trusted network         | 200             | 426 (CEMM)    | 101                        |
 | viewer session          | 403             | 426 (CEMM)    | 101, messages as [roles]   |
 | viewer's API token      | 403             | 426 (CEMM)    | 101, messages as [roles]   |
-| token scoped to /_sim   | 200             | 403           | 403 (no scope names /ws)   |
-| token scoped /_sim, /ws | 200             | 426 (CEMM)    | 101                        |
+| token scoped to /_sim   | 200             | 403           | 403 (no ws: scope)         |
+| scoped /_sim, ws:/ws    | 200             | 403           | 101 ws port/tunnel, else 403 |
+| scoped /_sim, /ws       | 200             | 403           | 403 (/ws is a web scope)   |
 | trusted VPN peer        | as trusted network: its tunnel address joins the trusted networks |
 
 426 is the CEMM's own answer to plain HTTP on its live-data port: the request was admitted.
@@ -37,7 +38,10 @@ A viewer may use GET, HEAD and OPTIONS only, and no request of a viewer may carr
 method-override header; everyone else's loses it before the CEMM
 (``test_method_override_headers``). A viewer's WebSocket messages reach the CEMM with
 ``[roles] viewer_websocket_messages = "allow"`` (the default) and are dropped with
-``"drop"`` (``test_a_viewers_websocket_messages_in_both_settings``).
+``"drop"`` (``test_a_viewers_websocket_messages_in_both_settings``). A scope names a port:
+``PATH`` plain HTTP on the web port, ``ws:PATH`` WebSocket upgrades (the ws port and the
+tunnel); a scoped token's path must be in plain form (``test_a_scoped_path_in_plain_form``).
+A viewer's or read-only token's look with a body is refused (``test_a_look_has_no_body``).
 The Origin rule for every credential - own, foreign and missing ``Origin``, own and foreign
 ``Host`` - is the table ``ORIGIN_MATRIX`` (``test_the_origin_rule_for_every_credential``).
 """
@@ -81,7 +85,12 @@ TRUSTED = '[auth]\ntrusted_networks = ["127.0.0.0/8"]\n'
 FOREIGN_ORIGIN = "http://evil.example"
 METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 VIEWER_PASSWORD = "viewer-password-long-enough"
-OVERRIDE_HEADERS = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"]
+OVERRIDE_HEADERS = [
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+    "X_HTTP_Method_Override",
+]
 
 
 def login(
@@ -136,6 +145,7 @@ class Credentials:
     viewer_token: str
     scoped_token: str
     ws_scoped_token: str
+    web_scoped_ws_path_token: str
 
 
 @dataclass
@@ -186,7 +196,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             viewer_session=login(config, "vera", VIEWER_PASSWORD),
             viewer_token=add_token(config, "viewer", user="vera"),
             scoped_token=add_token(config, "scoped", "--scope", "/_sim/"),
-            ws_scoped_token=add_token(config, "ws-scoped", "--scope", "/_sim/", "--scope", "/ws"),
+            ws_scoped_token=add_token(
+                config, "ws-scoped", "--scope", "/_sim/", "--scope", "ws:/ws"
+            ),
+            web_scoped_ws_path_token=add_token(
+                config, "web-scoped", "--scope", "/_sim/", "--scope", "/ws"
+            ),
         )
         # Expire a session and a token as if their lifetime had passed (direct writes, like
         # time passing), and revoke another of each the way an admin does; the running
@@ -246,6 +261,7 @@ CASES = [
     "viewer_token",
     "scoped_token",
     "ws_scoped_token",
+    "web_scoped_ws_path_token",
 ]
 # (web port: a state-changing POST, ws port: a GET, which its device answers with 426).
 EXPECTED_HTTP = {
@@ -263,7 +279,8 @@ EXPECTED_HTTP = {
     "viewer_session": (403, 426),
     "viewer_token": (403, 426),
     "scoped_token": (200, 403),
-    "ws_scoped_token": (200, 426),
+    "ws_scoped_token": (200, 403),
+    "web_scoped_ws_path_token": (200, 403),
 }
 EXPECTED_WS = {
     "none": 401,
@@ -281,7 +298,13 @@ EXPECTED_WS = {
     "viewer_token": 101,
     "scoped_token": 403,
     "ws_scoped_token": 101,
+    "web_scoped_ws_path_token": 403,
 }
+
+
+# Where the web port differs: a ws: scope admits upgrades on the ws port and in the tunnel
+# (``test_a_ws_scope_opens_the_tunnel``), no other upgrade on the web port.
+EXPECTED_WS_ON_WEB = {"ws_scoped_token": 403}
 
 
 @dataclass
@@ -314,6 +337,7 @@ def _client(env: Env, case: str) -> Client:
         "viewer_token": credentials.viewer_token,
         "scoped_token": credentials.scoped_token,
         "ws_scoped_token": credentials.ws_scoped_token,
+        "web_scoped_ws_path_token": credentials.web_scoped_ws_path_token,
     }.get(case)
     if cookie:
         client.headers["Cookie"] = f"cemm_session={cookie}"
@@ -365,7 +389,10 @@ def test_websocket_upgrade(env: Env, port: str, case: str) -> None:
     marker = uuid.uuid4().hex
     client = _client(env, case)
     url = client.config.ws_url(f"/ws?marker={marker}", port=port)
-    if EXPECTED_WS[case] == 101:
+    expected = (
+        EXPECTED_WS_ON_WEB.get(case, EXPECTED_WS[case]) if port == "http" else EXPECTED_WS[case]
+    )
+    if expected == 101:
         with connect(
             url, origin=client.origin, additional_headers=client.headers, open_timeout=5
         ) as ws:
@@ -373,11 +400,35 @@ def test_websocket_upgrade(env: Env, port: str, case: str) -> None:
     else:
         with pytest.raises(InvalidStatus) as refused:
             connect(url, origin=client.origin, additional_headers=client.headers, open_timeout=5)
-        assert refused.value.response.status_code == EXPECTED_WS[case]
-    assert _reached(env.simulator, f"marker={marker}") == (EXPECTED_WS[case] == 101)
+        assert refused.value.response.status_code == expected
+    assert _reached(env.simulator, f"marker={marker}") == (expected == 101)
 
 
-# Which methods each credential may use, on both CEMM ports.
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [("ws_scoped_token", 101), ("scoped_token", 403), ("web_scoped_ws_path_token", 403)],
+)
+def test_a_ws_scope_opens_the_tunnel(env: Env, case: str, expected: int) -> None:
+    """The web port's tunnel to the ws port compares the path after its prefix with the
+    ws: scopes only."""
+    marker = uuid.uuid4().hex
+    client = _client(env, case)
+    url = client.config.ws_url(f"/.gateway/ws/ws?marker={marker}", port="http")
+    if expected == 101:
+        with connect(
+            url, origin=client.origin, additional_headers=client.headers, open_timeout=5
+        ) as ws:
+            assert '"reading"' in ws.recv(timeout=3)
+    else:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, origin=client.origin, additional_headers=client.headers, open_timeout=5)
+        assert refused.value.response.status_code == expected
+    assert _reached(env.simulator, f"marker={marker}") == (expected == 101)
+
+
+# Which methods each credential may use, on both CEMM ports (ALLOWED_WS: where the ws
+# port differs).
+ALLOWED_WS = {"ws_scoped_token": set()}
 ALLOWED = {
     "read_only_token": {"GET", "HEAD"},
     "token": set(METHODS),
@@ -395,7 +446,8 @@ ALLOWED = {
 def test_every_method_on_both_ports(env: Env, case: str, method: str, port: str) -> None:
     marker = f"marker={uuid.uuid4().hex}"
     response = _request(_client(env, case), method, port, marker)
-    if method in ALLOWED[case]:
+    allowed = ALLOWED_WS.get(case, ALLOWED[case]) if port == "ws" else ALLOWED[case]
+    if method in allowed:
         assert response.status_code == (200 if port == "http" else 426), response.text[:200]
         assert _reached(env.simulator, marker)
     else:
@@ -474,6 +526,37 @@ def test_method_override_headers(env: Env, header: str, case: str, port: str) ->
     assert _reached(env.simulator, marker)
     if port == "http":
         assert header.lower() not in response.json()["headers"]
+
+
+@pytest.mark.parametrize("port", ["http", "ws"])
+@pytest.mark.parametrize("case", ["viewer_session", "viewer_token", "read_only_token"])
+def test_a_look_has_no_body(env: Env, case: str, port: str) -> None:
+    """A viewer's or read-only token's GET carrying a body is refused before the CEMM."""
+    marker = f"marker={uuid.uuid4().hex}"
+    client = _client(env, case)
+    path = f"/_sim/echo?{marker}" if port == "http" else f"/ws?{marker}"
+    url = client.config.url(path, port="ws" if port == "ws" else "http")
+    headers = {**client.headers, "Origin": client.origin or ""}
+    response = httpx.request("GET", url, headers=headers, content=b"{}", timeout=5)
+    assert response.status_code == 403, response.text[:200]
+    assert not _reached(env.simulator, marker), "the CEMM saw a refused request"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/_sim//echo", "/_sim/x%2f..%2fecho", "/_sim/%2e/echo", "/_sim/x/%2E%2E/echo", "/_sim/%65cho"],
+)
+def test_a_scoped_path_in_plain_form(env: Env, path: str) -> None:
+    """The path compared with a scope is the path forwarded: a scoped token's path that is
+    not in plain form is refused (and a plain one is the control)."""
+    marker = f"marker={uuid.uuid4().hex}"
+    headers = {"Authorization": f"Bearer {env.credentials.scoped_token}"}
+    url = env.config.url(f"{path}?{marker}")
+    assert httpx.get(url, headers=headers, timeout=5).status_code == 403
+    assert not _reached(env.simulator, marker), "the CEMM saw a refused request"
+    plain = f"marker={uuid.uuid4().hex}"
+    answer = httpx.get(env.config.url(f"/_sim/echo?{plain}"), headers=headers, timeout=5)
+    assert answer.status_code == 200 and _reached(env.simulator, plain)
 
 
 @pytest.fixture(scope="module")

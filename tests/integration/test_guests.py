@@ -280,3 +280,54 @@ def test_a_scoped_admin_token_gets_nothing_from_the_admin_app(env: Env) -> None:
     assert (answer.status_code, answer.json()["error"]) == (403, "scoped_token")
     # On the CEMM's ports its scope admits what it names.
     assert httpx.get(config.url("/_sim/headers"), headers=bearer, timeout=5).status_code == 200
+
+
+def _login_form_token(browser: httpx.Client) -> str:
+    """The double-submit token a portal form carries (the login page sets its cookie)."""
+    page = browser.get("/.gateway/login")
+    return page.text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_an_invalid_name_tells_nothing_about_the_token_before_the_gate(env: Env) -> None:
+    """The name is checked inside the guess: a wrong token with an empty name is a failure
+    of the gate, and a banned address gets 429 for a live and a wrong token alike."""
+    config = env.config
+    live, _ = add_link(config, "--expires", "1h")
+    wrong = "/.gateway/guest/" + "y" * 43
+    db_path = config.data_dir / "gateway.db"
+    with sqlite3.connect(db_path) as db:
+        first_failure = int(
+            db.execute("SELECT coalesce(max(id), 0) FROM login_failure").fetchone()[0]
+        )
+    ban_id = None
+    try:
+        with httpx.Client(base_url=config.url("/"), timeout=20) as browser:
+            csrf = _login_form_token(browser)
+            answer = browser.post(wrong, data={"guest_name": "", "csrf_token": csrf})
+            assert answer.status_code == 404
+            with sqlite3.connect(db_path) as db:
+                counted = db.execute(
+                    "SELECT count(*) FROM login_failure WHERE id > ?", (first_failure,)
+                ).fetchone()[0]
+            assert counted >= 1
+            # After the gate admits, a live link shows its form again (as its page would).
+            again = browser.post(live, data={"guest_name": "", "csrf_token": csrf})
+            assert again.status_code == 400 and 'name="guest_name"' in again.text
+            with sqlite3.connect(db_path) as db:
+                ban_id = db.execute(
+                    "INSERT INTO ban (subject, reason, created_at, until)"
+                    " VALUES ('address:127.0.0.1', 'test', ?, ?)",
+                    (time.time(), time.time() + 600),
+                ).lastrowid
+            answers = [
+                browser.post(path, data={"guest_name": "", "csrf_token": csrf})
+                for path in (live, wrong)
+            ]
+            assert [a.status_code for a in answers] == [429, 429]
+            assert answers[0].text == answers[1].text
+    finally:
+        with sqlite3.connect(db_path) as db:
+            if ban_id is not None:
+                db.execute("DELETE FROM ban WHERE id = ?", (ban_id,))
+            # Leave the address's count as it was for the tests after this one.
+            db.execute("DELETE FROM login_failure WHERE id > ?", (first_failure,))

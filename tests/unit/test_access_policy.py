@@ -454,6 +454,8 @@ VIEWER_AUTH = AuthSnapshot(
         ),
     },
     api_tokens={
+        TOKEN.id: TOKEN,
+        FULL.id: FULL,
         "view1234": dataclasses.replace(
             FULL,
             id="view1234",
@@ -470,7 +472,7 @@ VIEWER_AUTH = AuthSnapshot(
             FULL,
             id="wsco1234",
             secret_hash=tokens.token_hash(WS_SCOPED_SECRET),
-            scopes=("/api/v1/public", "/live"),
+            scopes=("/api/v1/public", "ws:/live"),
         ),
     },
     idle_timeout=3600,
@@ -479,6 +481,8 @@ VIEWER_SESSION = {"session_token": VIEWER_SESSION_TOKEN, "origin": "http://gatew
 VIEWER_BEARER = {"authorization": f"Bearer cgw_view1234_{VIEWER_TOKEN_TEXT}"}
 SCOPED = {"authorization": f"Bearer {SCOPED_TOKEN}"}
 WS_SCOPED = {"authorization": f"Bearer {WS_SCOPED_TOKEN}"}
+FULL_BEARER = {"authorization": f"Bearer {FULL_TOKEN}"}
+READ_ONLY_BEARER = {"authorization": f"Bearer {API_TOKEN}"}
 
 
 def decide_as(**changes: object):
@@ -517,6 +521,71 @@ def test_a_viewer_opens_the_websocket() -> None:
     assert (verdict.kind, verdict.role) == ("admit", "viewer")
 
 
+@pytest.mark.parametrize("listener", ["web", "ws"])
+@pytest.mark.parametrize(
+    ("credential", "reason"),
+    [
+        (VIEWER_SESSION, "viewer_read_only"),
+        (VIEWER_BEARER, "viewer_read_only"),
+        (READ_ONLY_BEARER, "read_only_token"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+def test_a_look_carries_no_body(
+    listener: str, credential: dict[str, str], reason: str, method: str
+) -> None:
+    verdict = decide_as(listener=listener, method=method, body=True, **credential)
+    assert (verdict.kind, verdict.reason) == ("forbidden", reason)
+    assert decide_as(listener=listener, method=method, **credential).kind == (
+        "forbidden" if (method, reason) == ("OPTIONS", "read_only_token") else "admit"
+    )
+
+
+@pytest.mark.parametrize("credential", [{"session_token": SESSION_TOKEN}, FULL_BEARER])
+def test_anyone_elses_get_with_a_body_is_admitted(credential: dict[str, str]) -> None:
+    assert decide_as(body=True, **credential).kind == "admit"
+
+
+@pytest.mark.parametrize(
+    ("content_length", "transfer_encoding", "body"),
+    [
+        (None, None, False),
+        ("0", None, False),
+        (" 0 ", None, False),
+        ("1", None, True),
+        ("x", None, True),
+        ("0", "chunked", True),
+        (None, "identity", True),
+    ],
+)
+def test_which_headers_announce_a_body(
+    content_length: str | None, transfer_encoding: str | None, body: bool
+) -> None:
+    from gateway.policy.access import carries_body
+
+    assert carries_body(content_length, transfer_encoding) is body
+
+
+@pytest.mark.parametrize(
+    ("name", "override"),
+    [
+        ("X-HTTP-Method-Override", True),
+        ("X_HTTP_Method_Override", True),
+        ("x_http_method", True),
+        ("X-Method_Override", True),
+        ("X-HTTP-Methods", False),
+        ("Content-Type", False),
+    ],
+)
+def test_override_names_read_an_underscore_as_a_dash(name: str, override: bool) -> None:
+    from addons.forwarding import forwarded_fields
+    from gateway.policy.access import is_method_override
+
+    assert is_method_override(name) is override
+    kept = forwarded_fields(((name.encode(), b"DELETE"),), [], session_cookie=None)
+    assert (kept == ()) is override
+
+
 def test_other_roles_with_an_override_header_are_admitted_the_header_is_stripped() -> None:
     from gateway.policy.access import METHOD_OVERRIDE_HEADERS
     from gateway.policy.forwarded import CLIENT_SUPPLIED_HEADERS
@@ -532,8 +601,20 @@ def test_other_roles_with_an_override_header_are_admitted_the_header_is_stripped
         ("/api/v1/public", True),
         ("/api/v1/public/", True),
         ("/api/v1/public/cemm?x=1", True),
-        ("/api/v1/public//cemm", True),
-        ("/api/v1/public/./cemm", True),
+        ("/api/v1/public//cemm", False),
+        ("/api/v1/public/./cemm", False),
+        ("/api/v1/secret//../public", False),
+        ("/api/v1/secret%2f..%2fpublic", False),
+        ("/api/v1/secret%2F..%2Fpublic", False),
+        ("/api/v1/public/%2e/cemm", False),
+        ("/api/v1/public/%2E%2e/public", False),
+        ("/api/v1/public#/../../secret", False),
+        ("/api/v1/public/x%5c..%5csecret", False),
+        ("/api/v1/public/x\\y", False),
+        ("/api/v1/public/\udcff", False),  # a raw byte that is not UTF-8, as mitmproxy keeps it
+        ("/api/v1/public/.", False),
+        ("/api/v1/public/..", False),
+        ("/api/v1/public/caf\u00e9", True),
         ("/api/v1/publicx", False),
         ("/api/v1/publicx/cemm", False),
         ("/api/v1/", False),
@@ -545,8 +626,8 @@ def test_other_roles_with_an_override_header_are_admitted_the_header_is_stripped
         ("/api/v1/public;x=1/cemm", False),
         ("/api/v1/public/cemm;jsessionid=1", False),
         ("/api/v1/public\\..\\private", False),
-        ("/api/v1/%70ublic/cemm", True),
-        ("//api/v1/public/cemm", True),
+        ("/api/v1/%70ublic/cemm", False),
+        ("//api/v1/public/cemm", False),
         ("/../api/v1/public", False),
         ("/api/v1/public/%00", False),
         ("/api/v1/public/%ff", False),
@@ -570,6 +651,18 @@ def test_a_scope_admits_its_prefix_on_segment_boundaries(path: str, admitted: bo
         ({"path": "/.gateway/ws/other", "websocket": True, **WS_SCOPED}, "forbidden"),
         ({"listener": "ws", "path": "/", "websocket": True, **WS_SCOPED}, "forbidden"),
         ({"method": "POST", "path": "/api/v1/public/x", **SCOPED}, "admit"),
+        # A scope names a port: plain scopes plain HTTP on the web port, ws: scopes upgrades.
+        ({"listener": "ws", "path": "/api/v1/public", "websocket": True, **SCOPED}, "forbidden"),
+        ({"path": "/.gateway/ws/api/v1/public", "websocket": True, **SCOPED}, "forbidden"),
+        ({"path": "/api/v1/public", "websocket": True, **SCOPED}, "forbidden"),
+        ({"listener": "ws", "path": "/api/v1/public", **SCOPED}, "forbidden"),
+        ({"path": "/live", **WS_SCOPED}, "forbidden"),
+        ({"path": "/live", "websocket": True, **WS_SCOPED}, "forbidden"),
+        ({"listener": "ws", "path": "/live", **WS_SCOPED}, "forbidden"),
+        ({"path": "/.gateway/ws/live", **WS_SCOPED}, "forbidden"),
+        ({"path": "/.gateway/ws//live", "websocket": True, **WS_SCOPED}, "forbidden"),
+        ({"listener": "ws", "path": "/x/../live", "websocket": True, **WS_SCOPED}, "forbidden"),
+        ({"path": "/api/v1/public", **WS_SCOPED}, "admit"),
     ],
 )
 def test_a_scoped_token_opens_a_websocket_only_where_a_scope_names_its_path(
@@ -590,3 +683,10 @@ def test_scopes_are_normalised_for_storing() -> None:
     assert normalise_scope("/api/../x") is None
     assert normalise_scope("/api//x") is None
     assert normalise_scope("/%61pi") is None
+    assert normalise_scope("ws:/live/") == "ws:/live"
+    assert normalise_scope("ws:/") == "ws:/"
+    assert normalise_scope("ws:live") is None
+    assert normalise_scope("ws:/a/../b") is None
+    assert normalise_scope("ws:/a//b") is None
+    assert normalise_scope("ws:ws:/a") is None
+    assert normalise_scope("wss:/a") is None

@@ -11,9 +11,10 @@ from mitmproxy import websocket
 from mitmproxy.test import tflow
 from wsproto.frame_protocol import Opcode
 
+from addons.authentication import ROLE
 from addons.connection_registry import ConnectionRegistry
-from addons.websocket_messages import DROPPED, ReadOnlyWebSockets
-from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot
+from addons.websocket_messages import DROPPED, VIEWER_DROPPED, ReadOnlyWebSockets
+from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
 from gateway.proxy.state import ProxyState
 from tests.support.proxy_state import proxy_state
 
@@ -98,3 +99,78 @@ def test_the_flag_is_read_at_each_message() -> None:
     second = _message(flow, from_client=True)
     addon.websocket_message(flow)
     assert (first.dropped, second.dropped) == (False, True)
+
+
+# A viewer's messages with [roles] viewer_websocket_messages = "drop": the role in force at
+# each message decides, read from the current snapshot by the socket's session or token.
+def _session(role: str) -> SessionInfo:
+    return SessionInfo(
+        id="sess1",
+        user_id=2,
+        user_name="vera",
+        role=role,
+        csrf_token="c",
+        created_at=0.0,
+        last_seen_at=0.0,
+        expires_at=9e9,
+        client_address=None,
+        user_agent=None,
+    )
+
+
+def _dropping(state: ProxyState) -> None:
+    state.set_access(dataclasses.replace(state.access, viewer_websocket_messages="drop"))
+
+
+def test_a_session_demoted_to_viewer_sends_nothing_more() -> None:
+    state, addon, flow = _setup(session="sess1")
+    _dropping(state)
+    state.set_auth(AuthSnapshot(sessions={"h": _session("user")}))
+    flow.metadata[ROLE] = "user"  # the role the upgrade was admitted with
+    first = _message(flow, from_client=True)
+    addon.websocket_message(flow)
+    state.set_auth(AuthSnapshot(sessions={"h": _session("viewer")}))
+    second = _message(flow, from_client=True)
+    addon.websocket_message(flow)
+    assert (first.dropped, second.dropped) == (False, True)
+    assert state.denials[VIEWER_DROPPED] == 1
+
+
+def test_a_token_demoted_to_viewer_sends_nothing_more() -> None:
+    state, addon, flow = _setup(token=FULL.id)
+    _dropping(state)
+    flow.metadata[ROLE] = "user"
+    first = _message(flow, from_client=True)
+    addon.websocket_message(flow)
+    state.set_auth(AuthSnapshot(api_tokens={FULL.id: dataclasses.replace(FULL, role="viewer")}))
+    second = _message(flow, from_client=True)
+    addon.websocket_message(flow)
+    assert (first.dropped, second.dropped) == (False, True)
+
+
+def test_a_viewer_promoted_to_user_may_send() -> None:
+    state, addon, flow = _setup(session="sess1")
+    _dropping(state)
+    flow.metadata[ROLE] = "viewer"
+    state.set_auth(AuthSnapshot(sessions={"h": _session("user")}))
+    message = _message(flow, from_client=True)
+    addon.websocket_message(flow)
+    assert not message.dropped
+
+
+def test_a_viewers_messages_pass_when_allowed() -> None:
+    state, addon, flow = _setup(session="sess1")
+    state.set_auth(AuthSnapshot(sessions={"h": _session("viewer")}))
+    message = _message(flow, from_client=True)
+    addon.websocket_message(flow)
+    assert not message.dropped
+
+
+def test_a_viewer_session_gone_from_the_snapshot_keeps_its_admitted_role() -> None:
+    state, addon, flow = _setup(session="sess1")
+    _dropping(state)
+    flow.metadata[ROLE] = "viewer"
+    state.set_auth(AuthSnapshot())
+    message = _message(flow, from_client=True)
+    addon.websocket_message(flow)
+    assert message.dropped
