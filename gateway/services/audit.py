@@ -26,7 +26,7 @@ from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.metrics import EVENTS
-from gateway.store.db import transaction
+from gateway.store.db import after_commit, transaction
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ def record(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (clock.now(), actor, event, client_address, user_agent, json.dumps(detail, default=str)),
     )
-    EVENTS.count(event, detail)  # the monotonic counters of /metrics
+    # The monotonic counters of /metrics count what happened: only once it is committed.
+    after_commit(conn, lambda: EVENTS.count(event, detail))
 
 
 def _entry(row: sqlite3.Row) -> AuditEntry:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -56,10 +56,12 @@ _FULL_CODES = {
 
 
 class GatewayConnection(sqlite3.Connection):
-    """A connection that knows its data directory and whether it can only read."""
+    """A connection that knows its data directory, whether it can only read, and what
+    to do once the open write transaction commits (:func:`after_commit`)."""
 
     data_dir: Path = Path(".")
     read_only: bool = False
+    on_commit: list[Callable[[], None]] | None = None
 
 
 def free_bytes(directory: Path) -> int | None:
@@ -226,6 +228,17 @@ def _statements(script: str) -> Iterator[str]:
             yield statement
 
 
+def after_commit(conn: sqlite3.Connection, action: Callable[[], None]) -> None:
+    """Run ``action`` once what was just written is committed: at the end of the open
+    :func:`transaction`, not at all if it rolls back, and at once outside a transaction
+    (each statement commits on its own there)."""
+    pending: list[Callable[[], None]] | None = getattr(conn, "on_commit", None)
+    if conn.in_transaction and pending is not None:
+        pending.append(action)
+    else:
+        action()
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction; taken immediately so concurrent writers queue, not fail.
@@ -236,6 +249,9 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise _disk_full_error(data_dir)
     try:
         conn.execute("BEGIN IMMEDIATE")
+        pending: list[Callable[[], None]] = []
+        if isinstance(conn, GatewayConnection):
+            conn.on_commit = pending
         try:
             yield conn
         except BaseException:
@@ -244,6 +260,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             raise
         else:
             conn.execute("COMMIT")
+        finally:
+            if isinstance(conn, GatewayConnection):
+                conn.on_commit = None
+        for action in pending:
+            action()
     except sqlite3.Error as error:
         if data_dir is not None and not isinstance(error, DiskFullError):
             if is_disk_full_error(error, data_dir):

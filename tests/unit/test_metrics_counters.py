@@ -64,6 +64,31 @@ def _counters(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
     return {key: value for key, value in _samples(text).items() if key[0] in names}
 
 
+def test_an_entry_is_counted_only_once_its_transaction_commits(tmp_path: Path) -> None:
+    conn = db.connect(tmp_path / "data" / "gateway.db")
+    try:
+        before = _counters(render(_snapshot(), process=False).decode())
+        try:
+            with db.transaction(conn):
+                audit.record(conn, "eve", "login.failure")
+                # Not yet committed: a scrape now must not see it.
+                assert _counters(render(_snapshot(), process=False).decode()) == before
+                raise RuntimeError("the change fails after its audit entry")
+        except RuntimeError:
+            pass
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
+        assert _counters(render(_snapshot(), process=False).decode()) == before
+        with db.transaction(conn):
+            audit.record(conn, "eve", "login.failure")
+        key = (PREFIX + "login_failures_total", ())
+        after = _counters(render(_snapshot(), process=False).decode())
+        assert after[key] == before.get(key, 0.0) + 1
+        audit.record(conn, "eve", "login.failure")  # outside a transaction: committed at once
+        assert _counters(render(_snapshot(), process=False).decode())[key] == after[key] + 1
+    finally:
+        conn.close()
+
+
 def test_counters_never_decrease_across_an_audit_purge(tmp_path: Path) -> None:
     conn = db.connect(tmp_path / "data" / "gateway.db")
     try:
