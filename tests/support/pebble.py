@@ -118,7 +118,7 @@ def _wait_port(port: int, what: str, timeout: float = 15.0) -> None:
 
 
 class Pebble:
-    def __init__(self, directory: Path, *, http_port: int) -> None:
+    def __init__(self, directory: Path, *, http_port: int, dns_server: str | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.ca_bundle, cert, key = _api_certificate(directory)
@@ -141,27 +141,30 @@ class Pebble:
         config_path = directory / "pebble.json"
         config_path.write_text(json.dumps(config))
         self._logs = [(directory / "challtestsrv.log").open("w")]
-        self.challtestsrv = subprocess.Popen(
-            [
-                "pebble-challtestsrv",
-                "-defaultIPv4",
-                "127.0.0.1",
-                "-defaultIPv6",
-                "",
-                "-dns01",
-                f"127.0.0.1:{self.dns_port}",
-                "-management",
-                f"127.0.0.1:{self.challtestsrv_port}",
-                "-http01",
-                "",
-                "-https01",
-                "",
-                "-tlsalpn01",
-                "",
-            ],
-            stdout=self._logs[0],
-            stderr=subprocess.STDOUT,
-        )
+        self.challtestsrv: subprocess.Popen[bytes] | None = None
+        if dns_server is None:
+            dns_server = f"127.0.0.1:{self.dns_port}"
+            self.challtestsrv = subprocess.Popen(
+                [
+                    "pebble-challtestsrv",
+                    "-defaultIPv4",
+                    "127.0.0.1",
+                    "-defaultIPv6",
+                    "",
+                    "-dns01",
+                    f"127.0.0.1:{self.dns_port}",
+                    "-management",
+                    f"127.0.0.1:{self.challtestsrv_port}",
+                    "-http01",
+                    "",
+                    "-https01",
+                    "",
+                    "-tlsalpn01",
+                    "",
+                ],
+                stdout=self._logs[0],
+                stderr=subprocess.STDOUT,
+            )
         self._logs.append((directory / "pebble.log").open("w"))
         environment = {
             **os.environ,
@@ -175,14 +178,15 @@ class Pebble:
                 "-config",
                 str(config_path),
                 "-dnsserver",
-                f"127.0.0.1:{self.dns_port}",
+                dns_server,
             ],
             stdout=self._logs[1],
             stderr=subprocess.STDOUT,
             env=environment,
         )
         try:
-            _wait_port(self.challtestsrv_port, "pebble-challtestsrv")
+            if self.challtestsrv is not None:
+                _wait_port(self.challtestsrv_port, "pebble-challtestsrv")
             _wait_port(self.port, "pebble")
             _wait_port(self.management_port, "pebble's management API")
         except BaseException:
@@ -207,7 +211,7 @@ class Pebble:
 
     def stop(self) -> None:
         for process in (self.process, self.challtestsrv):
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 process.terminate()
                 try:
                     process.wait(5)
