@@ -161,9 +161,10 @@ def provider_hook(dns: AcmeDnsSettings) -> Hook:
                     done = operations.delete_record(None, "TXT", name, value)
         except Exception as error:  # the providers raise anything, from HTTP to KeyError
             reason = _redact(f"{type(error).__name__}: {error}", secrets)
+            zone = str(own.get("delegated") or zone_of(domain))
             raise AcmeError(
-                f"the DNS provider {dns.provider} failed to {action} the TXT record {name}: "
-                f"{reason}"
+                f"the DNS provider {dns.provider} failed to {action} the TXT record {name} "
+                f"in the zone {zone}: {reason}"
             ) from None
         if not done:
             raise AcmeError(

@@ -161,6 +161,9 @@ def test_a_refused_api_key_is_a_plain_error_without_the_key(env: Env) -> None:
     with pytest.raises(AcmeError) as raised:
         hook("add", RECORD, "some-value")
     message = str(raised.value)
-    assert "the DNS provider powerdns failed to add the TXT record" in message
+    assert (
+        f"the DNS provider powerdns failed to add the TXT record {RECORD} in the zone {ZONE}"
+        in message
+    )
     assert "401" in message
     assert wrong not in message
