@@ -22,6 +22,7 @@ request URL or a body: the values of secret options are cut out of them.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 from functools import cache
@@ -51,7 +52,9 @@ def providers() -> dict[str, bool]:
     # Lexicon's discovery is the one place that knows; its CLI and Client use it too.
     from lexicon._private.discovery import find_providers
 
-    return dict(find_providers())
+    # "auto" guesses the provider from the zone's name servers (lookups at run time, and
+    # options no check can know): name the provider instead.
+    return {name: ready for name, ready in find_providers().items() if name != "auto"}
 
 
 @cache
@@ -70,9 +73,11 @@ def problems(dns: AcmeDnsSettings) -> list[str]:
     """What is wrong with ``[acme.dns]`` for its provider, each in plain words; [] if fine."""
     found = providers()
     if dns.provider not in found:
+        ready = sorted(name for name, usable in found.items() if usable)
+        close = difflib.get_close_matches(dns.provider, ready, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"the providers are: {', '.join(ready)}"
         return [
-            f"[acme.dns] provider = {dns.provider!r} is not a provider dns-lexicon knows; "
-            f"the providers are: {', '.join(sorted(found))}"
+            f"[acme.dns] provider = {dns.provider!r} is not a provider dns-lexicon knows; {hint}"
         ]
     if not found[dns.provider]:
         return [

@@ -110,8 +110,16 @@ GOOD_PDNS = {"provider": "powerdns", "pdns_server": "http://127.0.0.1:8081", "au
             r'provider is for challenge = "dns-01"',
         ),
         (
-            {**DNS01, "dns": {"provider": "nosuchdns"}},
-            r"'nosuchdns' is not a provider dns-lexicon knows; the providers are: .*powerdns",
+            {**DNS01, "dns": {"provider": "qqqq"}},
+            r"'qqqq' is not a provider dns-lexicon knows; the providers are: .*powerdns",
+        ),
+        (
+            {**DNS01, "dns": {"provider": "powerdsn"}},
+            r"'powerdsn' is not a provider dns-lexicon knows; did you mean powerdns\?",
+        ),
+        (
+            {**DNS01, "dns": {"provider": "auto"}},
+            r"'auto' is not a provider dns-lexicon knows",
         ),
         (
             {**DNS01, "dns": {**GOOD_PDNS, "auth_tokn": "t"}},
