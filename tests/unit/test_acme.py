@@ -236,9 +236,7 @@ def test_an_unexpected_failure_is_audited_too(
     ]
 
 
-def test_a_successful_order_is_not_audited(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_successful_order_is_not_audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(manager_module, "order_certificate", lambda *_: None)
     manager = _manager(tmp_path)
     audited: list[str] = []
@@ -270,9 +268,7 @@ def test_the_failure_notification_says_what_failed() -> None:
 def test_the_expiry_watch_reads_the_acme_certificate(tmp_path: Path) -> None:
     from gateway.tasks.notifications import certificate_path
 
-    found = certificate_path(
-        settings(data_dir=str(tmp_path), tls={"enabled": True}, acme=GOOD)  # type: ignore[arg-type]
-    )
+    found = certificate_path(settings(data_dir=str(tmp_path), tls={"enabled": True}, acme=GOOD))
     assert found == AcmeStorage(tmp_path).cert
 
 
