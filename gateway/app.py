@@ -312,7 +312,9 @@ class Gateway:
         self.backups = AutomaticBackups(self.settings, self.recorder.record_audit, clock=self.clock)
         self._start_task(self.backups.run(), "automatic backups")
         if self.acme is not None:
-            self._start_task(acme_renewal.run(self.acme), "ACME renewal")
+            self._start_task(
+                acme_renewal.run(self.acme, self.recorder.record_audit), "ACME renewal"
+            )
 
     def _start_task(self, job: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(job, name=name))

@@ -12,7 +12,9 @@
      it ends;
    - ``dns-01`` with ``[acme] dns_hook``: the hook runs as ``hook add <name> <value>``
      before and ``hook remove <name> <value>`` after (``_acme-challenge.<domain>``, the
-     TXT value);
+     TXT value); with ``[acme.dns] provider`` the provider's API does the same
+     (:mod:`gateway.acme.dns_provider`), and the authority is asked to look only
+     ``[acme.dns] propagation_seconds`` after the last record went up;
 4. the order is finalized and the certificate chain fetched; the key and chain replace
    the files the TLS layer serves (:class:`AcmeStorage`).
 
@@ -24,7 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +39,8 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway import version
 from gateway.acme.board import ChallengeBoard
+from gateway.acme.dns_provider import provider_hook
+from gateway.acme.errors import AcmeError, Hook
 from gateway.acme.storage import AcmeStorage, new_key_pem
 from gateway.settings.acme import AcmeSettings
 from gateway.system.commands import CommandError, run_sync
@@ -44,10 +49,6 @@ logger = logging.getLogger("cemm_gateway.acme")
 
 ORDER_TIMEOUT = 180.0
 HOOK_TIMEOUT = 120.0
-
-
-class AcmeError(Exception):
-    """The order failed; the message says why in plain words."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _connect(settings: AcmeSettings, storage: AcmeStorage) -> client.ClientV2:
     return acme
 
 
-Hook = Callable[[str, str, str], None]
+__all__ = ["AcmeError", "Issued", "order_certificate", "run_hook"]
 
 
 def run_hook(path: str) -> Hook:
@@ -97,6 +98,14 @@ def run_hook(path: str) -> Hook:
     return hook
 
 
+def _dns_hook(settings: AcmeSettings) -> Hook | None:
+    if settings.dns_hook:
+        return run_hook(settings.dns_hook)
+    if settings.dns.provider:
+        return provider_hook(settings.dns)
+    return None
+
+
 @contextmanager
 def _challenges(
     acme: client.ClientV2,
@@ -107,7 +116,7 @@ def _challenges(
     """Offer every authorization's challenge; take the answers down afterwards."""
     key = acme.net.key
     kind = challenges.HTTP01 if settings.challenge == "http-01" else challenges.DNS01
-    hook = run_hook(settings.dns_hook) if settings.dns_hook else None
+    hook = _dns_hook(settings) if kind is challenges.DNS01 else None
     tokens: list[str] = []
     records: list[tuple[str, str]] = []
     answers: list[tuple[messages.ChallengeBody, Any]] = []
@@ -127,11 +136,14 @@ def _challenges(
                 tokens.append(token)
             else:
                 if hook is None:
-                    raise AcmeError("dns-01 needs [acme] dns_hook")
+                    raise AcmeError("dns-01 needs [acme] dns_hook or [acme.dns] provider")
                 name = challenge.chall.validation_domain_name(domain)
                 hook("add", name, validation)
                 records.append((name, validation))
             answers.append((challenge, response))
+        if records and settings.dns.provider and settings.dns.propagation_seconds:
+            # A provider's name servers take a while to serve a new record everywhere.
+            time.sleep(settings.dns.propagation_seconds)
         for challenge, response in answers:
             acme.answer_challenge(challenge, response)
         yield

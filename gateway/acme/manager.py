@@ -10,6 +10,10 @@ renewal at two thirds of the lifetime, retry with backoff, and the status people
   ``RETRY_FIRST`` seconds, doubling up to ``RETRY_MAX``; the error is kept for the status.
 - ``cemm-gateway cert renew`` leaves a request in the data directory; the loop looks
   for it every ``REQUEST_POLL`` seconds and orders at once (backoff or not).
+- A failed order is audited (``certificate.renewal_failed``, actor ``system``, with the
+  error in plain words and challenge tokens redacted), which makes it a notification
+  (:mod:`gateway.notify.events`); every failed attempt is one entry, so the backoff bounds
+  how often the owner hears of it.
 - The order runs in a worker thread (the ``acme`` library is synchronous); the challenge
   board it fills is read by the proxy on the event loop.
 """
@@ -20,11 +24,14 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from cryptography import x509
 
 from gateway.acme.board import ChallengeBoard
 from gateway.acme.client import AcmeError, order_certificate
+from gateway.acme.errors import redacted
 from gateway.acme.status import CertificateStatus
 from gateway.acme.storage import AcmeStorage, Attempt, renewal_due
 from gateway.settings.acme import AcmeSettings
@@ -37,6 +44,10 @@ RETRY_MAX = 6 * 3600.0
 EXPIRY_WARNING = dt.timedelta(days=14)
 # How often the renewal loop looks for a request of ``cemm-gateway cert renew``.
 REQUEST_POLL = 2.0
+AUDIT_ACTOR = "system"
+
+# ``Recorder.record_audit``: (actor, event, **detail).
+RecordAudit = Callable[..., None]
 
 
 def _names(certificate: x509.Certificate) -> tuple[str, ...]:
@@ -54,6 +65,8 @@ class AcmeManager:
         self.board = ChallengeBoard()
         self._lock = asyncio.Lock()
         self._failures = 0
+        # Set by the gateway once its recorder runs; failed orders are audited through it.
+        self.record_audit: RecordAudit | None = None
 
     def ensure_standin(self) -> None:
         """A self-signed pair in the ACME files, unless a certificate is there already."""
@@ -94,13 +107,21 @@ class AcmeManager:
             try:
                 await asyncio.to_thread(order_certificate, self.settings, self.storage, self.board)
             except AcmeError as error:
-                self.storage.record(Attempt(time.time(), False, str(error)))
+                self._failed(str(error))
                 raise
             except Exception as error:  # the status says it; the loop carries on
                 logger.exception("the ACME order failed unexpectedly")
-                self.storage.record(Attempt(time.time(), False, f"unexpected error: {error}"))
+                self._failed(f"unexpected error: {error}")
                 raise AcmeError(f"unexpected error: {error}") from error
             self.storage.record(Attempt(time.time(), True))
+
+    def _failed(self, error: str) -> None:
+        """Keep the error for the status and audit it (tokens redacted in both)."""
+        error = redacted(error)
+        self.storage.record(Attempt(time.time(), False, error))
+        if self.record_audit is not None:
+            detail: dict[str, Any] = {"domains": ", ".join(self.settings.domains), "error": error}
+            self.record_audit(AUDIT_ACTOR, "certificate.renewal_failed", **detail)
 
     def next_wait(self, now: dt.datetime) -> float:
         """Seconds until the next look: the renewal moment, or the retry after failures."""

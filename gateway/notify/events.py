@@ -64,10 +64,13 @@ EVENTS: dict[str, Event] = {
               N_("The VPN peer {peer} made a handshake from a new address."), "/peers"),
         Event("certificate.expiring", N_("Certificate expires soon"),
               N_("The gateway's TLS certificate expires on {expires}."), "/"),
+        Event("certificate.renewal_failed", N_("Certificate order failed"),
+              N_("The certificate for {domains} could not be ordered; the current one keeps"
+                 " serving: {error}"), "/"),
         Event("guest.first_use", N_("Guest link used"),
               N_("{actor} opened the guest link '{link_name}' ({role}) from {address}."),
               "/guests"),
-        Event("backup.failed", N_("Backup failed"), N_("A backup failed: {error}"), "/"),
+        Event("backup.failed", N_("Backup failed"), N_("A backup failed: {reason}"), "/"),
         Event("gateway.start", N_("Gateway started"),
               N_("The gateway (version {version}) started."), "/"),
     )

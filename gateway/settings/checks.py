@@ -41,11 +41,40 @@ def check_acme(settings: Settings) -> None:
         raise SettingsError(
             'invalid configuration: [acme] domains: a wildcard name needs challenge = "dns-01"'
         )
-    if acme.challenge == "dns-01" and not acme.dns_hook:
+    check_acme_dns(settings)
+
+
+def check_acme_dns(settings: Settings) -> None:
+    """DNS-01 publishes its records one way: the hook, or a provider's API."""
+    acme = settings.acme
+    dns = acme.dns
+    if dns.provider and acme.dns_hook:
+        raise SettingsError(
+            "invalid configuration: [acme] dns_hook and [acme.dns] provider both publish the "
+            "TXT record; keep one of them"
+        )
+    if dns.options and not dns.provider:
+        raise SettingsError(
+            f"invalid configuration: [acme.dns] {', '.join(sorted(dns.options))} without a "
+            'provider; example: provider = "powerdns"'
+        )
+    if dns.provider and acme.challenge != "dns-01":
+        raise SettingsError(
+            'invalid configuration: [acme.dns] provider is for challenge = "dns-01"; set '
+            '[acme] challenge = "dns-01", or remove [acme.dns]'
+        )
+    if acme.challenge == "dns-01" and not (acme.dns_hook or dns.provider):
         raise SettingsError(
             'invalid configuration: [acme] challenge = "dns-01" needs dns_hook, the program '
-            'that publishes the TXT record; example: dns_hook = "/data/acme-hook.sh"'
+            'that publishes the TXT record (example: dns_hook = "/data/acme-hook.sh"), or '
+            '[acme.dns] provider, a DNS provider\'s API (example: provider = "desec")'
         )
+    if dns.provider:
+        # The library is imported only when a provider is configured.
+        from gateway.acme.dns_provider import problems
+
+        if found := problems(dns):
+            raise SettingsError("invalid configuration: " + "; ".join(found))
 
 
 def check_wireguard(settings: Settings) -> None:

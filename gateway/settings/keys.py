@@ -40,6 +40,7 @@ _EXAMPLES: dict[str, Any] = {
     "acme.directory_url": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "acme.ca_bundle": "/data/acme-ca.pem",
     "acme.dns_hook": "/data/acme-hook.sh",
+    "acme.dns.provider": "desec",
     "wireguard.subnet6": "fd13:13:13::/64",
     "wireguard.endpoint": "home.example.org:51820",
     "auth.trusted_networks": ["192.168.1.0/24"],

@@ -77,6 +77,17 @@ def environment_variables() -> list[str]:
     return sorted(_environment().values())
 
 
+def _in_open_section(key: str) -> bool:
+    """Whether ``key`` is one of the free-form keys of a section that takes any key (the
+    DNS provider's options in ``[acme.dns]``)."""
+    section, _, _ = key.rpartition(".")
+    try:
+        model = section_model(setting_field(section)) if section else None
+    except KeyError:
+        return False
+    return model is not None and model.model_config.get("extra") == "allow"
+
+
 def _unknown_environment() -> list[str]:
     """A line for each ``CEMM_GATEWAY_*`` variable that names no setting and no section:
     a typo (one underscore instead of two) would otherwise leave a rule unset unnoticed."""
@@ -87,7 +98,7 @@ def _unknown_environment() -> list[str]:
     names = {env_name(key)[len(ENV_PREFIX) :]: env_name(key) for key in keys}
     lines = []
     for key, variable in sorted(_environment().items()):
-        if key in known:
+        if key in known or _in_open_section(key):
             continue
         close = difflib.get_close_matches(variable[len(ENV_PREFIX) :].upper(), names, n=1)
         hint = (

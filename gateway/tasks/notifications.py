@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from gateway.acme.storage import AcmeStorage
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.notify import runtime
 from gateway.notify.delivery import Send
@@ -43,6 +44,8 @@ def certificate_path(settings: Settings) -> Path | None:
     """The certificate the listeners serve, or None without TLS."""
     if not settings.tls.enabled:
         return None
+    if settings.acme.enabled:
+        return AcmeStorage(settings.data_dir).cert
     return Path(settings.tls.cert) if settings.tls.cert else self_signed_paths(settings.data_dir)[0]
 
 

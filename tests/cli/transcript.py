@@ -247,6 +247,12 @@ SESSION: Sequence[Command | Setup] = (
     _c("cert", "--help", config=None),
     _c("check", config="acme"),
     _c("check", config="acme-and-cert"),
+    # ACME DNS-01: the hook or a DNS provider's API (dns-lexicon), one of them, known options.
+    _c("check", config="acme-dns-neither"),
+    _c("check", config="acme-dns-both"),
+    _c("check", config="acme-dns-unknown-provider"),
+    _c("check", config="acme-dns-unknown-option"),
+    _c("check", config="acme-dns-provider"),
 )
 
 CONFIGS = {
@@ -272,6 +278,21 @@ CONFIGS = {
         '[tls]\nenabled = true\ncert = "/data/tls/fullchain.pem"\nkey = "/data/tls/privkey.pem"\n'
         '[acme]\nenabled = true\ndomains = ["cemm.example.org"]\n'
     ),
+    **{
+        f"acme-dns-{name}": (
+            'data_dir = "{data}"\n[upstream]\nhost = "192.168.2.34"\n[tls]\nenabled = true\n'
+            '[acme]\nenabled = true\ndomains = ["cemm.example.org"]\nchallenge = "dns-01"\n' + extra
+        )
+        for name, extra in {
+            "neither": "",
+            "both": 'dns_hook = "/data/hook"\n[acme.dns]\nprovider = "desec"\n',
+            "unknown-provider": '[acme.dns]\nprovider = "powerdsn"\n',
+            "unknown-option": '[acme.dns]\nprovider = "desec"\napi_token = "x"\n',
+            "provider": (
+                '[acme.dns]\nprovider = "desec"\nauth_token_file = "/run/secrets/desec"\n'
+            ),
+        }.items()
+    },
 }
 
 

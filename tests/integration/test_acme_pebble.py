@@ -1,11 +1,14 @@
-"""ACME end to end against Pebble (Debian's ``pebble``) on loopback.
+"""ACME end to end against Pebble (Debian's ``pebble``) on loopback: the certificate's
+life after issuance.
 
 Pebble's validator connects from 127.0.0.1, which the gateway's allowlist does NOT hold
-(it admits 127.0.0.5 only), so issuance works only through the HTTP-01 window. Shown:
-issuance with the chain verifying against Pebble's root; the answered challenges audited;
-from Pebble's address nothing but the challenge after the order; a forced renewal swaps
-the certificate while a WebSocket stays open; a failing order leaves the certificate in
-place serving and records the error.
+(it admits 127.0.0.5 only), so issuance goes through the HTTP-01 window here too; the
+window itself, with the authority on an outside address of its own, is shown in
+tests/netns/test_acme_http01_netns.py. Shown here: the status and the stored files after
+issuance; a forced renewal swaps the certificate while a WebSocket stays open;
+``cemm-gateway cert status`` and ``cert renew``; a failing order leaves the certificate in
+place serving, records the error, audits it and notifies the receivers (Apprise's
+``json://`` to a server on loopback).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import socket
 import sqlite3
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from websockets.sync.client import connect
 
 from gateway.acme.client import AcmeError
+from tests.integration.test_notify import Receiver
 from tests.support import pebble
 from tests.support.gateway import (
     GatewayConfig,
@@ -32,15 +35,22 @@ from tests.support.gateway import (
     wait_for,
 )
 
-INSIDE, OUTSIDE = "127.0.0.5", "127.0.0.1"
+INSIDE = "127.0.0.5"
 DOMAIN = "cemm.example.com"
 
 pytestmark = pytest.mark.skipif(not pebble.available(), reason="needs Debian's pebble")
 
 
 @pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="module")
 def env(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, receiver: Receiver
 ) -> Iterator[tuple[InProcessGateway, pebble.Pebble]]:
     directory = tmp_path_factory.mktemp("acme-pebble")
     simulator = SimulatorThread()
@@ -59,6 +69,7 @@ def env(
         f'domains = ["{DOMAIN}"]\n'
         f'directory_url = "{server.directory_url}"\n'
         f'ca_bundle = "{server.ca_bundle}"\n'
+        f"[notify]\nurls = [{json.dumps(receiver.url)}]\n"
     )
     gateway = InProcessGateway(config)
     try:
@@ -93,14 +104,14 @@ def issued_by_pebble(gateway: InProcessGateway) -> bool:
     return "Pebble" in certificate.issuer.rfc4514_string()
 
 
-def test_issuance_through_the_window(env: tuple[InProcessGateway, pebble.Pebble]) -> None:
+def test_issued_certificate_status_and_files(
+    env: tuple[InProcessGateway, pebble.Pebble],
+) -> None:
     gateway, server = env
     wait_for(lambda: issued_by_pebble(gateway), "Pebble's certificate is served", timeout=60)
-    root = server.root_pem()
-    for port in (gateway.config.http_port, gateway.config.ws_port, gateway.config.admin_port):
-        certificate = served(port, root)  # the chain verifies against Pebble's root
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        assert names.value.get_values_for_type(x509.DNSName) == [DOMAIN]
+    certificate = served(gateway.config.http_port, server.root_pem())  # the chain verifies
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert names.value.get_values_for_type(x509.DNSName) == [DOMAIN]
     acme = gateway.gateway.acme
     assert acme is not None
     status = acme.status()
@@ -112,49 +123,6 @@ def test_issuance_through_the_window(env: tuple[InProcessGateway, pebble.Pebble]
     for path in (storage.account_key, storage.key):
         assert path.stat().st_mode & 0o777 == 0o600
     assert storage.directory.stat().st_mode & 0o777 == 0o700
-
-
-def test_answers_were_audited(env: tuple[InProcessGateway, pebble.Pebble]) -> None:
-    gateway, _ = env
-    wait_for(lambda: issued_by_pebble(gateway), "Pebble's certificate is served", timeout=60)
-    database = gateway.config.data_dir / "gateway.db"
-
-    def answers() -> list[dict[str, object]]:
-        conn = sqlite3.connect(database, timeout=5)
-        try:
-            rows = conn.execute(
-                "SELECT detail FROM audit_log WHERE event = 'acme.challenge_answered'"
-            ).fetchall()
-        finally:
-            conn.close()
-        return [json.loads(row[0]) for row in rows]
-
-    wait_for(lambda: bool(answers()), "an answered challenge is audited")
-    assert all(entry["client"] == OUTSIDE for entry in answers())
-
-
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
-        b"GET / HTTP/1.1\r\nHost: cemm.example.com\r\n\r\n",
-        b"GET /.well-known/acme-challenge/abc HTTP/1.1\r\nHost: cemm.example.com\r\n\r\n",
-    ],
-)
-def test_pebbles_address_gets_nothing_after_the_order(
-    env: tuple[InProcessGateway, pebble.Pebble], request_bytes: bytes
-) -> None:
-    gateway, _ = env
-    wait_for(lambda: issued_by_pebble(gateway), "Pebble's certificate is served", timeout=60)
-    for port in (gateway.config.http_port, gateway.config.ws_port, gateway.config.admin_port):
-        with socket.socket() as sock:
-            sock.bind((OUTSIDE, 0))
-            sock.settimeout(5)
-            sock.connect(("127.0.0.1", port))
-            try:
-                sock.sendall(request_bytes)
-                assert sock.recv(65536) == b""
-            except (ConnectionResetError, BrokenPipeError):
-                pass
 
 
 def _fingerprint(certificate: x509.Certificate) -> bytes:
@@ -213,8 +181,8 @@ def test_cert_status_and_renew_on_the_command_line(
     )
 
 
-def test_failing_order_keeps_the_certificate(
-    env: tuple[InProcessGateway, pebble.Pebble], tmp_path: Path
+def test_failing_order_keeps_the_certificate_and_is_notified(
+    env: tuple[InProcessGateway, pebble.Pebble], receiver: Receiver
 ) -> None:
     gateway, server = env
     wait_for(lambda: issued_by_pebble(gateway), "Pebble's certificate is served", timeout=60)
@@ -231,3 +199,35 @@ def test_failing_order_keeps_the_certificate(
     assert _fingerprint(served(gateway.config.http_port)) == before
     result = cli("cert", "status", config=gateway.config.path)
     assert "failed: cannot reach the ACME directory" in result.stdout
+    # Audited, and so notified.
+    database = gateway.config.data_dir / "gateway.db"
+
+    def failures() -> list[tuple[str, dict[str, str]]]:
+        conn = sqlite3.connect(database, timeout=5)
+        try:
+            rows = conn.execute(
+                "SELECT actor, detail FROM audit_log"
+                " WHERE event = 'certificate.renewal_failed' ORDER BY id"
+            ).fetchall()
+        finally:
+            conn.close()
+        return [(row[0], json.loads(row[1])) for row in rows]
+
+    wait_for(lambda: bool(failures()), "the failed order is audited")
+    actor, detail = failures()[-1]
+    assert actor == "system" and detail["domains"] == DOMAIN
+    assert detail["error"].startswith("cannot reach the ACME directory")
+
+    def told() -> list[str]:
+        return [
+            message["message"]
+            for message in receiver.messages
+            if message["title"].startswith("Certificate order failed")
+        ]
+
+    wait_for(lambda: bool(told()), f"the failure is notified (got {receiver.titles()})")
+    first_line = told()[0].splitlines()[0]
+    assert first_line.startswith(
+        f"The certificate for {DOMAIN} could not be ordered; the current one keeps serving:"
+        " cannot reach the ACME directory"
+    )

@@ -180,6 +180,98 @@ def test_failed_order_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert attempt.error == "the authority refused: rate limited"
 
 
+def test_failed_order_is_audited_with_tokens_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.acme.client import AcmeError
+
+    token = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+    thumbprint = "9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+    said = (
+        "the authority could not validate cemm.example.org: The key authorization file from"
+        f' the server did not match this challenge. Expected "{token}.{thumbprint}" (got'
+        f' "nope") at http://cemm.example.org/.well-known/acme-challenge/{token}'
+    )
+
+    def fail(*_: Any) -> None:
+        raise AcmeError(said)
+
+    monkeypatch.setattr(manager_module, "order_certificate", fail)
+    manager = _manager(tmp_path, ["cemm.example.org", "www.example.org"])
+    audited: list[tuple[str, str, dict[str, Any]]] = []
+    manager.record_audit = lambda actor, event, **detail: audited.append((actor, event, detail))
+    with pytest.raises(AcmeError):
+        asyncio.run(manager.renew())
+    [(actor, event, detail)] = audited
+    assert (actor, event) == ("system", "certificate.renewal_failed")
+    assert detail["domains"] == "cemm.example.org, www.example.org"
+    error = detail["error"]
+    assert error.startswith("the authority could not validate cemm.example.org: The key")
+    assert token not in error and thumbprint not in error
+    assert f'Expected "{token[:8]}[redacted]"' in error
+    assert f"/.well-known/acme-challenge/{token[:8]}[redacted]" in error
+    attempt = manager.status().last_attempt
+    assert attempt is not None and attempt.error == error
+
+
+def test_an_unexpected_failure_is_audited_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.acme.client import AcmeError
+
+    def crash(*_: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(manager_module, "order_certificate", crash)
+    manager = _manager(tmp_path)
+    audited: list[tuple[str, dict[str, Any]]] = []
+    manager.record_audit = lambda _actor, event, **detail: audited.append((event, detail))
+    with pytest.raises(AcmeError):
+        asyncio.run(manager.renew())
+    assert audited == [
+        (
+            "certificate.renewal_failed",
+            {"domains": "cemm.example.org", "error": "unexpected error: disk full"},
+        )
+    ]
+
+
+def test_a_successful_order_is_not_audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manager_module, "order_certificate", lambda *_: None)
+    manager = _manager(tmp_path)
+    audited: list[str] = []
+    manager.record_audit = lambda _actor, event, **_detail: audited.append(event)
+    asyncio.run(manager.renew())
+    assert audited == []
+
+
+def test_the_failure_notification_says_what_failed() -> None:
+    from gateway.notify.events import EVENTS
+    from gateway.notify.message import Notice, compose
+
+    assert "certificate.renewal_failed" in EVENTS
+    notice = Notice(
+        "certificate.renewal_failed",
+        1_700_000_000.0,
+        "system",
+        detail={"domains": "cemm.example.org", "error": "cannot reach the ACME directory"},
+    )
+    message = compose(notice, link=lambda page: f"https://gw:8443{page}")
+    assert message.title == "Certificate order failed"
+    assert message.body.splitlines()[0] == (
+        "The certificate for cemm.example.org could not be ordered; the current one keeps"
+        " serving: cannot reach the ACME directory"
+    )
+    assert message.body.endswith("https://gw:8443/")
+
+
+def test_the_expiry_watch_reads_the_acme_certificate(tmp_path: Path) -> None:
+    from gateway.tasks.notifications import certificate_path
+
+    found = certificate_path(settings(data_dir=str(tmp_path), tls={"enabled": True}, acme=GOOD))
+    assert found == AcmeStorage(tmp_path).cert
+
+
 def test_board() -> None:
     board = ChallengeBoard()
     assert not board.any_pending()

@@ -46,6 +46,12 @@ def test_folded_message_has_the_count_and_a_missing_detail_reads_as_a_question_m
     assert "7 times, from 1970-01-01 00:00:00 UTC to 1970-01-01 00:01:00 UTC." in message.body
 
 
+def test_a_failed_backup_says_why() -> None:
+    # The backup task audits the reason as ``reason`` (gateway/tasks/backup.py).
+    message = compose(Notice("backup.failed", 0.0, detail={"reason": "disk full"}), link=str)
+    assert message.body.splitlines()[0] == "A backup failed: disk full"
+
+
 def test_every_event_composes() -> None:
     for name in EVENTS:
         assert compose(Notice(name, 0.0), link=str).title
