@@ -1,5 +1,6 @@
 """What every test shares: no skip under CI, the ``root`` marker, derandomized hypothesis,
-how tests are spread over parallel workers, and the integration fixtures (a simulated CEMM and a gateway in front of it)."""
+how tests are spread over parallel workers, and the integration fixtures (a simulated CEMM
+and a gateway in front of it)."""
 
 from __future__ import annotations
 
