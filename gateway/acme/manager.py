@@ -30,14 +30,22 @@ from typing import Any
 from cryptography import x509
 
 from gateway.acme.board import ChallengeBoard
-from gateway.acme.client import AcmeError, order_certificate
-from gateway.acme.errors import redacted
+from gateway.acme.errors import AcmeError, redacted
 from gateway.acme.status import CertificateStatus
 from gateway.acme.storage import AcmeStorage, Attempt, renewal_due
 from gateway.settings.acme import AcmeSettings
 from gateway.tls.certificates import make_self_signed
 
 logger = logging.getLogger("cemm_gateway.acme")
+
+
+def order_certificate(settings: AcmeSettings, storage: AcmeStorage, board: ChallengeBoard) -> None:
+    """One order (:func:`gateway.acme.client.order_certificate`). The ACME library is
+    imported with the first order: a gateway without ACME never carries it (~5 MB)."""
+    from gateway.acme.client import order_certificate as order
+
+    order(settings, storage, board)
+
 
 RETRY_FIRST = 300.0
 RETRY_MAX = 6 * 3600.0
