@@ -92,8 +92,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
 
 
 def register(commands: common.Commands) -> None:
-    cert = commands.add_parser("cert", help="the ACME certificate: status, renew")
-    actions = cert.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = common.resource(commands, "cert", "the ACME certificate: status, renew")
     status = actions.add_parser("status", help="issuer, names, expiry and the last order")
     status.add_argument(*common.JSON[0], **common.JSON[1])
     common.config_option(status)
