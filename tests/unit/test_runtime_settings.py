@@ -126,7 +126,7 @@ def test_save_refuses_locked_unknown_and_invalid(tmp_path: Path, conn: sqlite3.C
         runtime_settings.save(conn, settings, {"wireguard.enabled": False}, actor="admin")
     with pytest.raises(Invalid, match="cannot be changed at run time"):
         runtime_settings.save(conn, settings, {"listen.http_port": 8080}, actor="admin")
-    with pytest.raises(Invalid, match="notify.cemm_down_after"):
+    with pytest.raises(Invalid, match=r"notify\.cemm_down_after"):
         runtime_settings.save(conn, settings, {"notify.cemm_down_after": -1}, actor="admin")
     assert runtime_settings.stored(conn) == {}
 
