@@ -247,6 +247,14 @@ SESSION: Sequence[Command | Setup] = (
     _c("cert", "--help", config=None),
     _c("check", config="acme"),
     _c("check", config="acme-and-cert"),
+    # allow add: 0.0.0.0/0, ::/0 or a public network wider than /16 needs --yes.
+    _c("allow", "add", "--help", config=None),
+    _c("allow", "add", "0.0.0.0/0"),
+    _c("allow", "add", "2000::/3"),
+    _c("allow", "add", "8.0.0.0/8", "--yes", "--label", "on purpose"),
+    _c("allow", "add", "10.0.0.0/8"),
+    _c("allow", "remove", "8.0.0.0/8"),
+    _c("allow", "remove", "10.0.0.0/8"),
 )
 
 CONFIGS = {
