@@ -18,21 +18,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from fastapi import FastAPI
+
+from addons.connection_registry import ConnectionRegistry
 from gateway import startup
-from gateway.proxy.engine import EngineError
+from gateway.live_settings import LiveSettings
+from gateway.logins import Logins
+from gateway.notify.runtime import Notifications
+from gateway.policy.access import AccessConfig
+from gateway.proxy.engine import EngineError, ProxyEngine
+from gateway.proxy.state import ProxyState
 from gateway.services.errors import Invalid
 from gateway.settings import Settings, SettingsError
 from gateway.tasks import notifications, wireguard_check
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-    from gateway.app import Gateway
+from gateway.tasks.state_watcher import StateWatcher
+from gateway.upstream.monitor import UpstreamMonitor
+from gateway.wireguard.manager import WireguardManager
 
 logger = logging.getLogger("cemm_gateway")
+
+
+class Gateway(Protocol):
+    """What the switches change of the running gateway (:class:`gateway.app.Gateway`)."""
+
+    settings: Settings
+    live: LiveSettings | None
+    state: ProxyState | None
+    registry: ConnectionRegistry | None
+    logins: Logins | None
+    watcher: StateWatcher | None
+    engine: ProxyEngine | None
+    upstream_monitor: UpstreamMonitor | None
+    notifications: Notifications | None
+    _wireguard: WireguardManager | None
+    _tasks: list[asyncio.Task[Any]]
+
+    def _start_task(self, job: Coroutine[Any, Any, Any], name: str) -> None: ...
+
+    async def _start_wireguard(self, conn: sqlite3.Connection) -> WireguardManager: ...
+
+    def _access(self) -> AccessConfig: ...
+
 
 WIREGUARD_CHECK = "WireGuard check"
 NOTIFY_TASKS = ("CEMM outage watch", "VPN handshake watch", "certificate expiry watch")
@@ -96,7 +126,7 @@ class Switches:
             after.wireguard.endpoint,
         )
 
-    def _attach(self, manager: Any, settings: Settings) -> None:
+    def _attach(self, manager: WireguardManager | None, settings: Settings) -> None:
         """Every part that reads the manager reads this one (None: WireGuard off)."""
         gateway = self.gateway
         state, registry, logins, watcher = (
@@ -112,7 +142,7 @@ class Switches:
         watcher.connect(state, registry, logins, access=gateway._access, wireguard=manager)
         state.set_access(gateway._access())
 
-    async def _listen_on_tunnel(self, manager: Any) -> None:
+    async def _listen_on_tunnel(self, manager: WireguardManager) -> None:
         """Listeners on the tunnel's addresses that ``[listen] host`` does not cover."""
         gateway = self.gateway
         state, engine = gateway.state, gateway.engine
