@@ -34,6 +34,12 @@ def stored(conn: sqlite3.Connection) -> dict[str, Any]:
     return {row[0]: json.loads(row[1]) for row in rows}
 
 
+def in_force(conn: sqlite3.Connection, settings: Settings) -> Settings:
+    """``settings`` (as loaded) with the stored values the file and environment leave room
+    for: what the running gateway uses, for the CLI."""
+    return rules.apply(settings, stored(conn))
+
+
 def checked_changes(settings: Settings, changes: Mapping[str, Any]) -> dict[str, Any]:
     """``changes`` checked: every key changeable (not locked) and every value valid.
 

@@ -106,6 +106,12 @@ def test_receivers_are_added_masked_and_in_force_without_restart(
         wait_for(lambda: "Allowlist changed" in receiver.titles(), "the allowlist message")
         assert "Gateway started" not in receiver.titles()  # not announced a second time
 
+        # The CLI sends to the receivers set in the admin app too.
+        sent_by_cli = cli("notify", "test", config=env.path)
+        assert sent_by_cli.returncode == 0, sent_by_cli.stderr
+        assert "Sent a test message to json://•••." in sent_by_cli.stdout
+        wait_for(lambda: receiver.titles().count("Test message") == 2, "the CLI's test message")
+
         removed = _post(admin, "/notify", action="remove", index="0")
         assert "Removed the receiver json://•••." in removed.text
         assert "No receiver" in removed.text

@@ -175,3 +175,14 @@ def test_live_change_runs_hooks_and_undoes_them_on_refusal(tmp_path: Path) -> No
         assert LiveSettings(settings, runtime_settings.stored(conn)).current.wireguard.enabled
     finally:
         conn.close()
+
+
+def test_in_force_is_the_loaded_settings_with_the_stored_values(
+    tmp_path: Path, conn: sqlite3.Connection
+) -> None:
+    settings = _loaded(tmp_path, "[notify]\ncemm_down_after = 30.0\n")
+    runtime_settings.save(conn, settings, {"wireguard.enabled": True}, actor="admin")
+    conn.execute("INSERT INTO runtime_setting VALUES ('notify.cemm_down_after', '5', 0, 'someone')")
+    found = runtime_settings.in_force(conn, settings)
+    assert found.wireguard.enabled is True
+    assert found.notify.cemm_down_after == 30.0  # the file wins over what is stored
