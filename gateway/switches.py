@@ -4,10 +4,11 @@
   closed and its check stopped; when on, a new :class:`WireguardManager` brings up the
   interface with its firewall rule and the peers from the database, then the admin app, the
   state watcher and the access rules (trusted peers, the tunnel's own address) use it, and
-  its check runs. The tunnel's addresses need listeners only when ``[listen] host`` does
-  not already cover them (the default, every address, does); those are added to the proxy.
-  An interface that cannot be made refuses the change with the reason
-  (:class:`~gateway.services.errors.Invalid`) and the gateway stays as it was.
+  its check (and, with notifications on, the handshake watch) runs. The tunnel's addresses
+  need listeners only when ``[listen] host`` does not already cover them (the default,
+  every address, does); those are added to the proxy. An interface that cannot be made
+  refuses the change with the reason (:class:`~gateway.services.errors.Invalid`) and the
+  gateway stays as it was.
 - **Notifications** (``[notify] urls``, ``events``, ``cemm_down_after``): the running
   delivery and its watches stop and start again with the new values (no second "gateway
   started" message); with no receiver left nothing runs.
@@ -35,6 +36,7 @@ from gateway.proxy.state import ProxyState
 from gateway.services.errors import Invalid
 from gateway.settings import Settings, SettingsError
 from gateway.tasks import notifications, wireguard_check
+from gateway.tasks.notify_watches import VpnWatch
 from gateway.tasks.state_watcher import StateWatcher
 from gateway.upstream.monitor import UpstreamMonitor
 from gateway.wireguard.manager import WireguardManager
@@ -65,7 +67,8 @@ class Gateway(Protocol):
 
 
 WIREGUARD_CHECK = "WireGuard check"
-NOTIFY_TASKS = ("CEMM outage watch", "VPN handshake watch", "certificate expiry watch")
+VPN_WATCH = "VPN handshake watch"
+NOTIFY_TASKS = ("CEMM outage watch", VPN_WATCH, "certificate expiry watch")
 
 
 async def _cancel(gateway: Gateway, names: tuple[str, ...]) -> None:
@@ -96,37 +99,52 @@ class Switches:
             return
         gateway = self.gateway
         if gateway._wireguard is not None:
-            await _cancel(gateway, (WIREGUARD_CHECK,))
+            await _cancel(gateway, (WIREGUARD_CHECK, VPN_WATCH))
             with contextlib.suppress(Exception):
                 await gateway._wireguard.stop()
-            self._attach(None, before)
+            self._attach(None)
             logger.info("WireGuard interface %s is off", before.wireguard.interface)
         gateway.settings = after
         if not after.wireguard.enabled:
             return
+        try:
+            await self._turn_on(after)
+        except BaseException:
+            gateway.settings = before
+            if before.wireguard.enabled:
+                # Back to the interface as it was (best effort: it came up before).
+                with contextlib.suppress(Exception):
+                    await self._turn_on(before)
+            raise
+
+    async def _turn_on(self, settings: Settings) -> None:
+        """Bring up WireGuard as ``settings`` say and put it to use; on failure nothing of
+        it is left."""
+        gateway = self.gateway
         assert gateway.watcher is not None
+        gateway.settings = settings
         try:
             manager = await gateway._start_wireguard(gateway.watcher.conn)
         except SettingsError as error:
-            gateway.settings = before
             raise Invalid(str(error), field="enabled") from None
         try:
-            self._attach(manager, after)
+            self._attach(manager)
             await self._listen_on_tunnel(manager)
         except BaseException:
             with contextlib.suppress(Exception):
                 await manager.stop()
-            self._attach(None, before)
-            gateway.settings = before
+            self._attach(None)
             raise
         gateway._start_task(wireguard_check.run(manager), WIREGUARD_CHECK)
+        if gateway.notifications is not None:
+            notify = gateway.notifications.notifier.notify
+            gateway._start_task(VpnWatch(manager, gateway.watcher.conn, notify).run(), VPN_WATCH)
+        wireguard = settings.wireguard
         logger.info(
-            "WireGuard interface %s is on (endpoint %s)",
-            after.wireguard.interface,
-            after.wireguard.endpoint,
+            "WireGuard interface %s is on (endpoint %s)", wireguard.interface, wireguard.endpoint
         )
 
-    def _attach(self, manager: WireguardManager | None, settings: Settings) -> None:
+    def _attach(self, manager: WireguardManager | None) -> None:
         """Every part that reads the manager reads this one (None: WireGuard off)."""
         gateway = self.gateway
         state, registry, logins, watcher = (

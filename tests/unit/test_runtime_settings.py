@@ -15,7 +15,7 @@ import pytest
 from gateway.live_settings import LiveSettings
 from gateway.services import runtime_settings
 from gateway.services.errors import Conflict, Invalid
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings, SettingsError, load_settings
 from gateway.settings import runtime as rules
 from gateway.store import db
 from gateway.store.worker import DbWorker
@@ -186,3 +186,43 @@ def test_in_force_is_the_loaded_settings_with_the_stored_values(
     found = runtime_settings.in_force(conn, settings)
     assert found.wireguard.enabled is True
     assert found.notify.cemm_down_after == 30.0  # the file wins over what is stored
+
+
+class _GatewayWithoutTunnel:
+    """Just enough of a running gateway for the WireGuard switch: the interface cannot be
+    made (no NET_ADMIN, say)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.watcher = type("Watcher", (), {"conn": None})()
+        self._wireguard = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _start_wireguard(self, conn: object) -> None:
+        raise SettingsError("cannot bring up WireGuard interface wg0: no /dev/net/tun")
+
+
+def test_wireguard_switch_refuses_when_the_interface_cannot_be_made(tmp_path: Path) -> None:
+    from gateway.switches import Switches
+
+    settings = _loaded(tmp_path)
+    worker = DbWorker(settings.database_path)
+    gateway = _GatewayWithoutTunnel(settings)
+    switches = Switches(gateway, None)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        live = LiveSettings(settings, {})
+        live.on_change(switches.wireguard)
+        with pytest.raises(Invalid, match="no /dev/net/tun"):
+            await live.change(
+                worker,
+                {"wireguard.enabled": True, "wireguard.endpoint": "h.example:51820"},
+                actor="admin",
+            )
+        assert live.current is settings and live.stored == {}
+        assert gateway.settings is settings and gateway._wireguard is None
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        worker.close()
