@@ -37,6 +37,7 @@ from gateway.auth import passwords
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.backup import lock as instance_lock
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.live_settings import LiveSettings
 from gateway.logins import Logins
 from gateway.notify.runtime import Notifications
 from gateway.policy.access import AccessConfig
@@ -44,7 +45,7 @@ from gateway.policy.allowlist import CompiledAllowlist
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.errorpages import ErrorPages
 from gateway.proxy.state import Listener, ProxyState
-from gateway.services import held, sessions
+from gateway.services import held, runtime_settings, sessions
 from gateway.services.recorder import Recorder
 from gateway.settings import (
     Settings,
@@ -58,6 +59,7 @@ from gateway.settings import (
 from gateway.status import GatewayStatus, StorageStatus, gather
 from gateway.store import db
 from gateway.store.worker import DbWorker
+from gateway.switches import Switches
 from gateway.system.limits import AcceptGuard, raise_open_file_limit
 from gateway.tasks import acme_renewal, cemm_monitor, notifications, wireguard_check
 from gateway.tasks.audit_purge import AuditPurge
@@ -116,6 +118,7 @@ class Gateway:
         self._usage: UsageFlush | None = None
         self._oidc: Any = None
         self.notifications: Notifications | None = None
+        self.live: LiveSettings | None = None
         self._instance_lock: instance_lock.InstanceLock | None = None
         self.backups: AutomaticBackups | None = None
         self.acme = startup.acme_manager(settings)
@@ -135,6 +138,10 @@ class Gateway:
         self._accept_guard = AcceptGuard(asyncio.get_running_loop())
         self._accept_guard.install()
         conn = self._open_database()
+        # Values changed in the admin app, where the file and the environment leave room.
+        self.live = LiveSettings(settings, runtime_settings.stored(conn))
+        settings = self.settings = self.live.current
+        check_wireguard(settings)
         startup.create_initial_admin(conn, settings, self.clock)
         await asyncio.to_thread(passwords.warm_up)
         self.watcher = StateWatcher(conn, settings, clock=self.clock, disk_full=db.read_only(conn))
@@ -256,6 +263,8 @@ class Gateway:
         )
         web_app = create_web_app(context)
         web_app.state.wireguard = self._wireguard
+        web_app.state.live = self.live
+        Switches(self, web_app).install()
         config = uvicorn.Config(
             web_app, log_config=None, access_log=False, lifespan="off", server_header=False
         )

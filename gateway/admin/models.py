@@ -94,6 +94,13 @@ class SelfLockoutOut(ErrorOut):
     )
 
 
+class WideNetworkOut(ErrorOut):
+    """A network that admits very many strangers (0.0.0.0/0, ::/0, a public network wider
+    than /16); the detail says what it means. Send it again with ``confirm_wide``."""
+
+    network: str
+
+
 class MeOut(BaseModel):
     user: str
     role: str
@@ -138,6 +145,12 @@ class AllowlistAdd(_Input):
     expires: Expiry = "never"
     confirm_lockout: bool = Field(
         default=False, description="change it even if it cuts off your own address"
+    )
+    confirm_wide: bool = Field(
+        default=False,
+        description="add it even if it is 0.0.0.0/0, ::/0 or a public network wider than /16 "
+        "(refused with 409 wide_network without it: anyone in it could connect and try to "
+        "log in)",
     )
 
 

@@ -7,7 +7,7 @@ import json
 
 from gateway import durations
 from gateway.cli import common
-from gateway.cli.common import EXIT_OK, actor, open_db, when
+from gateway.cli.common import EXIT_OK, CommandError, actor, open_db, when
 from gateway.services import allowlist as allowlist_service
 
 
@@ -15,9 +15,17 @@ def cmd_add(args: argparse.Namespace) -> int:
     expires_in = durations.parse_duration(args.expires) if args.expires else None
     network = allowlist_service.normalise(args.network)
     with open_db(common.settings(args)) as conn:
-        saved = allowlist_service.save_entry(
-            conn, network, actor=actor(), label=args.label or "", expires_in=expires_in
-        )
+        try:
+            saved = allowlist_service.save_entry(
+                conn,
+                network,
+                actor=actor(),
+                label=args.label or "",
+                expires_in=expires_in,
+                confirm_wide=args.yes,
+            )
+        except allowlist_service.WideNetworkError as error:
+            raise CommandError(f"{error.warning} Add --yes to allow it anyway.") from None
     entry, previous = saved.entry, saved.previous
     if previous is None:
         expiry = f", expires {when(entry.expires_at)}" if entry.expires_at else ""
@@ -89,6 +97,14 @@ def register(commands: common.Commands) -> None:
         (("network",), {"help": "IPv4/IPv6 network or address, e.g. 203.0.113.0/24"}),
         (("--label",), {"help": "what this entry is for, e.g. 'office'"}),
         (("--expires",), {"metavar": "DURATION", "help": "e.g. 12h, 7d, 2w (default: never)"}),
+        (
+            ("--yes",),
+            {
+                "action": "store_true",
+                "help": "allow 0.0.0.0/0, ::/0 or a public network wider than /16 (refused "
+                "without it: anyone in it could connect and try to log in)",
+            },
+        ),
     )
     common.action(group, "remove", cmd_remove, "remove an entry", (("network",), {}))
     common.action(group, "list", cmd_list, "show the entries", common.JSON)

@@ -18,13 +18,20 @@ from gateway.cli import common
 from gateway.cli.common import EXIT_OK, CommandError, actor, open_db, when
 from gateway.netutil import machine_names
 from gateway.policy import names
-from gateway.services import peers
+from gateway.services import peers, runtime_settings
 from gateway.settings import Settings
 from gateway.wireguard import keys as wg_keys
 from gateway.wireguard.keys import KeyVault
 
 _QR: common.Argument = (("--qr",), {"action": "store_true", "help": "also print a QR code"})
 _PEER_NAME: common.Argument = (("name",), {"help": "peer name, e.g. 'anna phone'"})
+
+
+def _in_force(args: argparse.Namespace) -> Settings:
+    """The settings with what the admin app changed at run time (WireGuard on, endpoint)."""
+    settings = common.settings(args)
+    with open_db(settings) as conn:
+        return runtime_settings.in_force(conn, settings)
 
 
 def _wireguard(settings: Settings) -> tuple[KeyVault, str]:
@@ -56,7 +63,7 @@ def _print_config(settings: Settings, conn: sqlite3.Connection, name: str, *, qr
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    settings = common.settings(args)
+    settings = _in_force(args)
     vault, _ = _wireguard(settings)
     expires_in = durations.parse_duration(args.expires) if args.expires else None
     with open_db(settings) as conn:
@@ -118,7 +125,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    settings = common.settings(args)
+    settings = _in_force(args)
     vault, _ = _wireguard(settings)
     with open_db(settings) as conn:
         peers.rotate(conn, args.name, vault=vault, actor=actor())
@@ -134,7 +141,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_link(args: argparse.Namespace) -> int:
-    settings = common.settings(args)
+    settings = _in_force(args)
     with open_db(settings) as conn:
         token = peers.create_link(conn, args.name, actor=actor())
     listen = settings.listen

@@ -7,6 +7,7 @@ With no receiver configured nothing runs and nothing is imported from Apprise.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -38,6 +39,21 @@ def receiver_urls(settings: Settings) -> list[str]:
             line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
         ]
     return urls
+
+
+def is_receiver_url(url: str) -> bool:
+    """Whether Apprise can send to ``url`` (its scheme is a known service and the URL is
+    complete); nothing is sent."""
+    # Imported here, as in delivery: only a gateway with receivers needs Apprise.
+    import apprise
+
+    # Apprise logs a URL it cannot parse whole, secrets and all: quiet while it looks.
+    log = logging.getLogger("apprise")
+    was, log.disabled = log.disabled, True
+    try:
+        return bool(apprise.Apprise().add(url))
+    finally:
+        log.disabled = was
 
 
 def chosen_events(settings: Settings) -> frozenset[str]:

@@ -184,6 +184,31 @@ class ProxyEngine:
                 raise EngineError("the proxy listeners did not start within the time limit")
             await asyncio.sleep(0.02)
 
+    async def add_modes(self, modes: Sequence[str], timeout: float = 10.0) -> None:
+        """More listeners while running (the WireGuard tunnel's, when it is turned on from
+        the admin app); returns once they accept connections. If one cannot listen, the
+        added ones are taken away again and :class:`EngineError` says why; the running
+        listeners are untouched either way."""
+        assert self.master is not None
+        server = self._proxyserver()
+        before = list(self._modes)
+        self._modes = [*before, *modes]
+        self.master.options.update(mode=list(self._modes))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            instances = list(server.servers)
+            failed = [i for i in instances if i.last_exception is not None]
+            ready = len(instances) == len(self._modes) and all(i.is_running for i in instances)
+            if ready and not server.servers.is_updating:
+                return
+            if failed or loop.time() > deadline:
+                self._modes = before
+                self.master.options.update(mode=list(before))
+                reason = "; ".join(str(i.last_exception) for i in failed) or "timed out"
+                raise EngineError(f"cannot listen on {', '.join(modes)}: {reason}")
+            await asyncio.sleep(0.02)
+
     @property
     def listen_addrs(self) -> list[tuple[str, int]]:
         return [(addr[0], addr[1]) for addr in self._proxyserver().listen_addrs()]

@@ -28,7 +28,7 @@ import dataclasses
 import secrets
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -221,6 +221,12 @@ class ProxyState:
     # -- snapshots, swapped by the app's tasks ----------------------------------------
     def set_policy(self, policy: PolicySnapshot) -> None:
         self._policy = policy
+
+    def add_listeners(self, listeners: Sequence[Listener]) -> None:
+        """Listeners started while running (the WireGuard tunnel's, turned on later)."""
+        self.listeners = MappingProxyType(
+            {**self.listeners, **{listener.mode_spec: listener for listener in listeners}}
+        )
 
     def set_access(self, access: AccessConfig) -> None:
         self._access = access

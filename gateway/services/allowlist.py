@@ -30,6 +30,7 @@ from gateway.policy.allowlist import (
     parse_address,
     parse_network,
 )
+from gateway.policy.wide_networks import wide_network_warning
 from gateway.services import audit
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import transaction
@@ -60,6 +61,26 @@ class SelfLockoutError(AllowlistError, Conflict):
 
     def extra(self) -> dict[str, object]:
         return {"address": self.address, "admitted_until": self.admitted_until}
+
+
+class WideNetworkError(AllowlistError, Conflict):
+    """The network is 0.0.0.0/0, ::/0 or a public network wider than /16
+    (:mod:`gateway.policy.wide_networks`); repeat it confirmed."""
+
+    code = "wide_network"
+
+    def __init__(self, warning: str, *, network: str) -> None:
+        super().__init__(
+            f"{warning}. Confirm to add it anyway (API: confirm_wide; CLI: --yes).",
+            field="network",
+        )
+        self.network = network
+        # What it means, as a sentence without the request to confirm (each edge words
+        # that its own way: a button, --yes, confirm_wide).
+        self.warning = f"{warning}."
+
+    def extra(self) -> dict[str, object]:
+        return {"network": self.network}
 
 
 @dataclass(frozen=True)
@@ -206,9 +227,15 @@ def save_entry(
     expires_in: float | None = None,
     client_address: str | None = None,
     own_address: OwnAddress | None = None,
+    confirm_wide: bool = False,
     clock: Clock = SYSTEM_CLOCK,
 ) -> SavedEntry:
     """Add one entry or, for a network already listed, replace its label and expiry.
+
+    A new entry for a wide network (0.0.0.0/0, ::/0, a public network wider than /16:
+    :mod:`gateway.policy.wide_networks`) is refused with :class:`WideNetworkError`, whose
+    message says what it means, unless ``confirm_wide``; the audit entry of a confirmed one
+    says so (``wide_network_confirmed``).
 
     The audit log says which: ``allowlist.add``, or ``allowlist.update`` with the label and
     expiry it had before (``previous_label``, ``previous_expires_at``). Who added the entry,
@@ -222,8 +249,11 @@ def save_entry(
         raise AllowlistInvalid("label contains control characters; use plain text", field="label")
     now = clock.now()
     expires_at = now + expires_in if expires_in is not None else None
+    warning = wide_network_warning(parse_network(canonical))
     with transaction(conn):
         previous = _entry_for(conn, canonical)
+        if warning is not None and previous is None and not confirm_wide:
+            raise WideNetworkError(warning, network=canonical)
         cut_off = False
         if own_address is not None:
             before = _networks(conn)
@@ -237,6 +267,9 @@ def save_entry(
             " ON CONFLICT (network) DO UPDATE SET label = excluded.label,"
             " expires_at = excluded.expires_at",
             (canonical, label, expires_at, now, actor),
+        )
+        wide: dict[str, Any] = (
+            {"wide_network_confirmed": True} if warning and previous is None else {}
         )
         was: dict[str, Any] = (
             {"previous_label": previous.label, "previous_expires_at": previous.expires_at}
@@ -254,6 +287,7 @@ def save_entry(
             expires_at=expires_at,
             **was,
             **({"own_address_cut_off": own_address.address} if cut_off and own_address else {}),
+            **wide,
         )
         row = conn.execute(
             "SELECT * FROM allowlist_entry WHERE network = ?", (canonical,)

@@ -136,6 +136,17 @@ def _from_environment(key: str, environment: dict[str, str]) -> str | None:
     return None
 
 
+def variable_for(key: str) -> str | None:
+    """The ``CEMM_GATEWAY_*`` variable that sets ``key`` now, if one does (the key's own, or
+    a section's JSON object holding it)."""
+    return _from_environment(key, _environment())
+
+
+def config_file_of(settings: Settings) -> Path | None:
+    """The configuration file ``settings`` were read from; None without one."""
+    return settings.config_file
+
+
 def _message(item: Any) -> str:
     """Pydantic's message, without its prefix or the names of Python classes."""
     if item["type"] == "path_type":
@@ -241,4 +252,6 @@ def load_settings(path: Path | str | None = None) -> Settings:
         # The environment source could not decode a value: a list or section that is not JSON.
         lines = _environment_json_errors() or [f"  {error}"]
         raise SettingsError("\n".join(["invalid configuration (environment):", *lines])) from None
+    if isinstance(path, Path):
+        settings.remember_config_file(path)
     return settings

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.policy.allowlist import AllowlistEntryError, parse_network
@@ -361,6 +361,8 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     roles: RolesSettings = Field(default_factory=RolesSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    # The file these settings were read from (gateway.settings.runtime names it in locks).
+    _config_file: Path | None = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(
@@ -373,6 +375,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML file arrives as init arguments; the environment overrides it.
         return (env_settings, init_settings)
+
+    @property
+    def config_file(self) -> Path | None:
+        """The configuration file these settings were read from; None without one."""
+        return self._config_file
+
+    def remember_config_file(self, path: Path) -> None:
+        self._config_file = path
 
     @property
     def database_path(self) -> Path:

@@ -181,4 +181,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX guest_session_link ON guest_session (link_id)
     """,
+    # 7: settings changed at run time from the admin app (gateway/settings/runtime.py).
+    """
+    CREATE TABLE runtime_setting (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        changed_at REAL NOT NULL,
+        changed_by TEXT NOT NULL
+    )
+    """,
 )

@@ -57,8 +57,10 @@ def start(
     wireguard: WireguardManager | None = None,
     conn: sqlite3.Connection | None = None,
     send: Send | None = None,
+    announce: bool = True,
 ) -> runtime.Notifications | None:
-    """Start notifications if ``[notify]`` names a receiver; None otherwise."""
+    """Start notifications if ``[notify]`` names a receiver; None otherwise. ``announce``:
+    send ``gateway.start`` (not when started again after a change in the admin app)."""
     running = runtime.start(settings, brute_force_policy(settings), send=send)
     if running is None:
         return None
@@ -71,7 +73,8 @@ def start(
     cert = certificate_path(settings)
     if cert is not None:
         start_task(CertificateWatch(cert, notify).run(), "certificate expiry watch")
-    notify(Notice("gateway.start", time.time(), "system", detail={"version": version()}))
+    if announce:
+        notify(Notice("gateway.start", time.time(), "system", detail={"version": version()}))
     return running
 
 

@@ -253,6 +253,14 @@ SESSION: Sequence[Command | Setup] = (
     _c("check", config="acme-dns-unknown-provider"),
     _c("check", config="acme-dns-unknown-option"),
     _c("check", config="acme-dns-provider"),
+    # allow add: 0.0.0.0/0, ::/0 or a public network wider than /16 needs --yes.
+    _c("allow", "add", "--help", config=None),
+    _c("allow", "add", "0.0.0.0/0"),
+    _c("allow", "add", "2000::/3"),
+    _c("allow", "add", "8.0.0.0/8", "--yes", "--label", "on purpose"),
+    _c("allow", "add", "10.0.0.0/8"),
+    _c("allow", "remove", "8.0.0.0/8"),
+    _c("allow", "remove", "10.0.0.0/8"),
 )
 
 CONFIGS = {

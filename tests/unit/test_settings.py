@@ -22,6 +22,7 @@ from gateway.settings import (
     setting_keys,
     toml_example,
 )
+from gateway.settings import runtime as runtime_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED = ROOT / "config" / "gateway.toml"
@@ -43,7 +44,17 @@ def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_documented_file_lists_every_setting_with_its_default() -> None:
-    documented = tomllib.loads(DOCUMENTED.read_text())
+    text = DOCUMENTED.read_text()
+    documented = tomllib.loads(text)
+    # Settings changed at run time are commented out (set, they would lock the admin app's
+    # switch), with their default in the comment: "# enabled = false" in their section.
+    for key in runtime_rules.RUNTIME_KEYS:
+        section, _, name = key.rpartition(".")
+        assert name not in documented[section], f"{key} must be commented out"
+        body = text.split(f"[{section}]\n", 1)[1].split("\n[", 1)[0]
+        lines = [line[2:] for line in body.splitlines() if line.startswith(f"# {name} = ")]
+        assert len(lines) == 1, f"{key}: no '# {name} = <default>' line"
+        documented[section].update(tomllib.loads(lines[0]))
     defaults = Settings().model_dump(mode="json")
     assert documented == defaults
 

@@ -46,6 +46,7 @@ async def save_allowlist_entry(
     label: str,
     expires: str,
     confirm_lockout: bool,
+    confirm_wide: bool = False,
 ) -> tuple[AllowlistEntryOut, bool]:
     """Add the network, or change its label and expiry if it is listed; returns the entry
     and whether it was listed already."""
@@ -57,6 +58,7 @@ async def save_allowlist_entry(
         expires_in=durations.parse_expiry(expires),
         client_address=caller.address,
         own_address=_own_address(context, caller, confirmed=confirm_lockout),
+        confirm_wide=confirm_wide,
     )
     return entry_out(saved.entry, address=caller.address), saved.previous is not None
 

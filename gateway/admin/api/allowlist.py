@@ -16,11 +16,25 @@ from gateway.admin.api.common import (
     Responses,
     resource_router,
 )
-from gateway.admin.models import AllowlistAdd, AllowlistEntryOut, AllowlistOut, SelfLockoutOut
+from gateway.admin.models import (
+    AllowlistAdd,
+    AllowlistEntryOut,
+    AllowlistOut,
+    SelfLockoutOut,
+    WideNetworkOut,
+)
 
 router = resource_router()
 SELF_LOCKOUT: Responses = {
     409: {"model": SelfLockoutOut, "description": "Would cut off your own address"}
+}
+WIDE_OR_LOCKOUT: Responses = {
+    409: {
+        "model": SelfLockoutOut | WideNetworkOut,
+        "description": "Would cut off your own address (self_lockout), or the network is "
+        "0.0.0.0/0, ::/0 or a public network wider than /16 and confirm_wide is not set "
+        "(wide_network)",
+    }
 }
 
 
@@ -34,7 +48,7 @@ async def allowlist(caller: CallerDep, context: ContextDep) -> AllowlistOut:
     response_model=AllowlistEntryOut,
     status_code=201,
     summary="Add an entry (or change an existing network's label and expiry)",
-    responses={**INVALID, **SELF_LOCKOUT},
+    responses={**INVALID, **WIDE_OR_LOCKOUT},
 )
 async def allowlist_add(body: AllowlistAdd, caller: CallerDep, context: ContextDep) -> Any:
     entry, _ = await actions.save_allowlist_entry(
@@ -44,6 +58,7 @@ async def allowlist_add(body: AllowlistAdd, caller: CallerDep, context: ContextD
         label=body.label,
         expires=body.expires,
         confirm_lockout=body.confirm_lockout,
+        confirm_wide=body.confirm_wide,
     )
     return entry
 

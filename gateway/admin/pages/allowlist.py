@@ -1,5 +1,7 @@
 """The allowlist page: the entries, adding one (or the caller's own address), removing one.
-A change that would cut off the caller's own address asks on a page of its own."""
+A change that would cut off the caller's own address asks on a page of its own, and so does
+adding a wide network (0.0.0.0/0, ::/0, a public network wider than /16), saying what it
+means (:mod:`gateway.policy.wide_networks`)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from gateway.admin.deps import web_context
 from gateway.admin.pages.common import Actions, Submission, dispatch, refused
 from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
 from gateway.admin.security import current_caller
-from gateway.services.allowlist import EXPIRY_CHOICES, SelfLockoutError
+from gateway.services.allowlist import EXPIRY_CHOICES, SelfLockoutError, WideNetworkError
 from gateway.services.errors import Invalid, ServiceError
+from gateway.web.i18n import gettext
 
 router = APIRouter(include_in_schema=False)
-FIELDS = ("action", "network", "label", "expires", "entry_id", "confirm_lockout")
+FIELDS = ("action", "network", "label", "expires", "entry_id", "confirm_lockout", "confirm_wide")
 
 
 async def _page(request: Request, caller: Caller, outcome: Outcome = NO_OUTCOME) -> HTMLResponse:
@@ -35,6 +38,7 @@ async def _save(sub: Submission, network: str, label: str) -> Response:
         label=label,
         expires=expires,
         confirm_lockout=sub.form.flag("confirm_lockout"),
+        confirm_wide=sub.form.flag("confirm_wide"),
     )
     done = "Updated the label and expiry of" if updated else "Added"
     return await _page(sub.request, sub.caller, Outcome(notice=f"{done} {entry.network}."))
@@ -84,6 +88,21 @@ async def on_refusal(sub: Submission, error: ServiceError) -> Response:
             "network, the VPN), or on purpose.",
             fields={**fields, "confirm_lockout": "1"},
             button="Do it anyway",
+            cancel_href="/allowlist",
+            status_code=409,
+        )
+    if isinstance(error, WideNetworkError):
+        return confirm_page(
+            sub.request,
+            sub.caller,
+            title=gettext("Allow {network}?").format(network=error.network),
+            message=error.warning,
+            warning=gettext(
+                "Only go on if you mean it: usually the network of one place (a /24, or a "
+                "single address) is what you want."
+            ),
+            fields={**fields, "confirm_wide": "1"},
+            button=gettext("Allow it anyway"),
             cancel_href="/allowlist",
             status_code=409,
         )

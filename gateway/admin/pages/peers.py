@@ -12,9 +12,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from gateway.admin.actions import peers as actions
+from gateway.admin.actions import settings as settings_actions
 from gateway.admin.actions import users as user_actions
 from gateway.admin.caller import Caller
-from gateway.admin.deps import web_context, wireguard_manager
+from gateway.admin.deps import live_settings, web_context, wireguard_manager
 from gateway.admin.pages.common import Actions, Handler, Submission, dispatch, refused
 from gateway.admin.rendering import (
     EXPIRY_LABELS,
@@ -27,6 +28,7 @@ from gateway.admin.rendering import (
 from gateway.admin.security import current_caller
 from gateway.qr import qr_svg
 from gateway.services.errors import Invalid, ServiceError
+from gateway.web.i18n import gettext
 
 router = APIRouter(include_in_schema=False)
 PEER_EXPIRY_LABELS = {key: EXPIRY_LABELS[key] for key in actions.PEER_EXPIRY_CHOICES}
@@ -69,6 +71,12 @@ async def _page(
             "users": await user_actions.list_users(context) if manager is not None else [],
             "expiry_labels": PEER_EXPIRY_LABELS,
             "panel": panel,
+            "vpn": {
+                name: settings_actions.setting_out(
+                    live_settings(request), context.settings, f"wireguard.{name}"
+                )
+                for name in ("enabled", "endpoint")
+            },
         },
         outcome,
     )
@@ -187,6 +195,25 @@ async def link(sub: Submission) -> Response:
     return await _page(sub.request, sub.caller, panel=config_panel(name, config, shown))
 
 
+async def vpn(sub: Submission) -> Response:
+    """The WireGuard switch: on or off and the endpoint, in force at once."""
+    live = live_settings(sub.request)
+    changes: dict[str, object] = {}
+    for name, value in (("enabled", sub.form.flag("enabled")), ("endpoint", None)):
+        key = f"wireguard.{name}"
+        if live is not None and live.source(key).locked:
+            continue
+        changes[key] = value if value is not None else sub.form.text("endpoint").strip()
+    after = await settings_actions.change_settings(live, sub.context, sub.caller, changes)
+    wireguard = after.wireguard
+    notice = (
+        gettext("WireGuard is on; phones dial {endpoint}.").format(endpoint=wireguard.endpoint)
+        if wireguard.enabled
+        else gettext("WireGuard is off.")
+    )
+    return await _page(sub.request, sub.caller, Outcome(notice=notice))
+
+
 async def on_refusal(sub: Submission, error: ServiceError) -> Response:
     failed = refused(error, sub.form.fields(*ADD_FIELDS) if sub.action == "add" else None)
     return await _page(
@@ -206,6 +233,7 @@ ACTIONS = Actions(
             "remove": remove,
             "show": show,
             "link": link,
+            "vpn": vpn,
         }.items()
     },
     on_refusal,
