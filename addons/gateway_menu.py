@@ -2,8 +2,9 @@
 
 With ``[ui] menu`` on (the default), every admitted 200 ``text/html`` answer of the CEMM
 (:func:`addons.page_fixup.editable_page`) gets one ``<script>`` tag at the top of
-``<head>``: the gateway's ``/.gateway/static/menu.js`` (same origin, ``defer``, with an
-``integrity`` hash), which draws a small fixed button that opens who is signed in, the
+``<head>``: the gateway's ``/.gateway/static/menu.js`` (same origin, with an ``integrity``
+hash, ``async``: it never holds up the CEMM's own scripts, which the time to the first
+live reading depends on), which draws a small fixed button that opens who is signed in, the
 account page, log out and, for admins, the admin app (:mod:`gateway.portal.menu`).
 
 The CEMM's own ``Content-Security-Policy`` is widened just as for the WebSocket fix-up
@@ -39,7 +40,7 @@ SCRIPT_FILE = Path(__file__).resolve().parent.parent / "gateway" / "portal" / "s
 
 
 def menu_tag(integrity: str) -> bytes:
-    return f'<script src="{SCRIPT_PATH}" integrity="{integrity}" defer></script>'.encode()
+    return f'<script src="{SCRIPT_PATH}" integrity="{integrity}" async></script>'.encode()
 
 
 def menu_csp(policy: str, integrity: str) -> str:

@@ -22,7 +22,7 @@ from tests.support.admin import ADMIN_PASSWORD, USER_PASSWORD, add_user, logged_
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread
 
 STRICT_CSP = "default-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
-TAG = re.compile(r'<script src="/\.gateway/static/menu\.js" integrity="([^"]+)" defer></script>')
+TAG = re.compile(r'<script src="/\.gateway/static/menu\.js" integrity="([^"]+)" async></script>')
 
 
 class Env:
