@@ -41,7 +41,7 @@ async def menu(request: Request) -> JSONResponse:
     links: list[dict[str, str]] = []
     answer: dict[str, Any] = {"title": _("Gateway"), "close": _("Close")}
     if session is None:
-        answer["who"] = _("Not signed in (this network needs no login).")
+        answer["who"] = _("Not signed in.")
         links.append({"label": _("Log in"), "href": "/.gateway/login"})
     elif session.user_id < 0:  # a guest link's visit: no account, no admin app
         guest = session.user_name.removeprefix(GUEST_PREFIX)

@@ -131,3 +131,10 @@ def test_menu_off_leaves_pages_as_the_cemm_sent_them(
         assert page.headers["content-security-policy"] == STRICT_CSP
     finally:
         off.close()
+
+
+def test_the_menu_without_a_session_offers_the_login(env: Env) -> None:
+    menu = httpx.get(env.config.url("/.gateway/menu"), timeout=10).json()
+    assert menu["who"] == "Not signed in."
+    assert menu["links"] == [{"label": "Log in", "href": "/.gateway/login"}]
+    assert "logout" not in menu
