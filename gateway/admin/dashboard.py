@@ -156,15 +156,17 @@ _PORT_FACTS = ("web port check", "WebSocket port check")
 def cemm_down(status: GatewayStatus, now: float) -> str | None:
     """One sentence while the CEMM answers on none of its ports (what the proxy saw, and
     the monitor's checks agree), else None: since when, and what still works."""
+    health = status.upstream
+    if health is not None and health.follows_mac and not health.address:
+        # Following the CEMM by MAC, with no address for it: the monitor's own sentence
+        # (not found yet, lost, or another device in its place) is the precise one.
+        return health.unavailable_text()
     seen = list(status.cemm_ports.values())
-    checks = [] if status.upstream is None else [status.upstream.http, status.upstream.ws]
-    checked = [port for port in checks if port.up is not None]
+    checked = [] if health is None else [p for p in (health.http, health.ws) if p.up is not None]
     if not seen and not checked:
         return None
     if any(not port.failing_since for port in seen) or any(port.up for port in checked):
         return None
-    if status.upstream is not None and status.upstream.follows_mac and not status.upstream.address:
-        return status.upstream.unavailable_text()
     since = min(
         [port.failing_since for port in seen if port.failing_since]
         + [port.failing_since for port in checked if port.failing_since]
@@ -212,6 +214,8 @@ def _cemm(status: GatewayStatus, port_names: dict[int, str], now: float) -> Cemm
     facts = dict(status.cemm_facts)
     if down is not None:
         facts = {key: value for key, value in facts.items() if key not in _PORT_FACTS}
+        if facts.get("address", "").startswith("not known: "):
+            del facts["address"]  # the "down" sentence says why
         facts.pop("warning", None)
         other = _other_warnings(status)
         if other:
