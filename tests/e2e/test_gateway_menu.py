@@ -82,17 +82,15 @@ def test_the_menu_on_the_dashboard_at_phone_width(config: GatewayConfig, browser
     button.click()
     panel = page.locator(f"{MENU} [data-part=panel]")
     panel.get_by_text("Signed in as admin").wait_for()
-    assert panel.get_by_role("menuitem", name="Account").get_attribute("href") == (
-        "/.gateway/account"
-    )
-    admin_link = panel.get_by_role("menuitem", name="Admin app")
+    assert panel.get_by_role("link", name="Account").get_attribute("href") == ("/.gateway/account")
+    admin_link = panel.get_by_role("link", name="Admin app")
     assert admin_link.get_attribute("href") == config.url("/", port="admin")
     assert button.get_attribute("aria-expanded") == "true"
     page.keyboard.press("Escape")
     assert button.get_attribute("aria-expanded") == "false"
 
     button.click()
-    panel.get_by_role("menuitem", name="Log out").click()
+    panel.get_by_role("button", name="Log out").click()
     page.get_by_text("You are logged out.").wait_for()
     page.goto(config.url("/dashboard"))
     page.wait_for_url("**/.gateway/login?next=*")

@@ -56,7 +56,8 @@
     button.type = "button";
     button.setAttribute("aria-label", "Gateway");
     button.setAttribute("aria-expanded", "false");
-    button.setAttribute("aria-haspopup", "true");
+    // A disclosure (button + panel of links), not an ARIA menu: plain Tab order works.
+    button.setAttribute("aria-controls", "cemm-gateway-menu-panel");
     button.setAttribute("data-part", "button");
     var panel = make("div", {
       position: "absolute", right: "0", bottom: "52px", "min-width": "220px",
@@ -64,7 +65,7 @@
       border: "1px solid #8c959f", "border-radius": "8px",
       "box-shadow": "0 4px 16px rgba(0,0,0,.25)", padding: "6px 0", display: "none"
     });
-    panel.setAttribute("role", "menu");
+    panel.id = "cemm-gateway-menu-panel";
     panel.setAttribute("data-part", "panel");
     box.appendChild(panel);
     box.appendChild(button);
@@ -84,7 +85,6 @@
       (answer.links || []).forEach(function (link) {
         var a = make("a", ITEM, link.label);
         a.href = link.href;
-        a.setAttribute("role", "menuitem");
         panel.appendChild(a);
       });
       if (answer.logout) {
@@ -93,7 +93,6 @@
         form.action = answer.logout.action;
         var submit = make("button", ITEM, answer.logout.label);
         submit.type = "submit";
-        submit.setAttribute("role", "menuitem");
         form.appendChild(submit);
         panel.appendChild(form);
       }
