@@ -1,14 +1,16 @@
 """axe-core in real Chromium on every page of the gateway, at phone width (and the main ones
-at desktop width):
-no serious or critical violation (labels, focus order, contrast, touch targets, ...).
+at desktop width): no serious or critical violation (labels, focus order, contrast, touch
+targets, ...).
 
 The pages: the login page, the account page, the message a logout leaves, every page of
-the admin app with something on it to check, and the gateway menu opened on the CEMM's
-page (only the menu: the CEMM's own page is not the gateway's to fix).
+the admin app with something on it to check, a guest link's page, and the gateway menu
+opened on the CEMM's page (only the menu: the CEMM's own page is not the gateway's to fix).
+Not covered: the second-factor step, confirmation pages, a peer link's page.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,3 +98,16 @@ def test_the_account_page_the_menu_and_logging_out(env: AdminEnv, browser: Any) 
     found["logged out"] = serious_violations(page)
     context.close()
     assert {where: lines for where, lines in found.items() if lines} == {}
+
+
+def test_the_guest_link_page(env: AdminEnv, browser: Any) -> None:
+    made = cli("guest", "add", "installer Jan", "--expires", "1h", config=env.config.path)
+    assert made.returncode == 0, made.stderr
+    found = re.search(r"/\.gateway/guest/[A-Za-z0-9_-]+", made.stdout)
+    assert found, made.stdout
+    context = _context(browser, 375)
+    page = context.new_page()
+    page.goto(env.config.url(found.group(0)))
+    violations = serious_violations(page)
+    context.close()
+    assert violations == []
