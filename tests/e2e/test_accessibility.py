@@ -3,14 +3,16 @@ at desktop width): no serious or critical violation (labels, focus order, contra
 targets, ...).
 
 The pages: the login page, the account page, the message a logout leaves, every page of
-the admin app with something on it to check, a guest link's page, and the gateway menu
-opened on the CEMM's page (only the menu: the CEMM's own page is not the gateway's to fix).
-Not covered: the second-factor step, confirmation pages, a peer link's page.
+the admin app with something on it to check, the second-factor step, a guest link's page,
+and the gateway menu opened on the CEMM's page (only the menu: the CEMM's own page is not
+the gateway's to fix).
+Not covered: confirmation pages, a peer link's page.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,6 +110,24 @@ def test_the_guest_link_page(env: AdminEnv, browser: Any) -> None:
     context = _context(browser, 375)
     page = context.new_page()
     page.goto(env.config.url(found.group(0)))
+    violations = serious_violations(page)
+    context.close()
+    assert violations == []
+
+
+def test_the_second_factor_step(env: AdminEnv, browser: Any) -> None:
+    add_user(env.config, "tess")
+    # A second factor set up directly in the database: the step is what is checked here.
+    with sqlite3.connect(env.config.data_dir / "gateway.db") as db:
+        db.execute(
+            "UPDATE user SET totp_secret = ?, totp_enabled = 1 WHERE name = 'tess'",
+            ("JBSWY3DPEHPK3PXP",),
+        )
+    context = _context(browser, 375)
+    page = context.new_page()
+    page.goto(env.config.url("/dashboard"))
+    log_in(page, "tess", USER_PASSWORD)
+    page.locator("input[name=code]").wait_for()
     violations = serious_violations(page)
     context.close()
     assert violations == []
