@@ -15,6 +15,7 @@ import base64
 import hashlib
 import html
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mitmproxy import http
@@ -68,18 +69,22 @@ def _directives(policy: str) -> list[tuple[str, list[str]]]:
     return parsed
 
 
-def adjust_csp(policy: str, *, integrity: str, ws_origin: str) -> str:
-    """Widen one CEMM policy just enough for the fix-up script and the tunnel socket."""
+def widen_csp(policy: str, additions: Mapping[str, list[str]]) -> str:
+    """Widen one CEMM policy by ``additions`` (directive -> sources), no more.
+
+    A directive the policy has gets the sources it lacks (``'none'`` goes). A *fetch*
+    directive (``script-src``, ``connect-src``, ...) the policy lacks falls back to
+    ``default-src``: where that exists, it is added as ``default-src``'s sources plus the
+    additions; others (``form-action``) do not fall back and are left absent.
+    ``script-src-elem``, where the CEMM sets it, decides for ``<script>`` elements instead
+    of ``script-src``: it gets the same sources; where it is absent, ``script-src`` applies.
+    """
     directives = _directives(policy)
     names = [name for name, _ in directives]
     default = next((values for name, values in directives if name == "default-src"), None)
-    additions = {
-        "script-src": ["'self'", f"'{integrity}'"],
-        "connect-src": ["'self'", ws_origin],
-    }
-    # script-src-elem, where the CEMM sets it, decides for <script> elements instead of
-    # script-src: it needs the same; where it is absent, script-src applies.
-    widened = {**additions, "script-src-elem": additions["script-src"]}
+    widened = dict(additions)
+    if "script-src" in additions:
+        widened["script-src-elem"] = additions["script-src"]
     result = []
     for name, values in directives:
         if name in widened:
@@ -89,10 +94,42 @@ def adjust_csp(policy: str, *, integrity: str, ws_origin: str) -> str:
         result.append((name, values))
     if default is not None:
         for name, extra in additions.items():
-            if name not in names:
+            if name not in names and name.endswith("-src"):
                 base = [v for v in default if v != "'none'"]
                 result.append((name, base + [v for v in extra if v not in base]))
     return "; ".join(" ".join([name, *values]) for name, values in result)
+
+
+def adjust_csp(policy: str, *, integrity: str, ws_origin: str) -> str:
+    """Widen one CEMM policy just enough for the fix-up script and the tunnel socket."""
+    return widen_csp(
+        policy,
+        {"script-src": ["'self'", f"'{integrity}'"], "connect-src": ["'self'", ws_origin]},
+    )
+
+
+def editable_page(flow: http.HTTPFlow) -> bool:
+    """A CEMM page the gateway may add to: an admitted 200 ``text/html`` answer of the
+    CEMM (not of the gateway's own app), of at most :data:`MAX_PAGE_BYTES` if it says."""
+    response = flow.response
+    if (
+        response is None
+        or flow.metadata.get(DENIED)
+        or flow.metadata.get(TO_APP)
+        or response.status_code != 200
+        or not response.headers.get("content-type", "").lower().startswith("text/html")
+    ):
+        return False
+    length = response.headers.get("content-length")
+    return length is None or (length.isdigit() and int(length) <= MAX_PAGE_BYTES)
+
+
+def widen_policies(response: http.Response, widen: Callable[[str], str]) -> None:
+    """Apply ``widen`` to every CSP the CEMM sent, enforced and report-only."""
+    for header in ("content-security-policy", "content-security-policy-report-only"):
+        policies = response.headers.get_all(header)
+        if policies:
+            response.headers.set_all(header, [widen(p) for p in policies])
 
 
 class PageFixup:
@@ -104,19 +141,8 @@ class PageFixup:
 
     @fail_closed
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        response = flow.response
-        if (
-            response is None
-            or flow.metadata.get(DENIED)
-            or flow.metadata.get(TO_APP)
-            or response.status_code != 200
-            or not response.headers.get("content-type", "").lower().startswith("text/html")
-        ):
-            return
-        length = response.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_PAGE_BYTES):
-            return
-        flow.metadata[FIXUP] = True
+        if editable_page(flow):
+            flow.metadata[FIXUP] = True
 
     @fail_closed
     def response(self, flow: http.HTTPFlow) -> None:
@@ -129,13 +155,7 @@ class PageFixup:
         response.content = inject(page, self.tag)
         scheme = "wss" if flow.metadata.get(ORIGINAL_SCHEME) == "https" else "ws"
         ws_origin = f"{scheme}://{flow.metadata.get(ORIGINAL_HOST, '')}"
-        for header in ("content-security-policy", "content-security-policy-report-only"):
-            policies = response.headers.get_all(header)
-            if policies:
-                response.headers.set_all(
-                    header,
-                    [
-                        adjust_csp(p, integrity=self.integrity, ws_origin=ws_origin)
-                        for p in policies
-                    ],
-                )
+        widen_policies(
+            response,
+            lambda policy: adjust_csp(policy, integrity=self.integrity, ws_origin=ws_origin),
+        )

@@ -68,6 +68,7 @@ from gateway.tasks.session_sweeper import SessionSweeper
 from gateway.tasks.state_watcher import StateWatcher
 from gateway.tasks.usage_flush import UsageFlush
 from gateway.upstream.monitor import UpstreamMonitor
+from gateway.web import times
 from gateway.web.app import create_web_app
 from gateway.web.context import WebContext
 from gateway.wireguard.interface import WireguardError
@@ -100,6 +101,7 @@ class Gateway:
         check_acme(settings)
         check_wireguard(settings)
         self.settings = settings
+        times.use_timezone(settings.ui.timezone)
         self.clock = clock
         self._extra_addons = list(extra_addons)
         self.engine: ProxyEngine | None = None

@@ -27,6 +27,7 @@ from addons.client_address import ClientAddress
 from addons.connection_guard import ConnectionGuard
 from addons.connection_registry import ConnectionRegistry
 from addons.forwarding import Forwarding
+from addons.gateway_menu import GatewayMenu
 from addons.https_only import HttpsOnly
 from addons.page_fixup import PageFixup
 from addons.request_limits import RequestLimits
@@ -346,5 +347,7 @@ def proxy_addons(
     if settings.single_port_enabled:
         ws_ports = sorted({p for p in (listen.ws_port, upstream.ws_port) if p})
         addons.append(PageFixup(state, ws_ports=ws_ports))
+    if settings.ui.menu:
+        addons.append(GatewayMenu(state))
     addons.append(Upstream(state))
     return addons

@@ -16,9 +16,10 @@ from tests.support.ci import cannot_run, in_ci
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread
 
 # Property tests are deterministic: the same examples on every run and machine, none kept
-# from an earlier run. A test's own @settings(...) inherits these (conftest is imported
-# before any test module).
-settings.register_profile("cemm-gateway", derandomize=True, database=None)
+# from an earlier run, and no deadline per example (how long one takes depends on what else
+# runs on the machine, e.g. parallel workers; the suite's timeout still bounds a hung test).
+# A test's own @settings(...) inherits these (conftest is imported before any test module).
+settings.register_profile("cemm-gateway", derandomize=True, database=None, deadline=None)
 settings.load_profile("cemm-gateway")
 
 

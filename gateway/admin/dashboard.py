@@ -6,6 +6,8 @@ returns. A feature adds its part here, as a field of :class:`Dashboard` filled b
 
 - ``cemm_ports`` and ``cemm_facts``: per CEMM port what the proxy saw (last success,
   failing since), plus text facts from the CEMM monitor (address, MAC, clock drift, ...);
+  while no port answers, ``cemm.down`` is the one sentence that says so (:func:`cemm_down`)
+  and replaces the per-port lines;
 - ``vpn``: the WireGuard interface with its peers (name, address, enabled, latest
   handshake, bytes), or None without a VPN;
 - ``websocket_sessions``: ids of sessions with an open WebSocket, shown as "live" next to
@@ -32,6 +34,8 @@ from gateway.admin.views import ban_out, session_out
 from gateway.services import audit, bans, sessions
 from gateway.status import GatewayStatus
 from gateway.web.context import WebContext
+from gateway.web.i18n import gettext as _
+from gateway.web.sentences import duration
 from gateway.web.times import when
 from gateway.wireguard.manager import WireguardReport
 
@@ -52,6 +56,10 @@ class CemmStatus(BaseModel):
     ports: list[CemmPort]
     facts: dict[str, str] = Field(
         default_factory=dict, description="anything else known about the CEMM, as text"
+    )
+    down: str | None = Field(
+        default=None,
+        description="while no port of the CEMM answers: the one sentence that says so",
     )
 
 
@@ -141,7 +149,51 @@ def _notify_problem(status: GatewayStatus) -> str | None:
     return f"{found.last_failure} ({when(found.last_failure_at, seconds=True)})"
 
 
-def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | None:
+# The monitor's per-port lines, which the one "down" sentence replaces.
+_PORT_FACTS = ("web port check", "WebSocket port check")
+
+
+def cemm_down(status: GatewayStatus, now: float) -> str | None:
+    """One sentence while the CEMM answers on none of its ports (what the proxy saw, and
+    the monitor's checks agree), else None: since when, and what still works."""
+    health = status.upstream
+    if health is not None and health.follows_mac and not health.address:
+        # Following the CEMM by MAC, with no address for it: the monitor's own sentence
+        # (not found yet, lost, or another device in its place) is the precise one.
+        return health.unavailable_text()
+    seen = list(status.cemm_ports.values())
+    checked = [] if health is None else [p for p in (health.http, health.ws) if p.up is not None]
+    if not seen and not checked:
+        return None
+    if any(not port.failing_since for port in seen) or any(port.up for port in checked):
+        return None
+    since = min(
+        [port.failing_since for port in seen if port.failing_since]
+        + [port.failing_since for port in checked if port.failing_since]
+        or [now]
+    )
+    return _(
+        "The CEMM is not answering, since %(since)s (%(duration)s). Check that it is "
+        "switched on and connected to the network. The gateway keeps trying; the CEMM's "
+        "pages work again as soon as it answers."
+    ) % {"since": when(since), "duration": duration(now - since)}
+
+
+def _other_warnings(status: GatewayStatus) -> str:
+    """The monitor's warnings but those that say a port is not answering (the "down"
+    sentence says that once)."""
+    health = status.upstream
+    if health is None:
+        return ""
+    said = {health.unavailable_text()} | {
+        health.failing_text(port.port, port.failing_since)
+        for port in (health.http, health.ws)
+        if port.failing_since is not None
+    }
+    return " ".join(warning for warning in health.warnings() if warning not in said)
+
+
+def _cemm(status: GatewayStatus, port_names: dict[int, str], now: float) -> CemmStatus | None:
     if not status.cemm_ports and not status.cemm_facts:
         return None
     ports = []
@@ -158,7 +210,17 @@ def _cemm(status: GatewayStatus, port_names: dict[int, str]) -> CemmStatus | Non
                 failing_since=seen.failing_since,
             )
         )
-    return CemmStatus(ports=sorted(ports, key=lambda p: p.port), facts=dict(status.cemm_facts))
+    down = cemm_down(status, now)
+    facts = dict(status.cemm_facts)
+    if down is not None:
+        facts = {key: value for key, value in facts.items() if key not in _PORT_FACTS}
+        if facts.get("address", "").startswith("not known: "):
+            del facts["address"]  # the "down" sentence says why
+        facts.pop("warning", None)
+        other = _other_warnings(status)
+        if other:
+            facts["warning"] = other
+    return CemmStatus(ports=sorted(ports, key=lambda p: p.port), facts=facts, down=down)
 
 
 def _vpn(report: WireguardReport | None) -> VpnStatus | None:
@@ -242,7 +304,7 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
         ],
         recent_login_failures=_failures(failures)[:RECENT_LIMIT],
         bans=[ban_out(ban) for ban in active_bans],
-        cemm=_cemm(status, port_names),
+        cemm=_cemm(status, port_names, now),
         vpn=_vpn(status.vpn),
         certificate=_certificate(status),
         storage_problem=status.storage.message,

@@ -19,7 +19,10 @@ from fastapi.responses import HTMLResponse
 
 from gateway.admin.caller import Caller
 from gateway.services.allowlist import EXPIRY_CHOICES
-from gateway.web import i18n
+from gateway.web import i18n, sentences
+from gateway.web.browsers import browser_name
+from gateway.web.i18n import gettext
+from gateway.web.sentences import duration
 
 HERE = Path(__file__).resolve().parent
 PORTAL_TEMPLATES = HERE.parent / "portal" / "templates"
@@ -46,23 +49,24 @@ assert set(EXPIRY_LABELS) == set(EXPIRY_CHOICES)
 
 
 def relative(timestamp: float | None, now: float | None = None) -> str:
-    """``5 min ago`` / ``in 3 h``: a short distance in time, for lists."""
+    """``5 minutes ago`` / ``in 3 hours``: a distance in time, for lists."""
     if timestamp is None:
-        return "never"
+        return gettext("never")
     delta = timestamp - (time.time() if now is None else now)
-    seconds = abs(delta)
-    if seconds < 60:
-        return "just now" if delta <= 0 else "in less than a minute"
-    if seconds < 3600:
-        text = f"{int(seconds // 60)} min"
-    elif seconds < 86400 * 2:
-        text = f"{int(seconds // 3600)} h"
-    else:
-        text = f"{int(seconds // 86400)} days"
-    return f"in {text}" if delta > 0 else f"{text} ago"
+    if abs(delta) < 60:
+        return gettext("just now") if delta <= 0 else gettext("in less than a minute")
+    text = duration(abs(delta))
+    if delta > 0:
+        return gettext("in %(duration)s") % {"duration": text}
+    return gettext("%(duration)s ago") % {"duration": text}
 
 
 templates.env.filters["relative"] = relative
+templates.env.filters["audit_sentence"] = sentences.audit_sentence
+templates.env.filters["refusal_sentence"] = sentences.refusal_sentence
+templates.env.filters["failed_logins_sentence"] = sentences.failed_logins_sentence
+templates.env.filters["duration"] = sentences.duration
+templates.env.filters["browser"] = browser_name
 templates.env.globals["NAV"] = NAV
 templates.env.globals["EXPIRY_LABELS"] = EXPIRY_LABELS
 

@@ -16,11 +16,13 @@ from fastapi.responses import HTMLResponse
 
 from gateway.auth import tokens
 from gateway.web import i18n
+from gateway.web.browsers import browser_name
 from gateway.web.context import WebContext
 
 HERE = Path(__file__).resolve().parent
 WEB_TEMPLATES = HERE.parent / "web" / "templates"
 templates = i18n.templates(HERE / "templates", WEB_TEMPLATES)
+templates.env.filters["browser"] = browser_name
 
 LOGIN_CSRF_COOKIE = "cemm_login_csrf"
 LOGIN_PAGE_CSRF_MAX_AGE = 3600

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.portal import account, login, logout, oidc
+from gateway.portal import account, account_sessions, login, logout, menu, oidc
 
 router = APIRouter()
-for part in (login, logout, account, oidc):
+for part in (login, logout, account, account_sessions, menu, oidc):
     router.include_router(part.router)

@@ -61,6 +61,7 @@ _EXAMPLES: dict[str, Any] = {
     "notify.events": ["login.new_device", "ban", "upstream.down"],
     "backup.directory": "/backups",
     "backup.passphrase_file": "/run/secrets/backup_passphrase",
+    "ui.timezone": "Europe/Amsterdam",
 }
 
 

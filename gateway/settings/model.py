@@ -22,6 +22,7 @@ from gateway.settings.acme import AcmeSettings
 from gateway.settings.backup import BackupSettings
 from gateway.settings.notify import NotifySettings
 from gateway.settings.roles import RolesSettings
+from gateway.settings.ui import UiSettings
 
 ENV_PREFIX = "CEMM_GATEWAY_"
 CONFIG_ENV = "CEMM_GATEWAY_CONFIG"
@@ -363,6 +364,7 @@ class Settings(BaseSettings):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     # The file these settings were read from (gateway.settings.runtime names it in locks).
     _config_file: Path | None = PrivateAttr(default=None)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -70,7 +70,7 @@ def test_vpn_panel_shows_each_peers_transfer() -> None:
         ]
     )
     assert items["anna"] == (
-        "anna · 10.13.13.2 · last handshake 2 min ago · 1.2 MB received, 89.0 MB sent"
+        "anna · 10.13.13.2 · last handshake 2 minutes ago · 1.2 MB received, 89.0 MB sent"
     )
     # A peer that never connected has no transfer to show.
     assert items["bob"] == "bob · 10.13.13.3 · never connected"
