@@ -290,7 +290,9 @@ def test_sigterm_with_open_sockets_exits_cleanly(gateway: GatewayProcess) -> Non
         keepalive.get(gateway.config.url("/"), timeout=5)
         code, seconds = gateway.terminate()
         assert code == 0
-        assert seconds < 2.0, f"shutdown took {seconds:.2f} s"
+        # "Within a couple of seconds" (docs/operations.md), well inside a container
+        # runtime's 10 s before SIGKILL; the margin is for a machine busy with other tests.
+        assert seconds < 5.0, f"shutdown took {seconds:.2f} s"
         for ws in sockets:
             with pytest.raises(ConnectionClosed):
                 while True:
