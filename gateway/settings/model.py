@@ -22,6 +22,7 @@ from gateway.settings.acme import AcmeSettings
 from gateway.settings.backup import BackupSettings
 from gateway.settings.notify import NotifySettings
 from gateway.settings.roles import RolesSettings
+from gateway.settings.ui import UiSettings
 
 ENV_PREFIX = "CEMM_GATEWAY_"
 CONFIG_ENV = "CEMM_GATEWAY_CONFIG"
@@ -361,6 +362,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     roles: RolesSettings = Field(default_factory=RolesSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -181,4 +181,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX guest_session_link ON guest_session (link_id)
     """,
+    # 7: each account's language for the gateway's pages ('auto': the browser decides).
+    """
+    ALTER TABLE user ADD COLUMN language TEXT NOT NULL DEFAULT 'auto'
+    """,
 )
