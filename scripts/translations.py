@@ -27,6 +27,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "gateway" / "locale"
 PROJECT = "cemm-gateway"
+PROJECT_VERSION = "1"  # the catalogs follow the code, not a release
 
 
 def extract() -> Catalog:
@@ -73,7 +74,8 @@ def cmd_update() -> int:
     template = extract()
     for path in catalogs():
         catalog = read(path)
-        catalog.update(template, no_fuzzy_matching=True)
+        # No fuzzy guesses (a new message is plainly untranslated) and no churn in the header.
+        catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         write(path, catalog)
         print(f"{path.relative_to(ROOT)}: {len(catalog)} messages")
     return 0
@@ -84,7 +86,15 @@ def cmd_init(language: str) -> int:
     if path.exists():
         print(f"{path.relative_to(ROOT)} exists; use update", file=sys.stderr)
         return 1
-    catalog = Catalog(locale=language, project=PROJECT, charset="utf-8")
+    catalog = Catalog(
+        locale=language,
+        project=PROJECT,
+        version=PROJECT_VERSION,
+        charset="utf-8",
+        header_comment=f"# The {language} messages of {PROJECT} (docs/translating.md).",
+        msgid_bugs_address="",
+        fuzzy=False,
+    )
     catalog.update(extract(), no_fuzzy_matching=True)
     path.parent.mkdir(parents=True)
     write(path, catalog)
