@@ -79,7 +79,9 @@ def home_language(settings: Settings) -> Callable[[], str]:
         first_admin = None
         if settings.ui.language == i18n.AUTO:
             try:
-                with contextlib.closing(sqlite3.connect(settings.database_path, 5.0)) as conn:
+                # Read-only: never creates the database (the gateway's start does).
+                uri = f"file:{settings.database_path}?mode=ro"
+                with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5.0)) as conn:
                     conn.row_factory = sqlite3.Row
                     first_admin = languages.first_admin_language(conn)
             except sqlite3.Error:
