@@ -39,6 +39,7 @@ __all__ = [
     "AUTO",
     "ENGLISH",
     "LOCALE_DIR",
+    "N_",
     "available",
     "choose",
     "current_language",
@@ -46,6 +47,7 @@ __all__ = [
     "gettext",
     "home_language",
     "ngettext",
+    "pgettext",
     "translations",
     "use_language",
 ]
@@ -96,6 +98,12 @@ def use_language(language: str) -> Iterator[str]:
         _current.reset(token)
 
 
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalogs where it is defined; it is translated where it is
+    shown (``_(value)``)."""
+    return message
+
+
 def gettext(message: str) -> str:
     """``message`` in the reader's language (:func:`current_language`)."""
     return translations(_current.get()).gettext(message)
@@ -104,6 +112,12 @@ def gettext(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural form for ``n``, in the reader's language."""
     return translations(_current.get()).ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the reader's language, where ``context`` tells apart the same English
+    word used in two senses (``admin`` the app, ``admin`` the role)."""
+    return translations(_current.get()).pgettext(context, message)
 
 
 def _accepted(header: str) -> list[str]:

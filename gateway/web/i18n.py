@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 from fastapi.templating import Jinja2Templates
 
-from gateway.i18n import current_language, gettext, ngettext
+from gateway.i18n import current_language, gettext, ngettext, pgettext
 from gateway.web.times import when
 
 __all__ = ["gettext", "ngettext", "templates"]
@@ -27,7 +27,9 @@ def templates(*directories: Path) -> Jinja2Templates:
         autoescape=jinja2.select_autoescape(),
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True, pgettext=pgettext
+    )
     env.globals["language"] = current_language
     env.filters["when"] = when
     return Jinja2Templates(env=env)

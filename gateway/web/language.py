@@ -33,8 +33,17 @@ def N_(message: str) -> str:
     return message
 
 
-#: The roles as pages show them (``{{ _(role) }}``).
-ROLE_NAMES = (N_("admin"), N_("user"), N_("viewer"))
+#: Values pages show as words (``{{ _(value) }}``): roles, ban kinds, peer states.
+SHOWN_VALUES = (
+    N_("admin"),
+    N_("user"),
+    N_("viewer"),
+    N_("address"),
+    N_("other"),
+    N_("enabled"),
+    N_("disabled"),
+    N_("expired"),
+)
 
 
 def language_choices() -> list[tuple[str, str]]:

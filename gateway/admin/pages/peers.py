@@ -65,7 +65,7 @@ async def _page(
         "peers.html",
         {
             "wireguard": manager,
-            "wireguard_off": actions.WIREGUARD_OFF,
+            "wireguard_off": _(actions.WIREGUARD_OFF),
             "peers": found,
             "users": await user_actions.list_users(context) if manager is not None else [],
             "expiry_labels": PEER_EXPIRY_LABELS,
