@@ -197,7 +197,7 @@ def test_every_page_in_dutch_has_no_english_left(env: AdminEnv) -> None:
         if name == "/audit":
             # The entries themselves (event names, details) are machine words for now.
             page = re.sub(
-                r'<table class="table table-cards" id="audit">.*?</table>', "", page, 0, re.S
+                r'<table class="table table-cards" id="audit">.*?</table>', "", page, flags=re.S
             )
             page = re.sub(r'<select id="audit-event".*?</select>', "", page, flags=re.S)
         if html_lang(page) != "nl":
