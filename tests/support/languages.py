@@ -5,13 +5,16 @@ confirmation questions), compared with the English catalog's message ids.
 A word counts as English when it occurs in the English messages and in no Dutch
 translation (so "CEMM", "WebSocket" or "status", the same in both, never count), and is
 not on :data:`SAME_IN_BOTH`. Machine text is not read: ``<code>``, ``<pre>``, scripts,
-styles, and the CEMM's own facts on the dashboard (``dl.facts``: the monitor's text, in
-English until the monitor's messages are in the catalogs).
+styles, the CEMM's own facts on the dashboard (``dl.facts``: the monitor's text), and the
+audit log's entries and event list (event names and details as stored); these two are in
+English until their texts are sentences in the catalogs. A test's own data (names, user
+agents) is taken out of the text first (``data``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -34,6 +37,7 @@ _SHOWN_ATTRIBUTES = (
     "alt",
 )
 _SKIPPED = {"code", "pre", "script", "style", "textarea"}
+_MACHINE_IDS = {"audit", "audit-event"}
 _WORD = re.compile(r"[A-Za-z][a-z]{2,}")
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}|%\([a-z_]+\)s|<[^>]+>")
 
@@ -69,7 +73,8 @@ class _Visible(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
-        if self._skipping or tag in _SKIPPED or "facts" in (values.get("class") or "").split():
+        machine = "facts" in (values.get("class") or "").split() or values.get("id") in _MACHINE_IDS
+        if self._skipping or tag in _SKIPPED or machine:
             if tag not in ("br", "input", "img", "meta", "link", "source"):
                 self._skipping.append(tag)
             return
@@ -90,11 +95,15 @@ def visible_texts(page: str) -> list[str]:
     return [" ".join(text.split()) for text in parser.texts if text.strip()]
 
 
-def english_left(page: str) -> list[str]:
-    """Each piece of visible text that still holds an English word, with the words."""
+def english_left(page: str, data: Iterable[str] = ()) -> list[str]:
+    """Each piece of visible text that still holds an English word, with the words;
+    ``data`` (the test's own names and values) is not read."""
     vocabulary = english_words()
     found = []
-    for text in visible_texts(page):
+    for shown in visible_texts(page):
+        text = shown
+        for value in sorted(data, key=len, reverse=True):
+            text = text.replace(value, " ")
         words = sorted(_words(text) & vocabulary)
         if words:
             found.append(f"{text!r}: {', '.join(words)}")
