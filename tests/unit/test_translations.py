@@ -4,9 +4,11 @@ command line; this test makes CI say it."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import re
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -116,3 +118,14 @@ def test_the_check_names_what_is_missing(tmp_path: Path, template: Catalog) -> N
     SCRIPT.write(copy, catalog)
     copy.with_suffix(".mo").write_bytes(SCRIPT.mo_bytes(catalog))
     assert SCRIPT.problems(copy, template) == ["untranslated: 'Log in'"]
+
+
+def test_the_compiled_catalogs_are_package_data() -> None:
+    """The wheel (and so the image) carries every messages.mo: a pattern of
+    ``[tool.setuptools.package-data]`` matches each one."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"]["package-data"]["gateway"]
+    package = ROOT / "gateway"
+    for path in CATALOGS:
+        compiled = path.with_suffix(".mo").relative_to(package)
+        assert any(fnmatch.fnmatch(compiled.as_posix(), pattern) for pattern in patterns), compiled
