@@ -34,6 +34,7 @@ _SHOWN_ATTRIBUTES = (
     "aria-label",
     "data-confirm",
     "data-confirm-button",
+    "data-confirm-cancel",
     "alt",
 )
 _SKIPPED = {"code", "pre", "script", "style", "textarea"}
