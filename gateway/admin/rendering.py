@@ -18,8 +18,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gateway.admin.caller import Caller
+from gateway.i18n import N_, ngettext
 from gateway.i18n import gettext as _
-from gateway.i18n import ngettext
 from gateway.services.allowlist import EXPIRY_CHOICES
 from gateway.web import i18n
 
@@ -29,11 +29,6 @@ WEB_TEMPLATES = HERE.parent / "web" / "templates"  # frame.html, the shared page
 
 # The admin's own templates first; the portal's frame and message page are shared.
 templates = i18n.templates(HERE / "templates", PORTAL_TEMPLATES, WEB_TEMPLATES)
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalogs; the template translates it (``_(label)``)."""
-    return message
 
 
 NAV = (

@@ -25,6 +25,7 @@ from gateway.auth.oidc import (
     PendingLogin,
     state_bound_to_browser,
 )
+from gateway.i18n import N_
 from gateway.i18n import gettext as _
 from gateway.portal import fresh_proof
 from gateway.portal.login import start_session
@@ -38,11 +39,6 @@ router = APIRouter(prefix="/.gateway")
 OIDC_STATE_COOKIE = "cemm_oidc_state"
 OIDC_PENDING_PER_ADDRESS = 5  # single sign-ons in progress per client address
 OIDC_PENDING_MAX = 100  # and in all; the oldest goes first
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalogs; :func:`_failed` translates it."""
-    return message
 
 
 NOT_SET_UP = N_("Single sign-on is not set up on this gateway.")

@@ -13,13 +13,13 @@ monitor's (:meth:`gateway.upstream.monitor.UpstreamMonitor.describe`) - and hand
 engine (which installs it) and the proxy state (which the addons' refusals use). The
 502/503/504 text comes from that describer, so the page says in plain words what is wrong:
 "The CEMM at 192.168.2.34 has not answered on port 80 since 10:42.", or, while the CEMM is
-followed by MAC and not confirmed, that the gateway is looking for it.
+followed by MAC and not confirmed, that the gateway is looking for it. Only admitted
+requests are ever sent towards the CEMM (and only they get the 503 of
+``addons/upstream_identity.py``), so only people allowed to use the CEMM see its address.
 
 Each page is in the reader's language (:mod:`gateway.i18n`): ``[ui] language`` unless it
 is ``auto``, else the request's ``Accept-Language``, else English. (The account's own
-choice is the web app's to apply: the proxy refuses before it knows who is asking.) Only admitted
-requests are ever sent towards the CEMM (and only they get the 503 of
-``addons/upstream_identity.py``), so only people allowed to use the CEMM see its address.
+choice is the web app's to apply: the proxy refuses before it knows who is asking.)
 """
 
 from __future__ import annotations
@@ -35,13 +35,8 @@ from mitmproxy.net.http import http1
 from mitmproxy.proxy.layers.http import _http1
 
 from gateway import i18n
+from gateway.i18n import N_
 from gateway.i18n import gettext as _
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalogs; it is translated where it is shown."""
-    return message
-
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:0;padding:2rem 1rem;background:#f5f6f8;"

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 
 from gateway import i18n
+from gateway.i18n import N_
 from gateway.policy.identity import identify
 from gateway.services import languages
 from gateway.web.context import WebContext
@@ -26,11 +27,6 @@ _STATIC = ("/.gateway/static/", "/static/")
 
 #: Each language by its own name, so a reader finds theirs whatever the page's language.
 NATIVE_NAMES = {"en": "English", "nl": "Nederlands", "de": "Deutsch", "fr": "Français"}
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalogs; it is translated where it is shown."""
-    return message
 
 
 #: Values pages show as words (``{{ _(value) }}``): roles, ban kinds, peer states.

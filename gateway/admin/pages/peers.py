@@ -25,6 +25,7 @@ from gateway.admin.rendering import (
     sentence,
 )
 from gateway.admin.security import current_caller
+from gateway.i18n import N_
 from gateway.i18n import gettext as _
 from gateway.qr import qr_svg
 from gateway.services.errors import Invalid, ServiceError
@@ -76,11 +77,6 @@ async def _page(
     if panel is not None:
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalogs; it is translated where it is shown."""
-    return message
 
 
 CONFIRMATIONS = {

@@ -22,8 +22,8 @@ from gateway.admin.rendering import (
     render_outcome,
 )
 from gateway.admin.security import current_caller
+from gateway.i18n import N_, ngettext
 from gateway.i18n import gettext as _
-from gateway.i18n import ngettext
 from gateway.services.errors import Invalid, NotFound, ServiceError
 
 router = APIRouter(include_in_schema=False)
@@ -93,11 +93,6 @@ async def list_refused(sub: Submission, error: ServiceError) -> Response:
 
 
 LIST_ACTIONS = Actions({"add": add}, list_refused)
-
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalogs; it is translated where it is shown."""
-    return message
 
 
 # -- one user -----------------------------------------------------------------------------
