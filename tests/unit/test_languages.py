@@ -166,3 +166,26 @@ def test_the_proxys_error_pages_speak_the_readers_language() -> None:
     fixed = ErrorPages(language="nl")  # [ui] language over the browser's
     assert "De CEMM antwoordt niet" in fixed.body(502, accept_language="en").decode()
     assert "De CEMM antwoordt niet" in fixed.raw_response(502).decode()
+
+
+def test_pages_the_http_test_cannot_reach_are_dutch_too() -> None:
+    """The page a VPN peer link opens (WireGuard is off in the HTTP tests) and the second
+    step of logging in, rendered in Dutch: no English left."""
+    from gateway.portal.pages import templates as portal_templates
+    from tests.support.languages import english_left, html_lang
+
+    pages = {
+        "peer_config.html": {
+            "name": "telefoon-anna",
+            "config": "[Interface]\nPrivateKey = x\n",
+            "qr_svg": "<svg></svg>",
+            "download": "data:text/plain,x",
+            "filename": "telefoon-anna.conf",
+        },
+        "login_totp.html": {"challenge": "c", "csrf_token": "t", "next": "/", "retry_after": 3},
+    }
+    with i18n.use_language("nl"):
+        for name, context in pages.items():
+            page = portal_templates.get_template(name).render(**context)
+            assert html_lang(page) == "nl", name
+            assert english_left(page) == [], name
