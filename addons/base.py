@@ -91,7 +91,9 @@ def deny(
 ) -> None:
     """Refuse a request with the gateway's error page for ``status``; count why."""
     pages = state.error_pages or errorpages.PLAIN
-    refuse(state, flow, pages.response(status, detail, close=status >= 500), reason)
+    language = flow.request.headers.get("accept-language")
+    response = pages.response(status, detail, close=status >= 500, accept_language=language)
+    refuse(state, flow, response, reason)
 
 
 def _client_writer(client: connection.Client) -> Any:

@@ -301,7 +301,7 @@ def proxy_state(
         ),
         access=access,
         session_cookie=session_cookie_name(tls=settings.tls.enabled),
-        error_pages=ErrorPages(),
+        error_pages=ErrorPages(language=settings.ui.language),
     )
 
 

@@ -18,10 +18,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gateway.admin.caller import Caller
+from gateway.i18n import N_
+from gateway.i18n import gettext as _
 from gateway.services.allowlist import EXPIRY_CHOICES
 from gateway.web import i18n, sentences
 from gateway.web.browsers import browser_name
-from gateway.web.i18n import gettext
 from gateway.web.sentences import duration
 
 HERE = Path(__file__).resolve().parent
@@ -31,34 +32,41 @@ WEB_TEMPLATES = HERE.parent / "web" / "templates"  # frame.html, the shared page
 # The admin's own templates first; the portal's frame and message page are shared.
 templates = i18n.templates(HERE / "templates", PORTAL_TEMPLATES, WEB_TEMPLATES)
 
+
 NAV = (
-    ("/", "Dashboard"),
-    ("/allowlist", "Allowlist"),
-    ("/users", "Users"),
-    ("/tokens", "API tokens"),
-    ("/guests", "Guests"),
-    ("/peers", "Peers"),
-    ("/sessions", "Sessions"),
-    ("/bans", "Bans"),
-    ("/audit", "Audit log"),
-    ("/notify", "Notifications"),
-    ("/backup", "Backup"),
+    ("/", N_("Dashboard")),
+    ("/allowlist", N_("Allowlist")),
+    ("/users", N_("Users")),
+    ("/tokens", N_("API tokens")),
+    ("/guests", N_("Guests")),
+    ("/peers", N_("Peers")),
+    ("/sessions", N_("Sessions")),
+    ("/bans", N_("Bans")),
+    ("/audit", N_("Audit log")),
+    ("/notify", N_("Notifications")),
+    ("/backup", N_("Backup")),
 )
-EXPIRY_LABELS = {"never": "Never", "1h": "1 hour", "1d": "1 day", "7d": "7 days", "30d": "30 days"}
+EXPIRY_LABELS = {
+    "never": N_("Never"),
+    "1h": N_("1 hour"),
+    "1d": N_("1 day"),
+    "7d": N_("7 days"),
+    "30d": N_("30 days"),
+}
 assert set(EXPIRY_LABELS) == set(EXPIRY_CHOICES)
 
 
 def relative(timestamp: float | None, now: float | None = None) -> str:
     """``5 minutes ago`` / ``in 3 hours``: a distance in time, for lists."""
     if timestamp is None:
-        return gettext("never")
+        return _("never")
     delta = timestamp - (time.time() if now is None else now)
     if abs(delta) < 60:
-        return gettext("just now") if delta <= 0 else gettext("in less than a minute")
+        return _("just now") if delta <= 0 else _("in less than a minute")
     text = duration(abs(delta))
     if delta > 0:
-        return gettext("in %(duration)s") % {"duration": text}
-    return gettext("%(duration)s ago") % {"duration": text}
+        return _("in %(duration)s") % {"duration": text}
+    return _("%(duration)s ago") % {"duration": text}
 
 
 templates.env.filters["relative"] = relative
@@ -139,10 +147,10 @@ def forbidden_page(request: Request, status: int, detail: str) -> HTMLResponse:
         request,
         "message.html",
         {
-            "title": "Admins only" if status == 403 else "Refused",
+            "title": _("Admins only") if status == 403 else _("Refused"),
             "message": sentence(detail),
             "link_href": "/.gateway/account",
-            "link_text": "Your account",
+            "link_text": _("Your account"),
         },
         status_code=status,
     )
@@ -154,7 +162,7 @@ def not_found_page(request: Request) -> HTMLResponse:
         request,
         caller,
         "admin_message.html",
-        {"title": "Not found", "message": "There is no such page.", "link_href": "/"},
+        {"title": _("Not found"), "message": _("There is no such page."), "link_href": "/"},
         404,
     )
 
@@ -196,9 +204,9 @@ def logged_out_page(request: Request, notice: str, back: str) -> HTMLResponse:
         None,
         "admin_message.html",
         {
-            "title": "You are logged out",
+            "title": _("You are logged out"),
             "message": notice,
             "link_href": f"/.gateway/login?next={quote(back, safe='')}",
-            "link_text": "Log in again",
+            "link_text": _("Log in again"),
         },
     )

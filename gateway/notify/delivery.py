@@ -91,6 +91,7 @@ class Notifier:
         receivers: Iterable[str] = (),
         events: Iterable[str] | None = None,
         link: Callable[[str], str] = lambda path: path,
+        language: Callable[[], str] = lambda: "en",
         fold_period: float = FOLD_PERIOD,
         backoff: Sequence[float] = BACKOFF,
         max_pending: int = MAX_PENDING,
@@ -99,6 +100,7 @@ class Notifier:
         self.receivers = tuple(mask(url) for url in receivers)
         self.events = frozenset(events) if events is not None else None
         self._link = link
+        self._language = language  # the home's language, asked for each message
         self.fold_period = fold_period
         self.backoff = tuple(backoff)
         self.max_pending = max_pending
@@ -175,7 +177,11 @@ class Notifier:
         while (item := self._next()) is not None:
             key, batch = item
             message = compose(
-                batch.first, count=batch.count, last_at=batch.last_at, link=self._link
+                batch.first,
+                count=batch.count,
+                last_at=batch.last_at,
+                link=self._link,
+                language=self._language(),
             )
             try:
                 ok = self._send(message)

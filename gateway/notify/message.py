@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway import i18n
+from gateway.i18n import gettext, ngettext
 from gateway.notify.events import EVENTS, TEST, Event
-from gateway.web.i18n import gettext, ngettext
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,23 @@ def event_of(name: str) -> Event:
 
 
 def compose(
-    notice: Notice, *, count: int = 1, last_at: float | None = None, link: Callable[[str], str]
+    notice: Notice,
+    *,
+    count: int = 1,
+    last_at: float | None = None,
+    link: Callable[[str], str],
+    language: str = i18n.ENGLISH,
 ) -> Message:
     """The message for ``notice`` (the first of ``count`` folded ones, the last at
-    ``last_at``); ``link`` makes an admin app URL from a page path."""
+    ``last_at``) in ``language`` (the home's language); ``link`` makes an admin app URL
+    from a page path."""
+    with i18n.use_language(language):
+        return _compose(notice, count=count, last_at=last_at, link=link)
+
+
+def _compose(
+    notice: Notice, *, count: int, last_at: float | None, link: Callable[[str], str]
+) -> Message:
     event = event_of(notice.event)
     values = {"actor": notice.actor, "address": notice.address}
     values |= {key: _shown(key, value) for key, value in notice.detail.items()}

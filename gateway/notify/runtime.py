@@ -7,6 +7,7 @@ With no receiver configured nothing runs and nothing is imported from Apprise.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway import i18n
 from gateway.auth.bruteforce import BruteForcePolicy
 from gateway.netutil import machine_names
 from gateway.notify.delivery import Notifier, Send, apprise_sender
@@ -22,6 +24,7 @@ from gateway.notify.events import EVENTS, TEST
 from gateway.notify.message import Notice, compose, mask
 from gateway.notify.sources import AuditSource, AuditWatch
 from gateway.policy.names import OwnNames, web_url
+from gateway.services import languages
 from gateway.settings import Settings, SettingsError
 
 
@@ -83,6 +86,27 @@ def admin_link(settings: Settings) -> Callable[[str], str]:
     return link
 
 
+def home_language(settings: Settings) -> Callable[[], str]:
+    """The home's language (:func:`gateway.i18n.home_language`): ``[ui] language``, or
+    with ``auto`` the first admin's choice (read from the database each time: it can
+    change while the gateway runs), else English."""
+
+    def language() -> str:
+        first_admin = None
+        if settings.ui.language == i18n.AUTO:
+            try:
+                # Read-only: never creates the database (the gateway's start does).
+                uri = f"file:{settings.database_path}?mode=ro"
+                with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5.0)) as conn:
+                    conn.row_factory = sqlite3.Row
+                    first_admin = languages.first_admin_language(conn)
+            except sqlite3.Error:
+                first_admin = None  # no database yet: English
+        return i18n.home_language(configured=settings.ui.language, first_admin=first_admin)
+
+    return language
+
+
 def make_notifier(settings: Settings, *, send: Send | None = None) -> Notifier | None:
     """The notifier for ``settings``; None when no receiver is configured."""
     urls = receiver_urls(settings)
@@ -93,6 +117,7 @@ def make_notifier(settings: Settings, *, send: Send | None = None) -> Notifier |
         receivers=urls,
         events=chosen_events(settings),
         link=admin_link(settings),
+        language=home_language(settings),
     )
 
 
@@ -135,7 +160,8 @@ def send_test_now(settings: Settings, actor: str, *, send: Send | None = None) -
         raise SettingsError("no notification receiver: set [notify] urls or urls_file")
     sender = send or apprise_sender(urls)
     notice = Notice(TEST.name, time.time(), actor)
-    if not sender(compose(notice, link=admin_link(settings))):
+    message = compose(notice, link=admin_link(settings), language=home_language(settings)())
+    if not sender(message):
         raise DeliveryError(
             "a receiver did not take the test message (" + ", ".join(map(mask, urls)) + ")"
         )

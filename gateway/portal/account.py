@@ -17,14 +17,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.auth import tokens, totp
+from gateway.i18n import gettext as _
 from gateway.policy.credentials import SessionInfo
 from gateway.portal import fresh_proof
 from gateway.portal.guesses import GuessRefused, device_token
 from gateway.portal.pages import ACCOUNT_PAGE, render, safe_next, web_context
 from gateway.qr import qr_svg
-from gateway.services import sessions, users
+from gateway.services import languages, sessions, users
 from gateway.services.errors import ServiceError
 from gateway.web.context import client_address
+from gateway.web.language import language_choices
 from gateway.web.times import when
 
 router = APIRouter(prefix="/.gateway")
@@ -60,6 +62,8 @@ async def account_page(
             "error": error,
             "totp_setup": totp_setup,
             "recovery_codes": recovery_codes,
+            "languages": language_choices(),
+            "user_language": await context.db.run(languages.language_of, session.user_id),
             "sessions": [
                 {
                     "id": s.id,
@@ -86,9 +90,9 @@ def _session_for_change(request: Request, csrf_token: str) -> SessionInfo | Resp
     if session is None:
         return _login_redirect(ACCOUNT_PAGE)
     if not tokens.csrf_matches(session.csrf_token, csrf_token):
-        return Response("The form expired; reload the page.", status_code=403)
+        return Response(_("The form expired; reload the page."), status_code=403)
     if session.user_id < 0:  # a guest link's session: there is no account to change
-        return Response("A guest has no account to change.", status_code=403)
+        return Response(_("A guest has no account to change."), status_code=403)
     return session
 
 
@@ -98,7 +102,7 @@ async def account(request: Request) -> Response:
     if session is None:
         return _login_redirect(ACCOUNT_PAGE)
     if session.user_id < 0:  # a guest link's session: there is no account to show
-        return Response("A guest has no account; the link's deadline ends the visit.", 403)
+        return Response(_("A guest has no account; the link's deadline ends the visit."), 403)
     return await account_page(request, session)
 
 
@@ -120,12 +124,16 @@ async def _proof_for_change(
             return await account_page(
                 request,
                 session,
-                error=f"Too many failed attempts. Try again in {refused.retry_after} seconds.",
+                error=_("Too many failed attempts. Try again in {seconds} seconds.").format(
+                    seconds=refused.retry_after
+                ),
                 status_code=429,
                 headers={"Retry-After": str(refused.retry_after)},
             )
         if not proven:
-            wrong = "The current password is wrong." if password else "That code is not right."
+            wrong = (
+                _("The current password is wrong.") if password else _("That code is not right.")
+            )
             return await account_page(request, session, error=wrong, status_code=400)
         return None
     return await fresh_proof.require_fresh_proof(request, session, then=ACCOUNT_PAGE)
@@ -153,7 +161,7 @@ async def account_confirm(
         )
     if not proven:
         return fresh_proof.confirm_page(
-            request, session, user, then=then, error="That is not right; try again."
+            request, session, user, then=then, error=_("That is not right; try again.")
         )
     return RedirectResponse(then, status_code=303)
 
@@ -172,7 +180,7 @@ async def change_password(
     context = web_context(request)
     if new_password != new_password_again:
         return await account_page(
-            request, session, error="The new passwords differ.", status_code=400
+            request, session, error=_("The new passwords differ."), status_code=400
         )
     refused = await _proof_for_change(request, session, password=current_password)
     if refused is not None:
@@ -191,7 +199,7 @@ async def change_password(
         return await account_page(request, session, error=str(error), status_code=400)
     context.auth_changed()
     return await account_page(
-        request, session, notice="Password changed. Your other sessions were logged out."
+        request, session, notice=_("Password changed. Your other sessions were logged out.")
     )
 
 
@@ -237,7 +245,7 @@ async def totp_confirm(
             request, session, error=str(error), totp_setup=setup, status_code=400
         )
     return await account_page(
-        request, session, notice="Two-step verification is on.", recovery_codes=codes
+        request, session, notice=_("Two-step verification is on."), recovery_codes=codes
     )
 
 
@@ -258,7 +266,7 @@ async def totp_disable(
         actor=session.user_name,
         client_address=client_address(request),
     )
-    return await account_page(request, session, notice="Two-step verification is off.")
+    return await account_page(request, session, notice=_("Two-step verification is off."))
 
 
 @router.post("/account/recovery-codes")
@@ -270,10 +278,12 @@ async def recovery_codes(request: Request, csrf_token: str = Form("")) -> Respon
     user = await context.db.run(users.get_user_by_id, session.user_id)
     if user is None or not user.totp_enabled:
         return await account_page(
-            request, session, error="Turn on two-step verification first.", status_code=400
+            request, session, error=_("Turn on two-step verification first."), status_code=400
         )
     refused = await _proof_for_change(request, session)
     if refused is not None:
         return refused
     codes = await context.db.run(users.new_recovery_codes, session.user_id, actor=session.user_name)
-    return await account_page(request, session, notice="New recovery codes.", recovery_codes=codes)
+    return await account_page(
+        request, session, notice=_("New recovery codes."), recovery_codes=codes
+    )

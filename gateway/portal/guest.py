@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gateway.auth import tokens
+from gateway.i18n import gettext as _
 from gateway.portal.guesses import GuessRefused, guess, refusal_headers
 from gateway.portal.pages import (
     LOGIN_CSRF_COOKIE,
@@ -57,8 +58,8 @@ class _BadName:
 def _not_valid(request: Request) -> Response:
     return message_page(
         request,
-        title="Link not valid",
-        message="This guest link has expired, was revoked, or never existed. Ask for a new one.",
+        title=_("Link not valid"),
+        message=_("This guest link has expired, was revoked, or never existed. Ask for a new one."),
         link_href=None,
         status_code=404,
     )
@@ -66,7 +67,9 @@ def _not_valid(request: Request) -> Response:
 
 def _too_many(refused: GuessRefused) -> Response:
     return Response(
-        "Too many attempts; try again later.", status_code=429, headers=refusal_headers(refused)
+        _("Too many attempts; try again later."),
+        status_code=429,
+        headers=refusal_headers(refused),
     )
 
 
@@ -147,9 +150,11 @@ async def guest_start(request: Request, token: str) -> Response:
     if isinstance(started, _Full):
         return message_page(
             request,
-            title="Link used up",
-            message="This guest link has been opened in another browser already. "
-            "Ask for a new link to use it here.",
+            title=_("Link used up"),
+            message=_(
+                "This guest link has been opened in another browser already. "
+                "Ask for a new link to use it here."
+            ),
             link_href=None,
             status_code=403,
         )

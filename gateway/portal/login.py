@@ -26,6 +26,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.auth import tokens
+from gateway.i18n import gettext as _
 from gateway.policy.credentials import SessionInfo
 from gateway.portal import fresh_proof
 from gateway.portal.guesses import GuessRefused, guess, remember_device
@@ -72,7 +73,7 @@ async def check_password(request: Request, username: str, password: str) -> User
     except GuessRefused as refused:
         raise LoginRefused(429, str(refused), retry_after=refused.retry_after) from None
     if user is None:
-        raise LoginRefused(401, "Wrong user name or password.")
+        raise LoginRefused(401, _("Wrong user name or password."))
     return user
 
 
@@ -132,7 +133,7 @@ def _challenge(request: Request, user: User, next_url: str) -> str:
         for key, pending in context.second_factor.items()
         if pending.user_id == user.id
     )
-    for _, key in waiting[: max(0, len(waiting) - MAX_PENDING_CHALLENGES + 1)]:
+    for _created, key in waiting[: max(0, len(waiting) - MAX_PENDING_CHALLENGES + 1)]:
         del context.second_factor[key]
     challenge = secrets.token_urlsafe(24)
     context.second_factor[challenge] = PendingSecondFactor(
@@ -162,7 +163,7 @@ async def login_form(
         return login_page(
             request,
             next_url=next_url,
-            error="The form expired; please try again.",
+            error=_("The form expired; please try again."),
             username=username,
             status_code=403,
         )
@@ -240,7 +241,7 @@ async def login_second_factor(
             request,
             next_url=next_url,
             status_code=403,
-            error="The verification step expired; please log in again.",
+            error=_("The verification step expired; please log in again."),
         )
     try:
         used = await check_second_factor(request, pending.user_name, pending.user_id, code)
@@ -251,7 +252,7 @@ async def login_second_factor(
     pending.attempts += 1
     if used is None:
         return _second_factor_page(
-            request, challenge, csrf_token, next_url, error="That code is not right."
+            request, challenge, csrf_token, next_url, error=_("That code is not right.")
         )
     del context.second_factor[challenge]
     try:

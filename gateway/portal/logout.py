@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from gateway.auth import tokens
+from gateway.i18n import gettext as _
 from gateway.policy.access import same_origin
 from gateway.portal.pages import login_page, message_page, web_context
 from gateway.services import sessions
@@ -46,10 +47,10 @@ async def logout(request: Request, csrf_token: str = Form("")) -> Response:
     if not proven and not from_own_page(context, request):
         return message_page(
             request,
-            title="Not logged out",
-            message="The form expired; please try again.",
+            title=_("Not logged out"),
+            message=_("The form expired; please try again."),
             link_href="/.gateway/account",
-            link_text="Back",
+            link_text=_("Back"),
             status_code=403,
         )
     if session is not None:
@@ -62,7 +63,7 @@ async def logout(request: Request, csrf_token: str = Form("")) -> Response:
             client_address=client_address(request),
         )
         context.session_ended(session.id)
-    response = login_page(request, next_url="/", notice="You are logged out.")
+    response = login_page(request, next_url="/", notice=_("You are logged out."))
     response.delete_cookie(
         context.state.session_cookie, path="/", secure=context.secure_cookies(request)
     )

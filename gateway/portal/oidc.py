@@ -25,6 +25,8 @@ from gateway.auth.oidc import (
     PendingLogin,
     state_bound_to_browser,
 )
+from gateway.i18n import N_
+from gateway.i18n import gettext as _
 from gateway.portal import fresh_proof
 from gateway.portal.login import start_session
 from gateway.portal.pages import message_page, safe_next, web_context
@@ -37,7 +39,9 @@ router = APIRouter(prefix="/.gateway")
 OIDC_STATE_COOKIE = "cemm_oidc_state"
 OIDC_PENDING_PER_ADDRESS = 5  # single sign-ons in progress per client address
 OIDC_PENDING_MAX = 100  # and in all; the oldest goes first
-NOT_SET_UP = "Single sign-on is not set up on this gateway."
+
+
+NOT_SET_UP = N_("Single sign-on is not set up on this gateway.")
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,10 @@ class PendingSignOn:
 def _failed(request: Request, message: str, status_code: int) -> HTMLResponse:
     return message_page(
         request,
-        title="Sign-in failed",
-        message=message,
+        title=_("Sign-in failed"),
+        message=_(message),
         link_href="/.gateway/login",
-        link_text="Back to the login page",
+        link_text=_("Back to the login page"),
         status_code=status_code,
     )
 
@@ -71,10 +75,10 @@ def _keep_pending_sign_on(context: WebContext, pending: PendingSignOn) -> None:
         for key, p in waiting.items()
         if p.client_address == pending.client_address
     )
-    for _, key in same_address[: max(0, len(same_address) - OIDC_PENDING_PER_ADDRESS + 1)]:
+    for _created, key in same_address[: max(0, len(same_address) - OIDC_PENDING_PER_ADDRESS + 1)]:
         del waiting[key]
     everyone = sorted((p.created_at, key) for key, p in waiting.items())
-    for _, key in everyone[: max(0, len(everyone) - OIDC_PENDING_MAX + 1)]:
+    for _created, key in everyone[: max(0, len(everyone) - OIDC_PENDING_MAX + 1)]:
         del waiting[key]
     waiting[pending.login.state] = pending
 
@@ -129,13 +133,15 @@ async def oidc_callback(request: Request) -> Response:
     query = dict(request.query_params)
     started: PendingSignOn | None = context.oidc_pending.pop(query.get("state", ""), None)
     if started is None:
-        return _failed(request, "This sign-in has expired; please start again.", 400)
+        return _failed(request, N_("This sign-in has expired; please start again."), 400)
     pending = started.login
     if not state_bound_to_browser(pending, request.cookies.get(OIDC_STATE_COOKIE)):
         reason = "the sign-in was started in another browser (state cookie missing or wrong)"
         await _record_failure(request, "oidc", reason)
         return _failed(
-            request, "This sign-in was started in another browser; please start again here.", 400
+            request,
+            N_("This sign-in was started in another browser; please start again here."),
+            400,
         )
     try:
         identity = await context.oidc.complete(pending, query)

@@ -19,6 +19,7 @@ import sqlite3
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gateway.i18n import gettext as _
 from gateway.portal.guesses import GuessRefused, guess, refusal_headers
 from gateway.portal.pages import message_page, templates
 from gateway.qr import qr_svg
@@ -49,8 +50,8 @@ async def peer_link(request: Request, token: str) -> Response:
     manager = getattr(request.app.state, "wireguard", None)
     not_found = message_page(
         request,
-        title="Link not valid",
-        message="This link was used already, has expired, or never existed. Ask for a new one.",
+        title=_("Link not valid"),
+        message=_("This link was used already, has expired, or never existed. Ask for a new one."),
         link_href=None,
         status_code=404,
     )
@@ -64,7 +65,7 @@ async def peer_link(request: Request, token: str) -> Response:
         found = await guess(request, account="", verify=verify)
     except GuessRefused as refused:
         return Response(
-            "Too many attempts; try again later.",
+            _("Too many attempts; try again later."),
             status_code=429,
             headers=refusal_headers(refused),
         )

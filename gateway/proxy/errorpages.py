@@ -16,6 +16,10 @@ engine (which installs it) and the proxy state (which the addons' refusals use).
 followed by MAC and not confirmed, that the gateway is looking for it. Only admitted
 requests are ever sent towards the CEMM (and only they get the 503 of
 ``addons/upstream_identity.py``), so only people allowed to use the CEMM see its address.
+
+Each page is in the reader's language (:mod:`gateway.i18n`): ``[ui] language`` unless it
+is ``auto``, else the request's ``Accept-Language``, else English. (The account's own
+choice is the web app's to apply: the proxy refuses before it knows who is asking.)
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ from http import HTTPStatus
 from mitmproxy import http
 from mitmproxy.net.http import http1
 from mitmproxy.proxy.layers.http import _http1
+
+from gateway import i18n
+from gateway.i18n import N_
+from gateway.i18n import gettext as _
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:0;padding:2rem 1rem;background:#f5f6f8;"
@@ -53,21 +61,33 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 _MESSAGES: dict[int, tuple[str, str]] = {
-    400: ("Bad request", "The gateway could not understand this request."),
-    401: ("Login required", "You need to log in to open this page."),
-    403: ("Access denied", "This address or account may not open this page."),
-    404: ("Not found", "There is nothing at this address."),
-    405: ("Method not allowed", "This page does not accept that kind of request."),
-    408: ("Request timeout", "The request took too long to arrive."),
-    411: ("Length required", "Request bodies must state their length."),
-    413: ("Request too large", "The request body is larger than the gateway accepts."),
-    414: ("Address too long", "The requested address is longer than the gateway accepts."),
-    431: ("Headers too large", "The request headers are larger than the gateway accepts."),
-    500: ("Gateway error", "The gateway could not handle this request. Nothing was sent on."),
-    501: ("Not implemented", "The gateway does not support this request."),
-    502: ("The CEMM is not answering", "The gateway is running, but the CEMM did not answer."),
-    503: ("The CEMM is unavailable", "The gateway is running, but the CEMM is unavailable."),
-    504: ("The CEMM is too slow", "The gateway is running, but the CEMM answered too slowly."),
+    400: (N_("Bad request"), N_("The gateway could not understand this request.")),
+    401: (N_("Login required"), N_("You need to log in to open this page.")),
+    403: (N_("Access denied"), N_("This address or account may not open this page.")),
+    404: (N_("Not found"), N_("There is nothing at this address.")),
+    405: (N_("Method not allowed"), N_("This page does not accept that kind of request.")),
+    408: (N_("Request timeout"), N_("The request took too long to arrive.")),
+    411: (N_("Length required"), N_("Request bodies must state their length.")),
+    413: (N_("Request too large"), N_("The request body is larger than the gateway accepts.")),
+    414: (N_("Address too long"), N_("The requested address is longer than the gateway accepts.")),
+    431: (N_("Headers too large"), N_("The request headers are larger than the gateway accepts.")),
+    500: (
+        N_("Gateway error"),
+        N_("The gateway could not handle this request. Nothing was sent on."),
+    ),
+    501: (N_("Not implemented"), N_("The gateway does not support this request.")),
+    502: (
+        N_("The CEMM is not answering"),
+        N_("The gateway is running, but the CEMM did not answer."),
+    ),
+    503: (
+        N_("The CEMM is unavailable"),
+        N_("The gateway is running, but the CEMM is unavailable."),
+    ),
+    504: (
+        N_("The CEMM is too slow"),
+        N_("The gateway is running, but the CEMM answered too slowly."),
+    ),
 }
 
 Describer = Callable[[], str | None]
@@ -77,15 +97,17 @@ def _nothing_known() -> str | None:
     return None
 
 
-def error_body(status: int, detail: str | None = None) -> bytes:
-    """The page for ``status``, with ``detail`` as an extra paragraph if given."""
-    title, message = _MESSAGES.get(
-        status,
-        (HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error", ""),
-    )
+def error_body(status: int, detail: str | None = None, language: str = i18n.ENGLISH) -> bytes:
+    """The page for ``status`` in ``language``, with ``detail`` as an extra paragraph."""
+    with i18n.use_language(language) as language:
+        title, message = _MESSAGES.get(
+            status,
+            (HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error", ""),
+        )
+        title, message = _(title), _(message) if message else ""
     extra = f"<p>{html.escape(detail)}</p>" if detail else ""
     page = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html><html lang={language}><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{status} {html.escape(title)}</title><style>{_STYLE}</style></head><body><main>"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{extra}"
@@ -98,22 +120,39 @@ class ErrorPages:
     """The gateway's error pages; a 502, 503 or 504 without a detail of its own says what
     ``describe_upstream`` knows about the CEMM."""
 
-    def __init__(self, describe_upstream: Describer = _nothing_known) -> None:
+    def __init__(
+        self, describe_upstream: Describer = _nothing_known, *, language: str = i18n.AUTO
+    ) -> None:
         self.describe_upstream = describe_upstream
+        #: ``[ui] language``: ``auto`` lets each request's ``Accept-Language`` decide.
+        self.language = language
 
-    def body(self, status: int, detail: str | None = None) -> bytes:
+    def body(
+        self, status: int, detail: str | None = None, accept_language: str | None = None
+    ) -> bytes:
+        language = i18n.choose(
+            account=None, configured=self.language, accept_language=accept_language
+        )
         if status in (502, 503, 504):
-            detail = detail or self.describe_upstream()
-        return error_body(status, detail)
+            with i18n.use_language(language):
+                detail = detail or self.describe_upstream()
+        return error_body(status, detail, language)
 
     def response(
-        self, status: int, detail: str | None = None, *, close: bool = False
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        close: bool = False,
+        accept_language: str | None = None,
     ) -> http.Response:
-        """A complete response with the gateway's page and security headers."""
+        """A complete response with the gateway's page and security headers, in the
+        language of ``[ui] language`` or else of the request's ``accept_language``."""
         headers = {"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS}
         if close:
             headers["Connection"] = "close"
-        return http.Response.make(status, self.body(status, detail), headers)
+        body = self.body(status, detail, accept_language)
+        return http.Response.make(status, body, headers)
 
     def raw_response(self, status: int, detail: str | None = None) -> bytes:
         """The same page as bytes on the wire, for answering outside mitmproxy's flow."""

@@ -30,6 +30,7 @@ from gateway.auth.bruteforce import (
     combine,
 )
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.policy.allowlist import CompiledAllowlist
 from gateway.services import audit
 from gateway.services.errors import NotFound, ServiceError
@@ -238,7 +239,7 @@ def _count_failure(
         if result.ban_until is not None and active_ban(conn, [subject], now) is None:
             conn.execute(
                 "INSERT INTO ban (subject, reason, created_at, until) VALUES (?, ?, ?, ?)",
-                (subject, "too many failed logins", now, result.ban_until),
+                (subject, N_("too many failed logins"), now, result.ban_until),
             )
             # The failures that led to the ban are spent.
             conn.execute("DELETE FROM login_failure WHERE subject = ?", (subject,))

@@ -190,4 +190,8 @@ MIGRATIONS: tuple[str, ...] = (
         changed_by TEXT NOT NULL
     )
     """,
+    # 8: each account's language for the gateway's pages ('auto': the browser decides).
+    """
+    ALTER TABLE user ADD COLUMN language TEXT NOT NULL DEFAULT 'auto'
+    """,
 )

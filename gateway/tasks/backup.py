@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway import backup
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.settings import Settings
 from gateway.status import BackupStatus
 
@@ -55,7 +56,7 @@ class AutomaticBackups:
     @property
     def off_reason(self) -> str | None:
         if not self.settings.backup.passphrase_file:
-            return "automatic backups are off: [backup] passphrase_file is not set"
+            return N_("automatic backups are off: [backup] passphrase_file is not set")
         return None
 
     def status(self) -> BackupStatus:

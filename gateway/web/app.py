@@ -34,11 +34,13 @@ from gateway.admin import api as admin_api
 from gateway.admin import pages as admin_pages
 from gateway.admin.security import ApiError, admin_guard, guarded, is_api_path
 from gateway.portal import guest, peer_link
+from gateway.portal import language as account_language
 from gateway.portal import routes as portal
 from gateway.services import audit
 from gateway.version import version
 from gateway.web import metrics_routes
 from gateway.web.context import WebContext, client_address, user_agent
+from gateway.web.language import language_middleware
 
 logger = logging.getLogger("cemm_gateway.web")
 
@@ -94,11 +96,13 @@ def create_web_app(context: WebContext) -> FastAPI:
     _document(app, context)
     # Registered before the front door, so it runs inside it (after the secret check).
     app.middleware("http")(admin_guard(context))
+    app.middleware("http")(language_middleware(context))
     app.middleware("http")(_front_door(context))
     app.get("/healthz", include_in_schema=False)(_healthz(context))
     _handle_errors(app)
     app.include_router(portal.router, include_in_schema=False)
     app.include_router(peer_link.router, include_in_schema=False)
+    app.include_router(account_language.router, include_in_schema=False)
     app.include_router(guest.router, include_in_schema=False)
     app.include_router(admin_api.router)
     app.include_router(admin_pages.router)

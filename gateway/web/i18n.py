@@ -1,34 +1,23 @@
 """Text a person reads, through gettext: ``{% trans %}`` in templates, :func:`gettext` in code.
 
 Every template environment of the web app is made by :func:`templates`, with Jinja2's i18n
-extension installed, so a page can mark its sentences for translation from the first
-line, and the ``when`` filter (:func:`gateway.web.times.when`: local time with its zone).
-Until catalogs exist the translations are the identity (English as written).
+extension installed over :mod:`gateway.i18n` (so a page is translated into the language
+of the request that renders it: the web app sets it per request), the ``language()``
+global for ``<html lang>``, and the ``when`` filter (:func:`gateway.web.times.when`:
+local time with its zone).
 """
 
 from __future__ import annotations
 
-import gettext as _gettext
 from pathlib import Path
 
 import jinja2
 from fastapi.templating import Jinja2Templates
 
+from gateway.i18n import current_language, gettext, ngettext, pgettext
 from gateway.web.times import when
 
 __all__ = ["gettext", "ngettext", "templates"]
-
-_TRANSLATIONS = _gettext.NullTranslations()
-
-
-def gettext(message: str) -> str:
-    """``message`` in the reader's language (English until catalogs exist)."""
-    return _TRANSLATIONS.gettext(message)
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """The singular or plural form for ``n``, in the reader's language."""
-    return _TRANSLATIONS.ngettext(singular, plural, n)
 
 
 def templates(*directories: Path) -> Jinja2Templates:
@@ -38,6 +27,9 @@ def templates(*directories: Path) -> Jinja2Templates:
         autoescape=jinja2.select_autoescape(),
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True, pgettext=pgettext
+    )
+    env.globals["language"] = current_language
     env.filters["when"] = when
     return Jinja2Templates(env=env)

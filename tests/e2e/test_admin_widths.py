@@ -5,6 +5,10 @@ shown once, a ban, the page that asks before a change when script is off, and th
 WireGuard peers with a configuration and a one-time link. Nothing may be wider than the
 window, and no box's content wider than the box (a button pushed out of its card).
 Screenshots at 375 px are saved under ``results/screenshots/``.
+
+The same pages in Dutch, for a browser that asks for Dutch (longer words, the same
+boxes): each fits at both widths, says ``<html lang="nl">``, and has no English left
+(tests/support/languages.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from tests.support.admin import (
     auth_config,
     logged_in,
 )
+from tests.support.languages import english_left
 
 LONG_ADMIN = "margriet.van.der.heijden@example.com"
 LONGEST_USER = "annemarie.van.der.sluijs-hoogerwerf@zonnepanelen.voorbeeld.nl.x"  # 64
@@ -82,12 +87,18 @@ def phone(env: AdminEnv, browser: Any) -> Iterator[Watched]:
     context.close()
 
 
-def _check(page: Any, name: str, problems: dict[str, list[str]]) -> None:
+def _check(page: Any, name: str, problems: dict[str, list[str]], *, language: str = "en") -> None:
     """Record what sticks out of ``page`` at each width; a screenshot at the phone's.
 
     Measured once the page has loaded with its stylesheet: after a form post the new
     page's elements can be there before its CSS is (an unstyled table is wide)."""
     page.wait_for_load_state("load")
+    if language != "en":
+        lang = page.get_attribute("html", "lang")
+        data = (LONG_ADMIN, LONGEST_USER, LONG_AGENT, LONG_LABEL, LONG_TOKEN, LONG_PEER, "admin")
+        left = english_left(page.content(), data) if lang == language else [f"<html lang={lang}>"]
+        if left:
+            problems[f"{name} in {language}"] = left
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 800})
         found = overflows(page)
@@ -95,9 +106,10 @@ def _check(page: Any, name: str, problems: dict[str, list[str]]) -> None:
             problems[f"{name} at {width} px"] = found
         if width == WIDTHS[0]:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(
-                path=str(SCREENSHOTS / f"admin-long-names-{name}-375.png"), full_page=True
-            )
+            shot = f"admin-long-names-{name}-375.png"
+            if language != "en":
+                shot = f"admin-long-names-{name}-{language}-375.png"
+            page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
     page.set_viewport_size({"width": WIDTHS[0], "height": 800})
 
 
@@ -225,3 +237,28 @@ def test_the_peers_page_with_wireguard_on_fits_a_phone(env: AdminEnv, phone: Wat
     finally:
         page.unroute(env.admin_url("/peers"))
     assert problems == {}, problems
+
+
+def test_every_page_in_dutch_fits_and_has_no_english_left(env: AdminEnv, browser: Any) -> None:
+    """A phone set to Dutch: the login page, every admin page, a user's page, the
+    not-found page and the account page, at 375 and 1280 px."""
+    context = browser.new_context(
+        viewport={"width": 375, "height": 800}, user_agent=LONG_AGENT, locale="nl-NL"
+    )
+    problems: dict[str, list[str]] = {}
+    try:
+        watched = Watched(context)
+        page = watched.page
+        page.goto(env.admin_url("/"))
+        _check(page, "login", problems, language="nl")
+        log_in(page, LONG_ADMIN, USER_PASSWORD)
+        page.wait_for_url(env.admin_url("/"))
+        paths = [path for path, _ in pages.NAV]
+        paths += [f"/users/{LONGEST_USER}", "/no-such-page", "/.gateway/account"]
+        for path in paths:
+            page.goto(env.admin_url(path))
+            name = path.strip("/").split("@")[0].replace("/", "-") or "dashboard"
+            _check(page, name, problems, language="nl")
+    finally:
+        context.close()
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())

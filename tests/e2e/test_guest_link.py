@@ -1,7 +1,8 @@
 """A guest link in Chromium: an admin makes one on a phone-width admin page, a second
 browser context (the guest's phone) opens the link, gives a name and sees the CEMM's live
 reading through the gateway; a third context with the same link (``--browsers 1``) is
-refused."""
+refused. The guest's phone is set to Dutch: the guest page is Dutch, with no English left,
+and fits at 375 and 1280 px."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.e2e.admin_browser import SCREENSHOTS, Watched, log_in, overflows
 from tests.support.admin import ADMIN, ADMIN_PASSWORD, AdminEnv, admin_gateway, auth_config
+from tests.support.languages import english_left
 
 PHONE = {"width": 375, "height": 800}
 
@@ -47,9 +49,17 @@ def _admin_makes_a_link(env: AdminEnv, browser: Any) -> str:
     return url
 
 
-def _open_as_guest(browser: Any, url: str, name: str) -> Watched:
-    guest = Watched(browser.new_context(viewport=PHONE))
+def _open_as_guest(browser: Any, url: str, name: str, locale: str | None = None) -> Watched:
+    guest = Watched(browser.new_context(viewport=PHONE, **({"locale": locale} if locale else {})))
     guest.page.goto(url)
+    if locale == "nl-NL":
+        page = guest.page
+        assert page.get_attribute("html", "lang") == "nl"
+        assert english_left(page.content(), ["installer Jan"]) == []
+        for width in (375, 1280):
+            page.set_viewport_size({"width": width, "height": 800})
+            assert overflows(page) == [], (width, overflows(page))
+        page.set_viewport_size(PHONE)
     guest.page.fill("#guest_name", name)
     guest.page.click("form button[type=submit]")
     return guest
@@ -63,7 +73,7 @@ def test_an_admin_makes_a_link_and_a_guest_sees_the_live_reading(
     # The link names the gateway's web port; the test reaches it on loopback.
     path = url[url.index("/.gateway/guest/") :]
     url = env.config.url(path)
-    guest = _open_as_guest(browser, url, "Jan")
+    guest = _open_as_guest(browser, url, "Jan", locale="nl-NL")
     page = guest.page
     page.wait_for_url(env.config.url("/"))
     page.wait_for_selector('#status[data-state="live"]', timeout=5000)

@@ -11,6 +11,7 @@ from gateway import durations
 from gateway.admin.caller import Caller
 from gateway.admin.models import PeerAdded, PeerConfigOut, PeerLinkOut, PeerOut
 from gateway.admin.views import peer_out
+from gateway.i18n import N_
 from gateway.netutil import machine_names
 from gateway.policy import names
 from gateway.services import peers
@@ -19,7 +20,9 @@ from gateway.web.context import WebContext
 from gateway.wireguard.manager import WireguardManager
 
 PEER_EXPIRY_CHOICES = ("never", "1d", "7d", "30d")
-WIREGUARD_OFF = "WireGuard is off; set [wireguard] enabled = true and endpoint in the configuration"
+WIREGUARD_OFF = N_(
+    "WireGuard is off; set [wireguard] enabled = true and endpoint in the configuration"
+)
 
 
 def require_wireguard(manager: WireguardManager | None) -> WireguardManager:

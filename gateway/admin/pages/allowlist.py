@@ -14,6 +14,7 @@ from gateway.admin.deps import web_context
 from gateway.admin.pages.common import Actions, Submission, dispatch, refused
 from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
 from gateway.admin.security import current_caller
+from gateway.i18n import gettext as _
 from gateway.services.allowlist import EXPIRY_CHOICES, SelfLockoutError, WideNetworkError
 from gateway.services.errors import Invalid, ServiceError
 from gateway.web.i18n import gettext
@@ -30,7 +31,7 @@ async def _page(request: Request, caller: Caller, outcome: Outcome = NO_OUTCOME)
 async def _save(sub: Submission, network: str, label: str) -> Response:
     expires = sub.form.text("expires", "never")
     if expires not in EXPIRY_CHOICES:
-        raise Invalid("Choose an expiry from the list.", field="expires")
+        raise Invalid(_("Choose an expiry from the list."), field="expires")
     entry, updated = await actions.save_allowlist_entry(
         sub.context,
         sub.caller,
@@ -40,19 +41,22 @@ async def _save(sub: Submission, network: str, label: str) -> Response:
         confirm_lockout=sub.form.flag("confirm_lockout"),
         confirm_wide=sub.form.flag("confirm_wide"),
     )
-    done = "Updated the label and expiry of" if updated else "Added"
-    return await _page(sub.request, sub.caller, Outcome(notice=f"{done} {entry.network}."))
+    if updated:
+        notice = _("Updated the label and expiry of {network}.").format(network=entry.network)
+    else:
+        notice = _("Added {network}.").format(network=entry.network)
+    return await _page(sub.request, sub.caller, Outcome(notice=notice))
 
 
 async def add(sub: Submission) -> Response:
     network = sub.form.text("network").strip()
     if not network:
-        raise Invalid("Enter a network or an address to add.", field="network")
+        raise Invalid(_("Enter a network or an address to add."), field="network")
     return await _save(sub, network, sub.form.text("label"))
 
 
 async def add_mine(sub: Submission) -> Response:
-    return await _save(sub, sub.caller.address, sub.form.text("label") or "my address")
+    return await _save(sub, sub.caller.address, sub.form.text("label") or _("my address"))
 
 
 async def remove(sub: Submission) -> Response:
@@ -62,18 +66,21 @@ async def remove(sub: Submission) -> Response:
         return confirm_page(
             sub.request,
             sub.caller,
-            title="Remove this entry?",
-            message=f"Addresses in {form.text('network') or 'this network'} will no longer "
-            "be admitted (unless another entry or a default network admits them), and "
-            "their open connections close.",
+            title=_("Remove this entry?"),
+            message=_(
+                "Addresses in {network} will no longer be admitted (unless another entry or "
+                "a default network admits them), and their open connections close."
+            ).format(network=form.text("network") or _("this network")),
             fields=form.fields(*FIELDS),
-            button="Remove",
+            button=_("Remove"),
             cancel_href="/allowlist",
         )
     network = await actions.remove_allowlist_entry(
         sub.context, sub.caller, entry_id, confirm_lockout=form.flag("confirm_lockout")
     )
-    return await _page(sub.request, sub.caller, Outcome(notice=f"Removed {network}."))
+    return await _page(
+        sub.request, sub.caller, Outcome(notice=_("Removed {network}.").format(network=network))
+    )
 
 
 async def on_refusal(sub: Submission, error: ServiceError) -> Response:
@@ -82,12 +89,14 @@ async def on_refusal(sub: Submission, error: ServiceError) -> Response:
         return confirm_page(
             sub.request,
             sub.caller,
-            title="This would lock you out",
+            title=_("This would lock you out"),
             message=error.message,
-            warning="Only go on if you will reach the CEMM in another way (another "
-            "network, the VPN), or on purpose.",
+            warning=_(
+                "Only go on if you will reach the CEMM in another way (another "
+                "network, the VPN), or on purpose."
+            ),
             fields={**fields, "confirm_lockout": "1"},
-            button="Do it anyway",
+            button=_("Do it anyway"),
             cancel_href="/allowlist",
             status_code=409,
         )

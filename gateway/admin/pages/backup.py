@@ -23,6 +23,7 @@ from gateway.admin.deps import web_context
 from gateway.admin.pages.common import Form
 from gateway.admin.rendering import NO_OUTCOME, Outcome, render_outcome
 from gateway.admin.security import current_caller, form_csrf_ok
+from gateway.i18n import gettext as _
 from gateway.policy.credentials import SessionInfo
 from gateway.portal import fresh_proof
 from gateway.portal.guesses import GuessRefused
@@ -68,15 +69,18 @@ async def _proof(request: Request, session: SessionInfo, form: Form) -> Response
         asked = await fresh_proof.require_fresh_proof(request, session, then=PAGE)
         if asked is None or asked.status_code == 303:
             return asked  # a single sign-on account: sign in again at the provider
-        return _refusal("Type your password (or a code from your authenticator) first.")
+        return _refusal(_("Type your password (or a code from your authenticator) first."))
     try:
         proven = await fresh_proof.prove(request, session, password=password, code=code)
     except GuessRefused as refused:
         return _refusal(
-            f"Too many failed attempts. Try again in {refused.retry_after} seconds.", 429
+            _("Too many failed attempts. Try again in {seconds} seconds.").format(
+                seconds=refused.retry_after
+            ),
+            429,
         )
     if not proven:
-        return _refusal("The password is wrong." if password else "That code is not right.")
+        return _refusal(_("The password is wrong.") if password else _("That code is not right."))
     return None
 
 
@@ -92,7 +96,7 @@ async def backup_post(request: Request) -> Response:
     context = web_context(request)
     session = context.current_session(request) if caller.via == "session" else None
     if session is None or not form_csrf_ok(caller, form.text("csrf_token")):
-        return await _page(request, caller, _refusal("Reload the page and try again.", 403))
+        return await _page(request, caller, _refusal(_("Reload the page and try again."), 403))
     proof = await _proof(request, session, form)
     if isinstance(proof, Outcome):
         return await _page(request, caller, proof)
@@ -100,16 +104,18 @@ async def backup_post(request: Request) -> Response:
         return proof
     passphrase = form.text("passphrase")
     if not passphrase:
-        return await _page(request, caller, _refusal("Choose a passphrase for the backup."))
+        return await _page(request, caller, _refusal(_("Choose a passphrase for the backup.")))
     if passphrase != form.text("passphrase_again"):
-        return await _page(request, caller, _refusal("The two passphrases differ."))
+        return await _page(request, caller, _refusal(_("The two passphrases differ.")))
     settings, now = context.settings, time.time()
     try:
         data = await asyncio.to_thread(
             backup.create, settings.data_dir, passphrase, now=now, excluded=excluded(settings)
         )
     except backup.BackupError as error:
-        return await _page(request, caller, _refusal(f"No backup was made: {error}.", 500))
+        return await _page(
+            request, caller, _refusal(_("No backup was made: {error}.").format(error=error), 500)
+        )
     await context.db.run(_record, caller.user_name, len(data))
     stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return Response(

@@ -11,6 +11,7 @@ from gateway.admin.deps import web_context
 from gateway.admin.pages.common import UNKNOWN_ACTION, Actions, Submission, dispatch, refused
 from gateway.admin.rendering import NO_OUTCOME, Outcome, render_outcome
 from gateway.admin.security import current_caller
+from gateway.i18n import gettext as _
 from gateway.services.errors import Invalid, ServiceError
 
 router = APIRouter(include_in_schema=False)
@@ -26,7 +27,7 @@ async def lift(sub: Submission) -> Response:
     if not ban_id.isdigit():
         raise Invalid(UNKNOWN_ACTION, field="ban_id")
     lifted = await actions.lift_ban(sub.context, sub.caller, int(ban_id))
-    notice = f"Lifted the ban on {lifted.target}."
+    notice = _("Lifted the ban on {target}.").format(target=lifted.target)
     return await _page(sub.request, sub.caller, Outcome(notice=notice))
 
 

@@ -20,6 +20,7 @@ from gateway.admin.deps import web_context, wireguard_manager
 from gateway.admin.refusals import status_of
 from gateway.admin.rendering import Outcome, render
 from gateway.admin.security import current_caller, form_csrf_ok
+from gateway.i18n import gettext as _
 from gateway.services.errors import Invalid, ServiceError
 from gateway.web.context import WebContext
 from gateway.wireguard.manager import WireguardManager
@@ -81,7 +82,7 @@ class Actions:
     on_refusal: Refused
 
 
-UNKNOWN_ACTION = "Unknown action."
+UNKNOWN_ACTION = "Unknown action."  # a form no page of this app sends: not translated
 
 
 def refused(error: ServiceError, form: Mapping[str, str] | None = None) -> Outcome:
@@ -100,8 +101,8 @@ async def read_form(request: Request) -> tuple[Caller, Form, Response | None]:
             caller,
             "admin_message.html",
             {
-                "title": "The form expired",
-                "message": "Nothing was changed. Reload the page and try again.",
+                "title": _("The form expired"),
+                "message": _("Nothing was changed. Reload the page and try again."),
                 "link_href": request.url.path,
             },
             403,

@@ -14,6 +14,7 @@ from gateway.admin.deps import web_context
 from gateway.admin.pages.common import Actions, Submission, dispatch, refused
 from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
 from gateway.admin.security import current_caller
+from gateway.i18n import gettext as _
 from gateway.services.errors import Invalid, ServiceError
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +39,7 @@ def _number(text: str, field: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise Invalid("Give a whole number.", field=field) from None
+        raise Invalid(_("Give a whole number."), field=field) from None
 
 
 async def create(sub: Submission) -> Response:
@@ -52,7 +53,9 @@ async def create(sub: Submission) -> Response:
         browsers=_number(form.text("browsers", "1"), "browsers"),
         host=sub.host(),
     )
-    notice = f"Made the guest link '{made.link.name}'. Send it now: it is shown only once."
+    notice = _("Made the guest link '{name}'. Send it now: it is shown only once.").format(
+        name=made.link.name
+    )
     return await _page(sub.request, sub.caller, Outcome(notice=notice), made)
 
 
@@ -62,16 +65,19 @@ async def revoke(sub: Submission) -> Response:
         return confirm_page(
             sub.request,
             sub.caller,
-            title="Revoke this guest link?",
-            message="The guest's open pages lose the CEMM at once, and the link opens "
-            "nothing any more.",
+            title=_("Revoke this guest link?"),
+            message=_(
+                "The guest's open pages lose the CEMM at once, and the link opens nothing any more."
+            ),
             fields=sub.form.fields(*FIELDS),
-            button="Revoke",
+            button=_("Revoke"),
             cancel_href="/guests",
         )
     link = await actions.revoke_link(sub.context, sub.caller, link_id)
     return await _page(
-        sub.request, sub.caller, Outcome(notice=f"Revoked the guest link '{link.name}'.")
+        sub.request,
+        sub.caller,
+        Outcome(notice=_("Revoked the guest link '{name}'.").format(name=link.name)),
     )
 
 

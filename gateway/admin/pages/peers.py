@@ -26,6 +26,8 @@ from gateway.admin.rendering import (
     sentence,
 )
 from gateway.admin.security import current_caller
+from gateway.i18n import N_
+from gateway.i18n import gettext as _
 from gateway.qr import qr_svg
 from gateway.services.errors import Invalid, ServiceError
 from gateway.web.i18n import gettext
@@ -66,7 +68,7 @@ async def _page(
         "peers.html",
         {
             "wireguard": manager,
-            "wireguard_off": actions.WIREGUARD_OFF,
+            "wireguard_off": _(actions.WIREGUARD_OFF),
             "peers": found,
             "users": await user_actions.list_users(context) if manager is not None else [],
             "expiry_labels": PEER_EXPIRY_LABELS,
@@ -87,20 +89,22 @@ async def _page(
 
 CONFIRMATIONS = {
     "disable": (
-        "Disable {name}?",
-        "{name} gets nothing through the tunnel until enabled.",
-        "Disable",
+        N_("Disable {name}?"),
+        N_("{name} gets nothing through the tunnel until enabled."),
+        N_("Disable"),
     ),
     "rotate": (
-        "Make new keys for {name}?",
-        "The configuration on the device stops working at once; it needs the new one.",
-        "Rotate keys",
+        N_("Make new keys for {name}?"),
+        N_("The configuration on the device stops working at once; it needs the new one."),
+        N_("Rotate keys"),
     ),
     "remove": (
-        "Remove {name}?",
-        "The peer and its keys are deleted; the device gets nothing through any more. This "
-        "cannot be undone.",
-        "Remove",
+        N_("Remove {name}?"),
+        N_(
+            "The peer and its keys are deleted; the device gets nothing through any more. "
+            "This cannot be undone."
+        ),
+        N_("Remove"),
     ),
 }
 
@@ -111,7 +115,7 @@ def confirmed_first(handler: Handler) -> Handler:
     async def handle(sub: Submission) -> Response:
         if sub.action in CONFIRMATIONS and not sub.form.flag("confirmed"):
             name = sub.form.text("name")
-            title, message, button = CONFIRMATIONS[sub.action]
+            title, message, button = (_(text) for text in CONFIRMATIONS[sub.action])
             return confirm_page(
                 sub.request,
                 sub.caller,
@@ -130,7 +134,7 @@ async def add(sub: Submission) -> Response:
     form = sub.form
     expires = form.text("expires", "never")
     if expires not in actions.PEER_EXPIRY_CHOICES:
-        raise Invalid("Choose an expiry from the list.", field="expires")
+        raise Invalid(_("Choose an expiry from the list."), field="expires")
     added = await actions.add_peer(
         sub.wireguard,
         sub.context,
@@ -142,18 +146,23 @@ async def add(sub: Submission) -> Response:
         expires=expires,
     )
     peer = added.peer
-    notice = f"Added {peer.name} ({peer.address_v4})."
+    notice = _("Added {name} ({address}).").format(name=peer.name, address=peer.address_v4)
     if added.config is None:
-        notice += " Its device uses its own key: give it the server's public key and endpoint."
+        notice += " " + _(
+            "Its device uses its own key: give it the server's public key and endpoint."
+        )
     panel = config_panel(peer.name, added.config) if added.config else None
     return await _page(sub.request, sub.caller, Outcome(notice=notice), panel=panel)
 
 
 CHANGES = {
-    "enable": ({"enabled": True}, "enabled"),
-    "disable": ({"enabled": False}, "disabled"),
-    "trust": ({"trusted": True}, "a trusted device (no login from its tunnel address)"),
-    "untrust": ({"trusted": False}, "no longer a trusted device"),
+    "enable": ({"enabled": True}, N_("{name} is enabled.")),
+    "disable": ({"enabled": False}, N_("{name} is disabled.")),
+    "trust": (
+        {"trusted": True},
+        N_("{name} is a trusted device (no login from its tunnel address)."),
+    ),
+    "untrust": ({"trusted": False}, N_("{name} is no longer a trusted device.")),
 }
 
 
@@ -161,13 +170,13 @@ async def change(sub: Submission) -> Response:
     setting, words = CHANGES[sub.action]
     name = sub.form.text("name")
     changed = await actions.change_peer(sub.wireguard, sub.context, sub.caller, name, **setting)
-    return await _page(sub.request, sub.caller, Outcome(notice=f"{changed.name} is {words}."))
+    return await _page(sub.request, sub.caller, Outcome(notice=_(words).format(name=changed.name)))
 
 
 async def rotate(sub: Submission) -> Response:
     name = sub.form.text("name")
     rotated = await actions.rotate_peer(sub.wireguard, sub.context, sub.caller, name)
-    notice = f"New keys for {name}: the old configuration no longer works."
+    notice = _("New keys for {name}: the old configuration no longer works.").format(name=name)
     return await _page(
         sub.request, sub.caller, Outcome(notice=notice), panel=config_panel(name, rotated.config)
     )
@@ -176,7 +185,9 @@ async def rotate(sub: Submission) -> Response:
 async def remove(sub: Submission) -> Response:
     name = sub.form.text("name")
     await actions.remove_peer(sub.wireguard, sub.context, sub.caller, name)
-    return await _page(sub.request, sub.caller, Outcome(notice=f"Removed {name}."))
+    return await _page(
+        sub.request, sub.caller, Outcome(notice=_("Removed {name}.").format(name=name))
+    )
 
 
 async def show(sub: Submission) -> Response:

@@ -19,6 +19,8 @@ from gateway.admin.rendering import (
     render_outcome,
 )
 from gateway.admin.security import current_caller
+from gateway.i18n import gettext as _
+from gateway.i18n import ngettext
 from gateway.services.errors import ServiceError
 
 router = APIRouter(include_in_schema=False)
@@ -46,12 +48,16 @@ async def revoke(sub: Submission) -> Response:
     session_id, user = sub.form.text("session_id"), sub.form.text("user")
     own = session_id == sub.caller.session_id
     if not sub.form.flag("confirmed"):
-        message = f"{user or 'The user'} is logged out on that device; its WebSockets close."
+        message = _("{user} is logged out on that device; its WebSockets close.").format(
+            user=user or _("The user")
+        )
         if own:
-            message += " This is your own session: you will be logged out."
-        return _ask(sub, "End this session?", message, "End session")
+            message += " " + _("This is your own session: you will be logged out.")
+        return _ask(sub, _("End this session?"), message, _("End session"))
     ended = await actions.revoke_session(sub.context, sub.caller, session_id)
-    notice = f"Ended the session of {ended.user} ({ended.client_address or 'unknown'})."
+    notice = _("Ended the session of {user} ({address}).").format(
+        user=ended.user, address=ended.client_address or _("unknown")
+    )
     if own:
         return logged_out_page(sub.request, notice, "/sessions")
     return await _page(sub.request, sub.caller, Outcome(notice=notice))
@@ -61,12 +67,15 @@ async def revoke_user(sub: Submission) -> Response:
     user = sub.form.text("user")
     own = user.lower() == sub.caller.user_name.lower()
     if not sub.form.flag("confirmed"):
-        message = f"Every session of {user} ends and their WebSockets close."
+        message = _("Every session of {user} ends and their WebSockets close.").format(user=user)
         if own:
-            message += " That includes this session: you will be logged out."
-        return _ask(sub, f"Log {user} out everywhere?", message, "Log out everywhere")
+            message += " " + _("That includes this session: you will be logged out.")
+        question = _("Log {user} out everywhere?").format(user=user)
+        return _ask(sub, question, message, _("Log out everywhere"))
     count = await user_actions.revoke_user_sessions(sub.context, sub.caller, user)
-    notice = f"Ended {count} session{'s' if count != 1 else ''} of {user}."
+    notice = ngettext(
+        "Ended {count} session of {user}.", "Ended {count} sessions of {user}.", count
+    ).format(count=count, user=user)
     if own or sub.form.text("session_id") == sub.caller.session_id:
         return logged_out_page(sub.request, notice, "/sessions")
     return await _page(sub.request, sub.caller, Outcome(notice=notice))

@@ -12,6 +12,7 @@ from gateway.admin.deps import web_context
 from gateway.admin.pages.common import Actions, Submission, dispatch, refused
 from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
 from gateway.admin.security import current_caller
+from gateway.i18n import gettext as _
 from gateway.services.allowlist import EXPIRY_CHOICES
 from gateway.services.errors import Invalid, ServiceError
 
@@ -32,7 +33,7 @@ async def create(sub: Submission) -> Response:
     form = sub.form
     expires = form.text("expires", "never")
     if expires not in EXPIRY_CHOICES:
-        raise Invalid("Choose an expiry from the list.", field="expires")
+        raise Invalid(_("Choose an expiry from the list."), field="expires")
     token, record = await actions.create_token(
         sub.context,
         sub.caller,
@@ -42,8 +43,10 @@ async def create(sub: Submission) -> Response:
         expires=expires,
     )
     outcome = Outcome(
-        notice=f"Created the token '{record.name}' for {record.user}.",
-        shown_once={"title": f"API token '{record.name}'", "secret": token},
+        notice=_("Created the token '{name}' for {user}.").format(
+            name=record.name, user=record.user
+        ),
+        shown_once={"title": _("API token '{name}'").format(name=record.name), "secret": token},
     )
     return await _page(sub.request, sub.caller, outcome)
 
@@ -54,15 +57,21 @@ async def revoke(sub: Submission) -> Response:
         return confirm_page(
             sub.request,
             sub.caller,
-            title="Revoke this API token?",
-            message=f"Whatever uses the token {token_id} can no longer reach the CEMM "
-            "through the gateway. This cannot be undone.",
+            title=_("Revoke this API token?"),
+            message=_(
+                "Whatever uses the token {token} can no longer reach the CEMM "
+                "through the gateway. This cannot be undone."
+            ).format(token=token_id),
             fields=sub.form.fields(*FIELDS),
-            button="Revoke",
+            button=_("Revoke"),
             cancel_href="/tokens",
         )
     await actions.revoke_token(sub.context, sub.caller, token_id)
-    return await _page(sub.request, sub.caller, Outcome(notice=f"Revoked the token {token_id}."))
+    return await _page(
+        sub.request,
+        sub.caller,
+        Outcome(notice=_("Revoked the token {token}.").format(token=token_id)),
+    )
 
 
 async def on_refusal(sub: Submission, error: ServiceError) -> Response:

@@ -22,6 +22,8 @@ from gateway.admin.rendering import (
     render_outcome,
 )
 from gateway.admin.security import current_caller
+from gateway.i18n import N_, ngettext
+from gateway.i18n import gettext as _
 from gateway.services.errors import Invalid, NotFound, ServiceError
 
 router = APIRouter(include_in_schema=False)
@@ -45,7 +47,7 @@ async def _user_page(
             request,
             caller,
             "admin_message.html",
-            {"title": "No such user", "message": missing.message, "link_href": "/users"},
+            {"title": _("No such user"), "message": missing.message, "link_href": "/users"},
             404,
         )
     return render_outcome(
@@ -73,11 +75,14 @@ async def add(sub: Submission) -> Response:
         password=form.text("password") or None,
     )
     shown = (
-        {"title": f"Password for {added.user.name}", "secret": added.generated_password}
+        {
+            "title": _("Password for {name}").format(name=added.user.name),
+            "secret": added.generated_password,
+        }
         if added.generated_password
         else None
     )
-    notice = f"Added {added.user.role} {added.user.name}."
+    notice = _("Added {role} {name}.").format(role=_(added.user.role), name=added.user.name)
     return await _users_page(sub.request, sub.caller, Outcome(notice=notice, shown_once=shown))
 
 
@@ -92,28 +97,38 @@ LIST_ACTIONS = Actions({"add": add}, list_refused)
 
 # -- one user -----------------------------------------------------------------------------
 CONFIRMATIONS = {
-    "disable": ("Disable {name}?", "{name} is logged out everywhere and cannot log in.", "Disable"),
-    "role": ("Change {name}'s role?", "{name} will no longer be able to use these pages.", "Save"),
+    "disable": (
+        N_("Disable {name}?"),
+        N_("{name} is logged out everywhere and cannot log in."),
+        N_("Disable"),
+    ),
+    "role": (
+        N_("Change {name}'s role?"),
+        N_("{name} will no longer be able to use these pages."),
+        N_("Save"),
+    ),
     "password": (
-        "Set a new password for {name}?",
-        "{name}'s sessions end (all but yours); they log in with the new password.",
-        "Set password",
+        N_("Set a new password for {name}?"),
+        N_("{name}'s sessions end (all but yours); they log in with the new password."),
+        N_("Set password"),
     ),
     "reset_2fa": (
-        "Reset {name}'s two-step verification?",
-        "{name} logs in with the password alone until they set it up again; their recovery "
-        "codes stop working.",
-        "Reset",
+        N_("Reset {name}'s two-step verification?"),
+        N_(
+            "{name} logs in with the password alone until they set it up again; their "
+            "recovery codes stop working."
+        ),
+        N_("Reset"),
     ),
     "revoke_sessions": (
-        "Log {name} out everywhere?",
-        "Every session of {name} ends and their open WebSockets close.",
-        "Log out everywhere",
+        N_("Log {name} out everywhere?"),
+        N_("Every session of {name} ends and their open WebSockets close."),
+        N_("Log out everywhere"),
     ),
     "remove": (
-        "Remove {name}?",
-        "The account, its sessions and its API tokens are deleted. This cannot be undone.",
-        "Remove",
+        N_("Remove {name}?"),
+        N_("The account, its sessions and its API tokens are deleted. This cannot be undone."),
+        N_("Remove"),
     ),
 }
 
@@ -129,14 +144,15 @@ def _ask_first(sub: Submission) -> Response | None:
         return None
     if action == "role" and form.text("role") == "admin":
         return None
-    title, message, button = CONFIRMATIONS[action]
+    title, message, button = (_(text) for text in CONFIRMATIONS[action])
+    message = message.format(name=sub.name)
     if action == "revoke_sessions" and _is_self(sub):
-        message += " That includes this session: you will be logged out."
+        message += " " + _("That includes this session: you will be logged out.")
     return confirm_page(
         sub.request,
         sub.caller,
         title=title.format(name=sub.name),
-        message=message.format(name=sub.name),
+        message=message,
         fields=form.fields("action", "role", "password", "generate"),
         button=button,
         cancel_href=f"/users/{sub.name}",
@@ -159,39 +175,45 @@ async def _done(sub: Submission, notice: str, shown: dict[str, str] | None = Non
 
 async def enable(sub: Submission) -> Response:
     await actions.change_user(sub.context, sub.caller, sub.name, disabled=False)
-    return await _done(sub, f"{sub.name} is enabled.")
+    return await _done(sub, _("{name} is enabled.").format(name=sub.name))
 
 
 async def disable(sub: Submission) -> Response:
     await actions.change_user(sub.context, sub.caller, sub.name, disabled=True)
-    return await _done(sub, f"{sub.name} is disabled.")
+    return await _done(sub, _("{name} is disabled.").format(name=sub.name))
 
 
 async def role(sub: Submission) -> Response:
     chosen = sub.form.text("role")
     if chosen not in ("admin", "user", "viewer"):
-        raise Invalid("Choose the role admin, user or viewer.", field="role")
+        raise Invalid(_("Choose the role admin, user or viewer."), field="role")
     await actions.change_user(sub.context, sub.caller, sub.name, role=chosen)
-    return await _done(sub, f"{sub.name} is now {'an admin' if chosen == 'admin' else 'a user'}.")
+    if chosen == "admin":
+        return await _done(sub, _("{name} is now an admin.").format(name=sub.name))
+    return await _done(sub, _("{name} is now a user.").format(name=sub.name))
 
 
 async def password(sub: Submission) -> Response:
     typed = None if sub.form.flag("generate") else sub.form.text("password")
     if typed == "":
-        raise Invalid("Enter a new password, or generate one.", field="password")
+        raise Invalid(_("Enter a new password, or generate one."), field="password")
     generated = await actions.set_password(sub.context, sub.caller, sub.name, password=typed)
-    shown = {"title": f"New password for {sub.name}", "secret": generated} if generated else None
-    return await _done(sub, f"{sub.name}'s password is set; their other sessions ended.", shown)
+    title = _("New password for {name}").format(name=sub.name)
+    shown = {"title": title, "secret": generated} if generated else None
+    notice = _("{name}'s password is set; their other sessions ended.").format(name=sub.name)
+    return await _done(sub, notice, shown)
 
 
 async def reset_2fa(sub: Submission) -> Response:
     await actions.reset_second_factor(sub.context, sub.caller, sub.name)
-    return await _done(sub, f"{sub.name}'s two-step verification is off.")
+    return await _done(sub, _("{name}'s two-step verification is off.").format(name=sub.name))
 
 
 async def revoke_sessions(sub: Submission) -> Response:
     ended = await actions.revoke_user_sessions(sub.context, sub.caller, sub.name)
-    notice = f"Ended {ended} session{'s' if ended != 1 else ''} of {sub.name}."
+    notice = ngettext(
+        "Ended {count} session of {user}.", "Ended {count} sessions of {user}.", ended
+    ).format(count=ended, user=sub.name)
     if _is_self(sub):
         return logged_out_page(sub.request, notice, f"/users/{sub.name}")
     return await _done(sub, notice)
@@ -199,7 +221,9 @@ async def revoke_sessions(sub: Submission) -> Response:
 
 async def remove(sub: Submission) -> Response:
     await actions.remove_user(sub.context, sub.caller, sub.name)
-    return await _users_page(sub.request, sub.caller, Outcome(notice=f"Removed {sub.name}."))
+    return await _users_page(
+        sub.request, sub.caller, Outcome(notice=_("Removed {name}.").format(name=sub.name))
+    )
 
 
 async def user_refused(sub: Submission, error: ServiceError) -> Response:

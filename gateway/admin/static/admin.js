@@ -73,6 +73,9 @@
     dialog.querySelector("#confirm-dialog-text").textContent = form.dataset.confirm;
     dialog.querySelector("[data-confirm-ok]").textContent =
       form.dataset.confirmButton || "Confirm";
+    // The page's language: the form carries the translated "Cancel".
+    dialog.querySelector(".button-secondary").textContent =
+      form.dataset.confirmCancel || "Cancel";
     dialog.showModal();
   });
 })();
