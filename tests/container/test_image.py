@@ -230,6 +230,12 @@ def test_becomes_healthy_and_admits_only_sessions(
     )
     assert navigation.status_code == 302
     assert navigation.headers["location"].startswith("/.gateway/login")
+    # The compiled catalogs are in the image: a Dutch browser gets the login page in Dutch.
+    dutch = httpx.get(
+        ports.url("/.gateway/login"), headers={"Accept-Language": "nl-NL,nl;q=0.9"}, timeout=10
+    )
+    assert dutch.status_code == 200 and dutch.headers["content-language"] == "nl"
+    assert '<html lang="nl">' in dutch.text and ">Inloggen<" in dutch.text
 
     # The first admin's password came from the secret (compose.yaml's admin_password).
     cookie = login(ports, "admin", ADMIN_PASSWORD)
