@@ -237,3 +237,18 @@ def test_cli_sends_a_test_message_and_masks_the_receiver(
     assert failed.returncode == 1
     assert "error: a receiver did not take the test message (json://•••)" in failed.stderr
     assert SECRET not in failed.stderr + failed.stdout
+
+
+def test_messages_come_in_the_homes_language(tmp_path: Path, receiver: Receiver) -> None:
+    simulator = SimulatorThread()
+    config = _config(
+        tmp_path, simulator.http_port, simulator.ws_port, receiver.url, '[ui]\nlanguage = "nl"\n'
+    )
+    gateway = GatewayProcess(config)
+    try:
+        started = _arrived(receiver, "Gateway gestart")
+        assert started["message"].startswith("De gateway (versie ")
+        assert "Gateway started" not in receiver.titles()
+    finally:
+        gateway.close()
+        simulator.close()
