@@ -5,8 +5,9 @@ targets, ...).
 The pages: the login page, the account page, the message a logout leaves, every page of
 the admin app with something on it to check, the second-factor step, a guest link's page,
 and the gateway menu opened on the CEMM's page (only the menu: the CEMM's own page is not
-the gateway's to fix).
-Not covered: confirmation pages, a peer link's page.
+the gateway's to fix), a confirmation page (what a browser without script gets before a
+change), and the page a peer link opens (here: a link that is not valid, as the WireGuard
+tests own the valid one).
 """
 
 from __future__ import annotations
@@ -131,3 +132,38 @@ def test_the_second_factor_step(env: AdminEnv, browser: Any) -> None:
     violations = serious_violations(page)
     context.close()
     assert violations == []
+
+
+_POST_WITHOUT_CONFIRMATION = """([action, fields]) => {
+  const form = document.createElement('form');
+  form.method = 'post';
+  form.action = action;
+  for (const [name, value] of Object.entries(fields)) {
+    const input = document.createElement('input');
+    input.type = 'hidden';
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+  document.body.appendChild(form);
+  form.submit();  // no submit event: the page's confirmation dialog stays out of it
+}"""
+
+
+def test_a_confirmation_page_and_a_peer_links_page(env: AdminEnv, browser: Any) -> None:
+    context = _context(browser, 375)
+    page = context.new_page()
+    page.goto(env.admin_url("/"))
+    log_in(page, ADMIN, ADMIN_PASSWORD)
+    page.wait_for_url(env.admin_url("/"))
+    page.goto(env.admin_url("/users/anna"))
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    fields = {"action": "disable", "name": "anna", "csrf_token": token}
+    with page.expect_navigation():
+        page.evaluate(_POST_WITHOUT_CONFIRMATION, ["/users/anna", fields])
+    assert page.locator("form.confirm-form").count() == 1, page.content()[:2000]
+    found = {"confirmation page": serious_violations(page)}
+    page.goto(env.config.url("/.gateway/peer/" + "x" * 43))
+    found["peer link"] = serious_violations(page)
+    context.close()
+    assert {where: lines for where, lines in found.items() if lines} == {}
