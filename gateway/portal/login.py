@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.auth import tokens
 from gateway.policy.credentials import SessionInfo
-from gateway.portal import fresh_proof
+from gateway.portal import fresh_proof, passkey_ceremonies
 from gateway.portal.guesses import GuessRefused, guess, remember_device
 from gateway.portal.pages import (
     LOGIN_CSRF_COOKIE,
@@ -177,7 +177,7 @@ async def login_form(
             error=None if refused.retry_after else str(refused),
             retry_after=refused.retry_after,
         )
-    if user.totp_enabled:
+    if await passkey_ceremonies.needs_second_step(request, user):
         csrf = tokens.new_csrf_token()
         response = render(
             request,
@@ -187,6 +187,7 @@ async def login_form(
                 "csrf_token": csrf,
                 "next": next_url,
                 "error": None,
+                **await passkey_ceremonies.second_step_context(request, user.id),
             },
         )
         set_login_csrf(request, response, csrf, SECOND_FACTOR_CSRF_MAX_AGE)
@@ -196,8 +197,9 @@ async def login_form(
     return redirect
 
 
-def _second_factor_page(
+async def _second_factor_page(
     request: Request,
+    user_id: int,
     challenge: str,
     csrf_token: str,
     next_url: str,
@@ -211,6 +213,7 @@ def _second_factor_page(
         "csrf_token": csrf_token,
         "next": next_url,
         "error": error,
+        **await passkey_ceremonies.second_step_context(request, user_id),
     }
     if retry_after is None:
         return render(request, "login_totp.html", page, 401)
@@ -245,13 +248,23 @@ async def login_second_factor(
     try:
         used = await check_second_factor(request, pending.user_name, pending.user_id, code)
     except LoginRefused as refused:
-        return _second_factor_page(
-            request, challenge, csrf_token, next_url, retry_after=refused.retry_after or 1
+        return await _second_factor_page(
+            request,
+            pending.user_id,
+            challenge,
+            csrf_token,
+            next_url,
+            retry_after=refused.retry_after or 1,
         )
     pending.attempts += 1
     if used is None:
-        return _second_factor_page(
-            request, challenge, csrf_token, next_url, error="That code is not right."
+        return await _second_factor_page(
+            request,
+            pending.user_id,
+            challenge,
+            csrf_token,
+            next_url,
+            error="That code is not right.",
         )
     del context.second_factor[challenge]
     try:
@@ -287,7 +300,7 @@ async def login_json(request: Request) -> Response:
         )
     try:
         user = await check_password(request, username.strip(), password)
-        if user.totp_enabled:
+        if await passkey_ceremonies.needs_second_step(request, user):
             if not code:
                 raise LoginRefused(401, "second factor required")
             used = await check_second_factor(request, user.name, user.id, str(code))

@@ -105,7 +105,7 @@ def test_registration_stores_the_relying_party_and_options_ask_for_a_discoverabl
         "anna",
         ("internal",),
     )
-    assert [e.event for e in audit.entries(conn)][0] == "passkey.registered"
+    assert next(e.event for e in audit.entries(conn)) == "passkey.registered"
     again = passkeys.registration_options(conn, anna, RP)
     assert json.loads(again.options)["excludeCredentials"][0]["id"] == made.credential_id
 
