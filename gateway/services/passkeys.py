@@ -17,7 +17,8 @@ party, whether a signature counter is believable) are :mod:`gateway.policy.passk
   counter that went backwards (:func:`gateway.policy.passkeys.counter_believable`) is
   refused too and audited as ``passkey.cloned``. A good assertion updates the counter and
   the last-used time and is audited as ``passkey.used``.
-- :func:`remove_passkey` / :func:`remove_all`: audited as ``passkey.removed``.
+- :func:`remove_passkey`: audited as ``passkey.removed``; :func:`reset_second_factor`
+  (``user reset-2fa``) turns TOTP off and removes every passkey of the account.
 
 Challenges are single-use: the caller issues one per ceremony and forgets it once an
 answer was checked, so a replayed assertion finds no challenge (and, from an authenticator
@@ -65,8 +66,8 @@ __all__ = [
     "finish_registration",
     "list_passkeys",
     "registration_options",
-    "remove_all",
     "remove_passkey",
+    "reset_second_factor",
 ]
 
 RP_NAME = "cemm-gateway"
@@ -353,6 +354,7 @@ def remove_passkey(
     *,
     actor: str,
     user_id: int | None = None,
+    client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Passkey:
     """Remove one passkey (``user_id``: only if it is that account's; else NotFound)."""
@@ -365,6 +367,7 @@ def remove_passkey(
             conn,
             actor,
             "passkey.removed",
+            client_address=client_address,
             clock=clock,
             user=passkey.user_name,
             passkey=passkey.id,
@@ -373,17 +376,24 @@ def remove_passkey(
     return passkey
 
 
-def remove_all(
-    conn: sqlite3.Connection, user_name: str, *, actor: str, clock: Clock = SYSTEM_CLOCK
-) -> int:
-    """Remove every passkey of an account (``user reset-2fa``); how many there were."""
-    found = list_passkeys(conn, user_name=user_name)
-    for passkey in found:
-        remove_passkey(conn, passkey.id, actor=actor, clock=clock)
-    return len(found)
-
-
 def has_passkeys(conn: sqlite3.Connection, user_id: int) -> bool:
     return (
         conn.execute("SELECT 1 FROM passkey WHERE user_id = ?", (user_id,)).fetchone() is not None
     )
+
+
+def reset_second_factor(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    actor: str,
+    client_address: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> int:
+    """``user reset-2fa``: the authenticator off and every passkey removed (an account
+    that lost its phone starts over); how many passkeys were removed."""
+    users.disable_totp(conn, name, actor=actor, client_address=client_address, clock=clock)
+    found = list_passkeys(conn, user_name=name)
+    for passkey in found:
+        remove_passkey(conn, passkey.id, actor=actor, client_address=client_address, clock=clock)
+    return len(found)
