@@ -354,13 +354,17 @@ def remove_passkey(
     *,
     actor: str,
     user_id: int | None = None,
+    owner: str | None = None,
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Passkey:
-    """Remove one passkey (``user_id``: only if it is that account's; else NotFound)."""
+    """Remove one passkey (``user_id`` or ``owner``, a name: only if it is that account's;
+    else NotFound)."""
     passkey = _get(conn, passkey_id)
     if user_id is not None and passkey.user_id != user_id:
         raise NotFound("There is no such passkey on your account.")
+    if owner is not None and passkey.user_name.lower() != owner.lower():
+        raise NotFound(f"{owner} has no passkey {passkey_id}.")
     with transaction(conn):
         conn.execute("DELETE FROM passkey WHERE id = ?", (passkey.id,))
         audit.record(

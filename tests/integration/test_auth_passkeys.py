@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.admin import form_token, logged_in
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, cli
 
@@ -279,3 +280,34 @@ def test_an_address_that_cannot_have_passkeys_says_why(env: GatewayConfig) -> No
             config.url("/.gateway/account/passkeys/options"), json={"csrf_token": csrf}
         )
         assert refused.status_code == 409 and refused.json()["error"] == "passkeys_unavailable"
+
+
+def test_the_admin_app_lists_and_removes_a_users_passkeys(env: GatewayConfig) -> None:
+    config, key = env, SoftAuthenticator()
+    _account(config, "hal", key)
+    _account(config, "ivy", SoftAuthenticator())
+    with logged_in(config.url("", port="admin")) as admin:
+        (listed,) = admin.get("/api/users/hal/passkeys").json()
+        assert (listed["user"], listed["name"], listed["rp_id"]) == ("hal", "phone", "localhost")
+        assert admin.get("/api/users/nobody/passkeys").status_code == 404
+        page = admin.get("/users/hal")
+        assert "Passkeys" in page.text and "phone" in page.text
+        # The page removes only a passkey of the user it shows.
+        (other,) = admin.get("/api/users/ivy/passkeys").json()
+        wrong = admin.post(
+            "/users/hal",
+            data={
+                "csrf_token": form_token(page.text),
+                "action": "remove_passkey",
+                "passkey": str(other["id"]),
+                "confirmed": "1",
+            },
+        )
+        assert wrong.status_code == 404
+        assert admin.delete(f"/api/passkeys/{listed['id']}").status_code == 204
+        assert admin.delete(f"/api/passkeys/{listed['id']}").status_code == 404
+        assert admin.get("/api/users/hal/passkeys").json() == []
+        removed = admin.get("/api/audit", params={"event": "passkey.removed", "limit": 1})
+        assert removed.json()["entries"][0]["detail"]["user"] == "hal"
+    with _client() as client:
+        assert _passkey_login(client, config, key)[0].status_code == 401

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
+from gateway.admin.actions import passkeys as passkey_actions
 from gateway.admin.actions import sessions as session_actions
 from gateway.admin.actions import tokens as token_actions
 from gateway.admin.actions import users as actions
@@ -56,6 +57,7 @@ async def _user_page(
             "account": user,
             "sessions": await session_actions.list_sessions(context, caller, user=user.name),
             "tokens": await token_actions.list_tokens(context, user=user.name),
+            "passkeys": await passkey_actions.list_passkeys(context, user=user.name),
             "is_self": user.name.lower() == caller.user_name.lower(),
         },
         outcome,
@@ -105,6 +107,11 @@ CONFIRMATIONS = {
         "codes stop working.",
         "Reset",
     ),
+    "remove_passkey": (
+        "Remove this passkey of {name}?",
+        "{name} can no longer log in with it; they can make a new one on their account page.",
+        "Remove",
+    ),
     "revoke_sessions": (
         "Log {name} out everywhere?",
         "Every session of {name} ends and their open WebSockets close.",
@@ -137,7 +144,7 @@ def _ask_first(sub: Submission) -> Response | None:
         sub.caller,
         title=title.format(name=sub.name),
         message=message.format(name=sub.name),
-        fields=form.fields("action", "role", "password", "generate"),
+        fields=form.fields("action", "role", "password", "generate", "passkey"),
         button=button,
         cancel_href=f"/users/{sub.name}",
     )
@@ -189,6 +196,17 @@ async def reset_2fa(sub: Submission) -> Response:
     return await _done(sub, f"{sub.name}'s two-step verification is off.")
 
 
+async def remove_passkey(sub: Submission) -> Response:
+    try:
+        passkey_id = int(sub.form.text("passkey"))
+    except ValueError:
+        raise Invalid("Choose a passkey to remove.", field="passkey") from None
+    removed = await passkey_actions.remove_passkey(
+        sub.context, sub.caller, passkey_id, owner=sub.name
+    )
+    return await _done(sub, f"Removed the passkey “{removed.name}” of {sub.name}.")
+
+
 async def revoke_sessions(sub: Submission) -> Response:
     ended = await actions.revoke_user_sessions(sub.context, sub.caller, sub.name)
     notice = f"Ended {ended} session{'s' if ended != 1 else ''} of {sub.name}."
@@ -217,6 +235,7 @@ USER_ACTIONS = Actions(
             "role": role,
             "password": password,
             "reset_2fa": reset_2fa,
+            "remove_passkey": remove_passkey,
             "revoke_sessions": revoke_sessions,
             "remove": remove,
         }.items()
