@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.auth import tokens
 from gateway.policy.credentials import SessionInfo
-from gateway.portal import fresh_proof, passkey_ceremonies
+from gateway.portal import enrolment, fresh_proof, passkey_ceremonies
 from gateway.portal.guesses import GuessRefused, guess, remember_device
 from gateway.portal.pages import (
     LOGIN_CSRF_COOKIE,
@@ -192,6 +192,8 @@ async def login_form(
         )
         set_login_csrf(request, response, csrf, SECOND_FACTOR_CSRF_MAX_AGE)
         return response
+    if enrolment.required(request, user):
+        return enrolment.start(request, user, next_url)
     redirect = RedirectResponse(next_url, status_code=303)
     await start_session(request, user, method="password", response=redirect)
     return redirect
@@ -306,6 +308,8 @@ async def login_json(request: Request) -> Response:
             used = await check_second_factor(request, user.name, user.id, str(code))
             if used is None:
                 raise LoginRefused(401, "second factor wrong")
+        elif enrolment.required(request, user):
+            raise LoginRefused(403, "second factor setup required")
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
         return JSONResponse(

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.portal import account, login, logout, oidc, passkey_account, passkey_login
+from gateway.portal import account, enrol, login, logout, oidc, passkey_account, passkey_login
 
 router = APIRouter()
-for part in (login, passkey_login, logout, account, passkey_account, oidc):
+for part in (login, passkey_login, enrol, logout, account, passkey_account, oidc):
     router.include_router(part.router)

@@ -401,3 +401,15 @@ def reset_second_factor(
     for passkey in found:
         remove_passkey(conn, passkey.id, actor=actor, client_address=client_address, clock=clock)
     return len(found)
+
+
+def admins_without_second_factor(conn: sqlite3.Connection) -> list[str]:
+    """Enabled admin accounts that log in with a password and have neither an
+    authenticator app nor a passkey (the dashboard warns about each)."""
+    rows = conn.execute(
+        "SELECT name FROM user WHERE role = 'admin' AND disabled = 0"
+        " AND password_hash IS NOT NULL AND totp_enabled = 0"
+        " AND NOT EXISTS (SELECT 1 FROM passkey WHERE passkey.user_id = user.id)"
+        " ORDER BY name"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
