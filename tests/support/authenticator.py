@@ -14,9 +14,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from webauthn.helpers.encode_cbor import encode_cbor
 
 UP, UV, AT = 0x01, 0x04, 0x40
 
@@ -53,7 +53,7 @@ class SoftAuthenticator:
         credential = Credential(secrets.token_bytes(16), key, rp_id, unb64url(found["user"]["id"]))
         self.credentials.append(credential)
         numbers = key.public_key().public_numbers()
-        cose = cbor2.dumps(
+        cose = encode_cbor(
             {
                 1: 2,
                 3: -7,
@@ -72,7 +72,7 @@ class SoftAuthenticator:
             + cose
         )
         client_data = self._client_data("webauthn.create", found["challenge"], origin)
-        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
+        attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
         return {
             "id": b64url(credential.credential_id),
             "rawId": b64url(credential.credential_id),

@@ -1,0 +1,109 @@
+"""Passkeys in Chromium with a virtual authenticator (the DevTools protocol's WebAuthn
+domain: CTAP2, internal transport, resident keys, user verification), on
+``http://localhost`` - a secure context without a certificate: make a passkey on the
+account page, log out, log in with the passkey alone, log in with the password and the
+passkey, remove it and see it refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.admin_browser import Watched
+from tests.support.admin import USER_PASSWORD as PASSWORD
+from tests.support.admin import AdminEnv, add_user, admin_gateway, auth_config
+
+_AUTHENTICATORS: dict[int, str] = {}  # a CDP session's virtual authenticator
+AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminEnv]:
+    extra = auth_config().replace("[auth]\n", '[auth]\npublic_hostnames = ["localhost"]\n', 1)
+    with admin_gateway(tmp_path_factory.mktemp("passkeys-e2e"), extra=extra) as e:
+        add_user(e.config, "nina")
+        yield e
+
+
+def with_authenticator(browser: Any) -> tuple[Watched, Any]:
+    """A browser context whose page has a virtual platform authenticator."""
+    watched = Watched(browser.new_context())
+    cdp = watched.page.context.new_cdp_session(watched.page)
+    cdp.send("WebAuthn.enable")
+    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+    _AUTHENTICATORS[id(cdp)] = added["authenticatorId"]
+    return watched, cdp
+
+
+def log_in_and_out(
+    page: Any, base: str, *, password: bool, passkey: bool, expect_refusal: bool = False
+) -> None:
+    """Log in (password, passkey or both), check the session, log out."""
+    page.goto(f"{base}/.gateway/login?next=/.gateway/account")
+    if password:
+        page.fill("#username", "nina")
+        page.fill("#password", PASSWORD)
+        page.click("form[action='/.gateway/login'] button[type=submit]")
+    if passkey:
+        button = page.locator("[data-passkey=login] button")
+        button.wait_for(state="visible")
+        button.click()
+    if expect_refusal:
+        message = page.locator("[data-passkey=login] [data-passkey-message]")
+        message.wait_for(state="visible")
+        assert "not accepted" in message.inner_text()
+        return
+    page.wait_for_url(f"{base}/.gateway/account")
+    assert "Signed in as" in page.content()
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(f"{base}/.gateway/login**")
+
+
+def test_register_log_in_with_the_passkey_alone_and_after_a_password_remove_it(
+    env: AdminEnv, browser: Any
+) -> None:
+    base = f"http://localhost:{env.config.http_port}"
+    watched, cdp = with_authenticator(browser)
+    page = watched.page
+    log_in_and_out(page, base, password=True, passkey=False)
+    # Make a passkey on the account page (the password login was a fresh proof).
+    page.goto(f"{base}/.gateway/login?next=/.gateway/account")
+    page.fill("#username", "nina")
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/.gateway/login'] button[type=submit]")
+    page.wait_for_url(f"{base}/.gateway/account")
+    page.fill("#passkey-name", "laptop")
+    page.click("[data-passkey=register] button[type=submit]")
+    page.locator(".session-device:has-text('laptop')").wait_for()
+    (credential,) = cdp.send("WebAuthn.getCredentials", {"authenticatorId": _id(cdp)})[
+        "credentials"
+    ]
+    assert credential["isResidentCredential"] and credential["rpId"] == "localhost"
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(f"{base}/.gateway/login**")
+    # The passkey alone, then the password and the passkey.
+    log_in_and_out(page, base, password=False, passkey=True)
+    log_in_and_out(page, base, password=True, passkey=True)
+    # Remove it (the last login was a fresh proof), then it is refused.
+    page.goto(f"{base}/.gateway/login?next=/.gateway/account")
+    page.locator("[data-passkey=login] button").click()
+    page.wait_for_url(f"{base}/.gateway/account")
+    page.click("button:has-text('Remove laptop')")
+    page.locator("text=removed").first.wait_for()
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(f"{base}/.gateway/login**")
+    log_in_and_out(page, base, password=False, passkey=True, expect_refusal=True)
+    unexpected = [e for e in watched.errors if "401" not in e]
+    assert unexpected == [], unexpected
+
+
+def _id(cdp: Any) -> str:
+    return _AUTHENTICATORS[id(cdp)]
