@@ -43,6 +43,11 @@ def with_authenticator(browser: Any) -> tuple[Watched, Any]:
     return watched, cdp
 
 
+def log_out(page: Any) -> None:
+    page.click("button:has-text('Log out')")
+    page.locator("[role=status]:has-text('logged out')").wait_for()
+
+
 def log_in_and_out(
     page: Any, base: str, *, password: bool, passkey: bool, expect_refusal: bool = False
 ) -> None:
@@ -63,14 +68,17 @@ def log_in_and_out(
         return
     page.wait_for_url(f"{base}/.gateway/account")
     assert "Signed in as" in page.content()
-    page.click("button:has-text('Log out')")
-    page.wait_for_url(f"{base}/.gateway/login**")
+    log_out(page)
 
 
 def test_register_log_in_with_the_passkey_alone_and_after_a_password_remove_it(
     env: AdminEnv, browser: Any
 ) -> None:
-    base = f"http://localhost:{env.config.http_port}"
+    story(browser, f"http://localhost:{env.config.http_port}", rp_id="localhost")
+
+
+def story(browser: Any, base: str, *, rp_id: str) -> None:
+    """Register, log out, the passkey alone, password + passkey, remove, refused."""
     watched, cdp = with_authenticator(browser)
     page = watched.page
     log_in_and_out(page, base, password=True, passkey=False)
@@ -86,9 +94,8 @@ def test_register_log_in_with_the_passkey_alone_and_after_a_password_remove_it(
     (credential,) = cdp.send("WebAuthn.getCredentials", {"authenticatorId": _id(cdp)})[
         "credentials"
     ]
-    assert credential["isResidentCredential"] and credential["rpId"] == "localhost"
-    page.click("button:has-text('Log out')")
-    page.wait_for_url(f"{base}/.gateway/login**")
+    assert credential["isResidentCredential"] and credential["rpId"] == rp_id
+    log_out(page)
     # The passkey alone, then the password and the passkey.
     log_in_and_out(page, base, password=False, passkey=True)
     log_in_and_out(page, base, password=True, passkey=True)
@@ -98,8 +105,7 @@ def test_register_log_in_with_the_passkey_alone_and_after_a_password_remove_it(
     page.wait_for_url(f"{base}/.gateway/account")
     page.click("button:has-text('Remove laptop')")
     page.locator("text=removed").first.wait_for()
-    page.click("button:has-text('Log out')")
-    page.wait_for_url(f"{base}/.gateway/login**")
+    log_out(page)
     log_in_and_out(page, base, password=False, passkey=True, expect_refusal=True)
     unexpected = [e for e in watched.errors if "401" not in e]
     assert unexpected == [], unexpected

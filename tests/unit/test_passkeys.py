@@ -14,6 +14,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.policy.names import own_names
 from gateway.policy.passkeys import NoPasskeys, RelyingParty, counter_believable, relying_party
+from gateway.policy.second_factor import Requirement, must_enrol
 from gateway.services import audit, passkeys, users
 from gateway.services.errors import Invalid, NotFound
 from gateway.store import db
@@ -246,3 +247,32 @@ def test_remove_one_or_reset_all_is_audited(conn: sqlite3.Connection) -> None:
     assert events.count("passkey.removed") == 2 and "user.totp_reset" in events
     with pytest.raises(NotFound, match="passkey list"):
         passkeys.remove_passkey(conn, first.id, actor="anna")
+
+
+@pytest.mark.parametrize(
+    ("requirement", "role", "has", "expected"),
+    [
+        ("none", "admin", False, False),
+        ("admins", "admin", False, True),
+        ("admins", "admin", True, False),
+        ("admins", "user", False, False),
+        ("admins", "viewer", False, False),
+        ("all", "user", False, True),
+        ("all", "viewer", False, True),
+        ("all", "user", True, False),
+    ],
+)
+def test_who_must_set_up_a_second_factor(
+    requirement: Requirement, role: str, has: bool, expected: bool
+) -> None:
+    assert must_enrol(requirement, role=role, has_second_factor=has) is expected
+
+
+def test_the_dashboard_names_admins_without_a_second_factor(conn: sqlite3.Connection) -> None:
+    users.add_user(conn, "root", role="admin", password="a long password 3", actor="t")
+    keyed = users.add_user(conn, "keyed", role="admin", password="a long password 4", actor="t")
+    users.add_user(conn, "off", role="admin", password="a long password 5", actor="t")
+    users.set_disabled(conn, "off", True, actor="t")
+    _anna(conn)
+    _register(conn, SoftAuthenticator(), keyed, RP)
+    assert passkeys.admins_without_second_factor(conn) == ["root"]
