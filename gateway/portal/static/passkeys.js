@@ -73,6 +73,7 @@
     const base = { csrf_token: part.dataset.csrf, next: part.dataset.next,
                    challenge: part.dataset.challenge || "" };
     let autofill = null;
+    let autofillAsked = null;
     async function run(mediation) {
       const start = await post(part.dataset.options, base);
       if (start.status !== 200) { say(box, start.data.detail || part.dataset.failed); return; }
@@ -84,7 +85,9 @@
       }
       let credential;
       try {
-        credential = await navigator.credentials.get(request);
+        const asked = navigator.credentials.get(request);
+        if (mediation) autofillAsked = asked;
+        credential = await asked;
       } catch (error) {
         if (!mediation) say(box, part.dataset.cancelled);
         return;
@@ -98,7 +101,12 @@
     if (!supported()) { part.hidden = true; return; }
     part.hidden = false;
     button.addEventListener("click", async () => {
-      if (autofill) autofill.abort();
+      // The browser takes one request at a time: end the autofill request first.
+      if (autofill) {
+        autofill.abort();
+        autofill = null;
+        try { await autofillAsked; } catch (error) { /* aborted */ }
+      }
       say(box, "");
       await run(false);
     });
