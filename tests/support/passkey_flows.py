@@ -32,7 +32,8 @@ def _find(pattern: str, text: str) -> str:
 def enrol(
     config: GatewayConfig, name: str, password: str, key: SoftAuthenticator, label: str = "phone"
 ) -> None:
-    """Make a passkey on ``key`` for the account (no second factor yet) on its account page."""
+    """Make a passkey on ``key`` for the account (no second factor yet) on its account page,
+    in a session that ends afterwards."""
     with httpx.Client(timeout=15) as client:
         login = client.post(
             url(config, "/.gateway/api/login"), json={"username": name, "password": password}
@@ -52,6 +53,9 @@ def enrol(
             },
         )
         assert made.status_code == 200, made.text
+        # Log out: only the logins made with the passkey stay.
+        logout = client.post(url(config, "/.gateway/logout"), data={"csrf_token": csrf})
+        assert logout.status_code == 200, logout.text
 
 
 def passkey_step(
