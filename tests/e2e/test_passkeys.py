@@ -15,6 +15,11 @@ from tests.e2e.admin_browser import Watched
 from tests.support.admin import USER_PASSWORD as PASSWORD
 from tests.support.admin import AdminEnv, add_user, admin_gateway, auth_config
 
+NO_AUTOFILL = """
+if (sessionStorage.getItem("no-autofill") && window.PublicKeyCredential) {
+  PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);
+}
+"""
 _AUTHENTICATORS: dict[int, str] = {}  # a CDP session's virtual authenticator
 AUTHENTICATOR = {
     "protocol": "ctap2",
@@ -37,6 +42,10 @@ def with_authenticator(browser: Any) -> tuple[Watched, Any]:
     """A browser context whose page has a virtual platform authenticator."""
     watched = Watched(browser.new_context())
     cdp = watched.page.context.new_cdp_session(watched.page)
+    # The virtual authenticator answers the login page's autofill request by itself, as if
+    # the person had picked the passkey from the list; while this flag is set the page
+    # makes no autofill request, so the button and the password can be tried.
+    watched.page.add_init_script(NO_AUTOFILL)
     cdp.send("WebAuthn.enable")
     added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
     _AUTHENTICATORS[id(cdp)] = added["authenticatorId"]
@@ -95,20 +104,33 @@ def story(browser: Any, base: str, *, rp_id: str) -> None:
         "credentials"
     ]
     assert credential["isResidentCredential"] and credential["rpId"] == rp_id
+    autofill(page, False)
     log_out(page)
-    # The passkey alone, then the password and the passkey.
+    # The passkey alone (the button), then the password and the passkey.
     log_in_and_out(page, base, password=False, passkey=True)
     log_in_and_out(page, base, password=True, passkey=True)
-    # Remove it (the last login was a fresh proof), then it is refused.
+    # The passkey alone through the user-name field's autofill: the page logs in by itself.
+    autofill(page, True)
     page.goto(f"{base}/.gateway/login?next=/.gateway/account")
-    page.locator("[data-passkey=login] button").click()
     page.wait_for_url(f"{base}/.gateway/account")
+    autofill(page, False)
+    # Remove it (the last login was a fresh proof), then it is refused.
     page.click("button:has-text('Remove laptop')")
     page.locator("text=removed").first.wait_for()
     log_out(page)
     log_in_and_out(page, base, password=False, passkey=True, expect_refusal=True)
     unexpected = [e for e in watched.errors if "401" not in e]
     assert unexpected == [], unexpected
+
+
+def autofill(page: Any, on: bool) -> None:
+    """Let the login page ask for the passkey through autofill (from its next load on)."""
+    script = (
+        "sessionStorage.removeItem('no-autofill')"
+        if on
+        else ("sessionStorage.setItem('no-autofill', '1')")
+    )
+    page.evaluate(script)
 
 
 def _id(cdp: Any) -> str:
