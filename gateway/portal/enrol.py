@@ -26,12 +26,11 @@ from gateway.policy.passkeys import NoPasskeys
 from gateway.portal import enrolment, login
 from gateway.portal.enrolment import Enrolment
 from gateway.portal.guesses import GuessRefused, guess
-from gateway.portal.pages import render, web_context
+from gateway.portal.pages import relying_party, render, web_context
 from gateway.portal.passkey_ceremonies import (
     ceremonies,
     json_body,
     refusal,
-    relying_party,
     unavailable_text,
 )
 from gateway.qr import qr_svg

@@ -27,12 +27,11 @@ from gateway.policy.credentials import SessionInfo
 from gateway.policy.passkeys import NoPasskeys
 from gateway.portal import fresh_proof
 from gateway.portal.account import _proof_for_change, _session_for_change, account_page
-from gateway.portal.pages import ACCOUNT_PAGE, web_context
+from gateway.portal.pages import ACCOUNT_PAGE, relying_party, web_context
 from gateway.portal.passkey_ceremonies import (
     ceremonies,
     json_body,
     refusal,
-    relying_party,
     unavailable_text,
 )
 from gateway.services import passkeys, users

@@ -1,7 +1,7 @@
 """What the portal's passkey routes share: the relying party of a request, the ceremonies
 waiting for the browser's answer, and reading a JSON body.
 
-**The relying party** of a request (:func:`relying_party`) is decided by
+**The relying party** of a request (:func:`gateway.portal.pages.relying_party`) is decided by
 :func:`gateway.policy.passkeys.relying_party` from the host the browser used (``Host``, or
 a trusted proxy's ``X-Forwarded-Host``, which the proxy vetted), the scheme (the gateway's
 own TLS, or a trusted proxy's ``X-Forwarded-Proto``) and the gateway's own names. When it
@@ -26,13 +26,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from gateway.policy.credentials import SessionInfo
-from gateway.policy.passkeys import NoPasskeys, RelyingParty
-from gateway.policy.passkeys import relying_party as decide_relying_party
-from gateway.portal.pages import web_context
+from gateway.policy.passkeys import NoPasskeys
+from gateway.portal.pages import relying_party, web_context
 from gateway.services import passkeys, users
 from gateway.services.passkeys import Ceremony
 from gateway.services.users import User
-from gateway.web.context import request_scheme
 from gateway.web.i18n import gettext as _
 from gateway.web.times import when
 
@@ -82,13 +80,6 @@ def ceremonies(request: Request) -> Ceremonies:
     if not isinstance(found, Ceremonies):
         found = state.passkey_ceremonies = Ceremonies()
     return found
-
-
-def relying_party(request: Request) -> RelyingParty | NoPasskeys:
-    context = web_context(request)
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
-    scheme = "https" if context.tls or request_scheme(request) == "https" else "http"
-    return decide_relying_party(host, scheme, context.state.access.names)
 
 
 def unavailable_text(reason: NoPasskeys) -> str:

@@ -31,12 +31,11 @@ from fastapi.responses import JSONResponse, Response
 from gateway.policy.passkeys import NoPasskeys
 from gateway.portal import login
 from gateway.portal.guesses import GuessRefused, guess
-from gateway.portal.pages import login_csrf_ok, safe_next, web_context
+from gateway.portal.pages import login_csrf_ok, relying_party, safe_next, web_context
 from gateway.portal.passkey_ceremonies import (
     ceremonies,
     json_body,
     refusal,
-    relying_party,
     unavailable_text,
 )
 from gateway.services import login as login_service

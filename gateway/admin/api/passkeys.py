@@ -49,7 +49,7 @@ def _out(found: list[Passkey]) -> list[PasskeyOut]:
     ]
 
 
-@router.get("/passkeys", response_model=list[PasskeyOut], summary="Passkeys")
+@router.get("/passkeys", response_model=list[PasskeyOut], summary="Passkeys", responses=NOT_FOUND)
 async def passkeys_list(caller: CallerDep, context: ContextDep, user: UserQuery = None) -> Any:
     return _out(await actions.list_passkeys(context, user=user))
 
