@@ -309,5 +309,8 @@ def test_the_admin_app_lists_and_removes_a_users_passkeys(env: GatewayConfig) ->
         assert admin.get("/api/users/hal/passkeys").json() == []
         removed = admin.get("/api/audit", params={"event": "passkey.removed", "limit": 1})
         assert removed.json()["entries"][0]["detail"]["user"] == "hal"
+        # Resetting the second factor removes the passkeys too.
+        assert admin.post("/api/users/ivy/reset-second-factor").status_code == 204
+        assert admin.get("/api/users/ivy/passkeys").json() == []
     with _client() as client:
         assert _passkey_login(client, config, key)[0].status_code == 401

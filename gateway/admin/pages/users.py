@@ -104,7 +104,7 @@ CONFIRMATIONS = {
     "reset_2fa": (
         "Reset {name}'s two-step verification?",
         "{name} logs in with the password alone until they set it up again; their recovery "
-        "codes stop working.",
+        "codes stop working and their passkeys are removed.",
         "Reset",
     ),
     "remove_passkey": (

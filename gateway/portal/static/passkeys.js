@@ -89,7 +89,9 @@
         if (mediation) autofillAsked = asked;
         credential = await asked;
       } catch (error) {
-        if (!mediation) say(box, part.dataset.cancelled);
+        if (mediation) return;
+        const blocked = error && error.name === "SecurityError";
+        say(box, blocked ? part.dataset.unsupported : part.dataset.cancelled);
         return;
       }
       if (!credential) return;
@@ -131,7 +133,8 @@
       try {
         credential = await navigator.credentials.create({ publicKey: creationOptions(start.data.options) });
       } catch (error) {
-        say(box, form.dataset.cancelled);
+        // A certificate the browser does not trust blocks WebAuthn (a SecurityError).
+        say(box, error && error.name === "SecurityError" ? form.dataset.unsupported : form.dataset.cancelled);
         return;
       }
       const name = form.querySelector("input[name=name]").value;
