@@ -133,26 +133,39 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayConfi
 
 
 @pytest.fixture(scope="module")
-def trusting_browser(env: tuple[GatewayConfig, Path]) -> Iterator[Any]:
-    """Chromium with the test CA trusted and ``cemm.test`` on loopback."""
+def browsers(
+    env: tuple[GatewayConfig, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Any]]:
+    """Chromium with the test CA trusted, and one without; ``cemm.test`` on loopback."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
     _, home = env
+    args = [*FLAGS, f"--host-resolver-rules=MAP {NAME} 127.0.0.1"]
+    plain_home = tmp_path_factory.mktemp("plain-home")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[*FLAGS, f"--host-resolver-rules=MAP {NAME} 127.0.0.1"],
-            env={**os.environ, "HOME": str(home)},
+        trusting = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=args, env={**os.environ, "HOME": str(home)}
+        )
+        doubting = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=args, env={**os.environ, "HOME": str(plain_home)}
         )
         try:
-            yield browser
+            yield trusting, doubting
         finally:
-            browser.close()
+            trusting.close()
+            doubting.close()
 
 
 def test_the_passkey_story_over_https_with_a_trusted_certificate(
-    env: tuple[GatewayConfig, Path], trusting_browser: Any
+    env: tuple[GatewayConfig, Path], browsers: tuple[Any, Any]
 ) -> None:
     config, _ = env
-    story(trusting_browser, f"https://{NAME}:{config.http_port}", rp_id=NAME)
+    trusting, doubting = browsers
+    base = f"https://{NAME}:{config.http_port}"
+    # Without the test CA in its NSS database the browser refuses the certificate: the
+    # trust below comes from that database.
+    page = doubting.new_page()
+    with pytest.raises(Exception, match="ERR_CERT_AUTHORITY_INVALID"):
+        page.goto(f"{base}/.gateway/login")
+    story(trusting, base, rp_id=NAME)
