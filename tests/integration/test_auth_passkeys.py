@@ -25,6 +25,7 @@ PASSWORD = "correct-horse-battery-staple"
 USER_PASSWORD = "a-user-password-123"
 BAN_AFTER = 3
 _addresses = itertools.count(40)
+RUNNING: list[GatewayProcess] = []  # the module's gateway (a test restarts it)
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +42,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayConfig]:
             f"never_ban = []\nfree_attempts = 1000\nban_after = {BAN_AFTER}\nban_duration = 900\n"
         ),
     )
-    gateway = GatewayProcess(config)
+    RUNNING.append(GatewayProcess(config))
     try:
         yield config
     finally:
-        gateway.close()
+        RUNNING.pop().close()
         simulator.close()
 
 
@@ -314,3 +315,29 @@ def test_the_admin_app_lists_and_removes_a_users_passkeys(env: GatewayConfig) ->
         assert admin.get("/api/users/ivy/passkeys").json() == []
     with _client() as client:
         assert _passkey_login(client, config, key)[0].status_code == 401
+
+
+def test_making_a_passkey_needs_a_fresh_proof(env: GatewayConfig) -> None:
+    """After a restart the session goes on and its proof (kept in memory) does not: the
+    options are refused until the password is confirmed. Runs last: it restarts the
+    module's gateway."""
+    config = env
+    _new_user(config, "jo")
+    with _client() as client:
+        csrf = _password_login(client, config, "jo")
+        RUNNING.pop().close()
+        RUNNING.append(GatewayProcess(config))
+        options = _url(config, "/.gateway/account/passkeys/options")
+        refused = client.post(options, json={"csrf_token": csrf})
+        assert refused.status_code == 401 and refused.json()["error"] == "fresh_proof"
+        # Without script, the form asks for the password and returns to the account page.
+        asked = client.post(
+            _url(config, "/.gateway/account/passkeys/begin"), data={"csrf_token": csrf}
+        )
+        assert asked.status_code == 401 and "Confirm it is you" in asked.text
+        proven = client.post(
+            _url(config, "/.gateway/account/confirm"),
+            data={"csrf_token": csrf, "password": USER_PASSWORD, "next": "/.gateway/account"},
+        )
+        assert proven.status_code == 303
+        assert client.post(options, json={"csrf_token": csrf}).status_code == 200
