@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import httpx
 import pyotp
@@ -15,8 +16,10 @@ import pytest
 from tests.support.admin import logged_in
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, cli
+from tests.support.oidc_provider import OidcProvider
 
 PASSWORD = "correct-horse-battery-staple"
+PROVIDER: list[OidcProvider] = []
 RECOVERY: list[str] = []  # the admin's recovery codes, from the first test
 USER_PASSWORD = "a-user-password-123"
 
@@ -28,18 +31,24 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayConfig]:
         tmp_path_factory.mktemp("required"),
         upstream_http_port=simulator.http_port,
         upstream_ws_port=simulator.ws_port,
-        extra=(
+    )
+    callback = config.url("/.gateway/oidc/callback")
+    with OidcProvider(redirect_uri=callback) as provider:
+        config.extra = (
             f'[auth]\ninitial_admin = "admin"\ninitial_admin_password = "{PASSWORD}"\n'
             'public_hostnames = ["localhost"]\nrequire_second_factor = "admins"\n'
             "[auth.bruteforce]\nnever_ban = []\nfree_attempts = 1000\nban_after = 1000\n"
-        ),
-    )
-    gateway = GatewayProcess(config)
-    try:
-        yield config
-    finally:
-        gateway.close()
-        simulator.close()
+            f'[oidc]\nenabled = true\ndiscovery_url = "{provider.discovery_url}"\n'
+            f'client_id = "{provider.client_id}"\nclient_secret = "{provider.client_secret}"\n'
+            f'redirect_uri = "{callback}"\n'
+        )
+        PROVIDER.append(provider)
+        gateway = GatewayProcess(config)
+        try:
+            yield config
+        finally:
+            gateway.close()
+            simulator.close()
 
 
 def _add(config: GatewayConfig, name: str, role: str) -> None:
@@ -147,3 +156,26 @@ def test_a_user_is_not_asked_and_the_dashboard_warns_about_admins(env: GatewayCo
         warned = re.findall(r'data-admin-without-second-factor="([^"]+)"', page.text)
         assert "root4" in warned and "root2" in warned
         assert "admin" not in warned and "root3" not in warned
+
+
+def test_an_oidc_sign_in_is_not_asked_for_a_second_factor(env: GatewayConfig) -> None:
+    """The provider's own second factor applies there; the same admin's password login is
+    sent to set one up."""
+    config = env
+    made = cli(
+        "user", "add", "olga", "--role", "admin", "--email", "olga@example.org",
+        "--password-stdin", config=config.path, input=USER_PASSWORD + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with httpx.Client(timeout=15) as client:
+        sent = _password(client, config, "olga", USER_PASSWORD)
+        assert sent.headers["location"] == "/.gateway/enrol"
+    with httpx.Client(timeout=15) as client:
+        start = client.get(config.url(f"/.gateway/oidc/start?{urlencode({'next': '/x'})}"))
+        assert start.status_code == 303
+        query = PROVIDER[0].login_as(
+            start.headers["location"], sub="s-olga", email="olga@example.org"
+        )
+        done = client.get(config.url(f"/.gateway/oidc/callback?{urlencode(query)}"))
+        assert done.status_code == 303 and done.headers["location"] == "/x"
+        assert client.get(config.url("/api/v1/public/cemm")).status_code == 200
