@@ -131,7 +131,7 @@ async def passkey_login(request: Request) -> Response:
         return refusal(401, "passkey_refused", _("That passkey was not accepted."))
     method, next_url = "passkey", safe_next(str(body.get("next") or "/"))
     if pending is not None:
-        del context.second_factor[challenge]
+        context.second_factor.pop(challenge, None)
         method, next_url = "password+passkey", pending.next_url
         try:
             user = await context.db.run(login_service.user_for_second_step, pending.user_id)
