@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from gateway.admin.models import BanOut, SessionOut
 from gateway.admin.views import ban_out, session_out
-from gateway.services import audit, bans, sessions
+from gateway.services import audit, bans, passkeys, sessions
 from gateway.status import GatewayStatus
 from gateway.web.context import WebContext
 from gateway.web.i18n import gettext as _
@@ -140,6 +140,10 @@ class Dashboard(BaseModel):
         default=None, description="the last notification not delivered (when), or null"
     )
     backup: BackupReport | None = Field(default=None, description="the automatic backups")
+    admins_without_second_factor: list[str] = Field(
+        default_factory=list,
+        description="admins who log in with a password alone (no authenticator, no passkey)",
+    )
 
 
 def _notify_problem(status: GatewayStatus) -> str | None:
@@ -278,6 +282,7 @@ def _stored(conn: sqlite3.Connection, *, now: float, idle_timeout: float) -> tup
         sessions.list_sessions(conn, now=now, idle_timeout=idle_timeout),
         bans.list_bans(conn, now=now),
         audit.search(conn, event="login.failure", since=now - RECENT_SECONDS, limit=RECENT_SCAN),
+        passkeys.admins_without_second_factor(conn),
     )
 
 
@@ -285,7 +290,7 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
     """Everything the dashboard shows, now."""
     now = time.time()
     status = context.status()
-    found, active_bans, failures = await context.db.run(
+    found, active_bans, failures, unprotected = await context.db.run(
         _stored, now=now, idle_timeout=context.settings.auth.session_idle_timeout
     )
     live_ids = set(status.websocket_sessions)
@@ -317,4 +322,5 @@ async def collect(context: WebContext, *, current_session: str | None = None) ->
         )
         if status.backup is not None
         else None,
+        admins_without_second_factor=unprotected,
     )

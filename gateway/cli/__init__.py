@@ -7,7 +7,7 @@ layer; none of them writes SQL. ``cemm-gateway --version`` prints the installed 
 ``cemm-gateway check`` validates the configuration as ``run`` would, and stops there.
 
 One module per resource registers its subcommands (:mod:`.allowlist`, :mod:`.users`,
-:mod:`.sessions`, :mod:`.tokens`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`,
+:mod:`.sessions`, :mod:`.tokens`, :mod:`.passkeys`, :mod:`.bans`, :mod:`.peers`, :mod:`.audit`,
 :mod:`.backup`, :mod:`.cert`; the serving commands in :mod:`.server`); :mod:`.common` holds
 what they share, and in :func:`.common.run` the one place where a refusal becomes
 ``error: ...`` and an exit code.
@@ -27,6 +27,7 @@ from gateway.cli import (
     common,
     guests,
     notify,
+    passkeys,
     peers,
     server,
     sessions,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         users,
         sessions,
         tokens,
+        passkeys,
         bans,
         peers,
         audit,

@@ -11,7 +11,7 @@ import sys
 from gateway.auth import passwords
 from gateway.cli import common
 from gateway.cli.common import EXIT_OK, CommandError, actor, open_db
-from gateway.services import users
+from gateway.services import passkeys, users
 
 _NAME: common.Argument = (("name",), {"help": "user name"})
 _STDIN: common.Argument = (
@@ -90,8 +90,10 @@ def cmd_role(args: argparse.Namespace) -> int:
 
 def cmd_reset_2fa(args: argparse.Namespace) -> int:
     with open_db(common.settings(args)) as conn:
-        users.disable_totp(conn, args.name, actor=actor())
+        removed = passkeys.reset_second_factor(conn, args.name, actor=actor())
     print(f"two-step verification of {args.name} is off; they can set it up again")
+    if removed:
+        print(f"removed {removed} passkey{'s' if removed != 1 else ''} of {args.name}")
     return EXIT_OK
 
 

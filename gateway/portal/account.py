@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gateway.auth import tokens, totp
 from gateway.i18n import gettext as _
 from gateway.policy.credentials import SessionInfo
-from gateway.portal import fresh_proof
+from gateway.portal import fresh_proof, passkey_ceremonies
 from gateway.portal.guesses import GuessRefused, device_token
 from gateway.portal.pages import ACCOUNT_PAGE, render, safe_next, web_context
 from gateway.qr import qr_svg
@@ -75,6 +75,7 @@ async def account_page(
                 }
                 for s in own
             ],
+            **await passkey_ceremonies.page_context(request, session),
         },
         status_code,
         headers,

@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from gateway.auth import tokens
 from gateway.i18n import gettext as _
 from gateway.policy.credentials import SessionInfo
-from gateway.portal import fresh_proof
+from gateway.portal import enrolment, fresh_proof, passkey_ceremonies
 from gateway.portal.guesses import GuessRefused, guess, remember_device
 from gateway.portal.pages import (
     LOGIN_CSRF_COOKIE,
@@ -178,7 +178,7 @@ async def login_form(
             error=None if refused.retry_after else str(refused),
             retry_after=refused.retry_after,
         )
-    if user.totp_enabled:
+    if await passkey_ceremonies.needs_second_step(request, user):
         csrf = tokens.new_csrf_token()
         response = render(
             request,
@@ -188,17 +188,21 @@ async def login_form(
                 "csrf_token": csrf,
                 "next": next_url,
                 "error": None,
+                **await passkey_ceremonies.second_step_context(request, user.id),
             },
         )
         set_login_csrf(request, response, csrf, SECOND_FACTOR_CSRF_MAX_AGE)
         return response
+    if enrolment.required(request, user):
+        return enrolment.start(request, user, next_url)
     redirect = RedirectResponse(next_url, status_code=303)
     await start_session(request, user, method="password", response=redirect)
     return redirect
 
 
-def _second_factor_page(
+async def _second_factor_page(
     request: Request,
+    user_id: int,
     challenge: str,
     csrf_token: str,
     next_url: str,
@@ -212,6 +216,7 @@ def _second_factor_page(
         "csrf_token": csrf_token,
         "next": next_url,
         "error": error,
+        **await passkey_ceremonies.second_step_context(request, user_id),
     }
     if retry_after is None:
         return render(request, "login_totp.html", page, 401)
@@ -246,13 +251,23 @@ async def login_second_factor(
     try:
         used = await check_second_factor(request, pending.user_name, pending.user_id, code)
     except LoginRefused as refused:
-        return _second_factor_page(
-            request, challenge, csrf_token, next_url, retry_after=refused.retry_after or 1
+        return await _second_factor_page(
+            request,
+            pending.user_id,
+            challenge,
+            csrf_token,
+            next_url,
+            retry_after=refused.retry_after or 1,
         )
     pending.attempts += 1
     if used is None:
-        return _second_factor_page(
-            request, challenge, csrf_token, next_url, error=_("That code is not right.")
+        return await _second_factor_page(
+            request,
+            pending.user_id,
+            challenge,
+            csrf_token,
+            next_url,
+            error=_("That code is not right."),
         )
     del context.second_factor[challenge]
     try:
@@ -288,12 +303,14 @@ async def login_json(request: Request) -> Response:
         )
     try:
         user = await check_password(request, username.strip(), password)
-        if user.totp_enabled:
+        if await passkey_ceremonies.needs_second_step(request, user):
             if not code:
                 raise LoginRefused(401, "second factor required")
             used = await check_second_factor(request, user.name, user.id, str(code))
             if used is None:
                 raise LoginRefused(401, "second factor wrong")
+        elif enrolment.required(request, user):
+            raise LoginRefused(403, "second factor setup required")
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
         return JSONResponse(

@@ -15,9 +15,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gateway.auth import tokens
+from gateway.policy.passkeys import NoPasskeys, RelyingParty
+from gateway.policy.passkeys import relying_party as decide_relying_party
 from gateway.web import i18n
 from gateway.web.browsers import browser_name
-from gateway.web.context import WebContext
+from gateway.web.context import WebContext, request_scheme
 
 HERE = Path(__file__).resolve().parent
 WEB_TEMPLATES = HERE.parent / "web" / "templates"
@@ -32,6 +34,16 @@ ACCOUNT_PAGE = "/.gateway/account"
 def web_context(request: Request) -> WebContext:
     context: WebContext = request.app.state.context
     return context
+
+
+def relying_party(request: Request) -> RelyingParty | NoPasskeys:
+    """Where this request's page may use passkeys (:mod:`gateway.policy.passkeys`): from the
+    host the browser used (``Host``, or the ``X-Forwarded-Host`` the proxy vetted), the
+    scheme, and the gateway's own names."""
+    context = web_context(request)
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
+    scheme = "https" if context.tls or request_scheme(request) == "https" else "http"
+    return decide_relying_party(host, scheme, context.state.access.names)
 
 
 def safe_next(value: str | None) -> str:
@@ -110,6 +122,7 @@ def login_page(
             "retry_after": retry_after,
             "oidc_enabled": context.oidc is not None,
             "oidc_label": context.settings.oidc.label,
+            "passkeys_here": isinstance(relying_party(request), RelyingParty),
         },
         status_code,
     )

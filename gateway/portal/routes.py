@@ -20,7 +20,8 @@ browser that started the sign-in (the ``state`` cookie set by ``/.gateway/oidc/s
 
 Where each part lives: :mod:`gateway.portal.login` (password, second factor, JSON login),
 :mod:`gateway.portal.logout`, :mod:`gateway.portal.account` (password, authenticator,
-recovery codes), :mod:`gateway.portal.oidc`, :mod:`gateway.portal.pages` (rendering);
+recovery codes), :mod:`gateway.portal.oidc`, :mod:`gateway.portal.passkey_login` and
+:mod:`gateway.portal.passkey_account` (passkeys), :mod:`gateway.portal.pages` (rendering);
 the use cases behind them in :mod:`gateway.services.login` and
 :mod:`gateway.services.oidc_accounts`.
 """
@@ -29,8 +30,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.portal import account, account_sessions, login, logout, menu, oidc
+from gateway.portal import (
+    account,
+    account_sessions,
+    enrol,
+    login,
+    logout,
+    menu,
+    oidc,
+    passkey_account,
+    passkey_login,
+)
 
 router = APIRouter()
-for part in (login, logout, account, account_sessions, menu, oidc):
+for part in (login, passkey_login, enrol, logout, account, account_sessions, passkey_account, menu, oidc):
     router.include_router(part.router)

@@ -289,6 +289,7 @@ class AuthSettings(_Section):
     initial_admin_password: str = Field(default="", repr=False)
     initial_admin_password_file: str = ""
     audit_retention_days: int = Field(default=365, ge=1)
+    require_second_factor: Literal["none", "admins", "all"] = "none"
     bruteforce: BruteForceSettings = Field(default_factory=BruteForceSettings)
 
     _check_networks = field_validator("trusted_networks")(

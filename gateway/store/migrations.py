@@ -194,4 +194,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE user ADD COLUMN language TEXT NOT NULL DEFAULT 'auto'
     """,
+    # 9: passkeys (WebAuthn credentials), each bound to the relying-party ID it was made for.
+    """
+    CREATE TABLE passkey (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        credential_id TEXT NOT NULL UNIQUE,
+        public_key BLOB NOT NULL,
+        sign_count INTEGER NOT NULL DEFAULT 0,
+        rp_id TEXT NOT NULL,
+        transports TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        last_used_at REAL
+    );
+    CREATE INDEX passkey_user ON passkey (user_id)
+    """,
 )

@@ -53,6 +53,11 @@ PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# The portal's pages may run the portal's own script files (passkeys) and call it back.
+PORTAL_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 # The admin pages may also run this app's own script files (the confirmation dialogs).
 ADMIN_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -151,6 +156,8 @@ def _front_door(context: WebContext) -> Middleware:
         await context.logins.settled()
         if guarded(request.url.path):
             response.headers.setdefault("Content-Security-Policy", ADMIN_CSP)
+        elif request.url.path.startswith("/.gateway/"):
+            response.headers.setdefault("Content-Security-Policy", PORTAL_CSP)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith("/.gateway/static/"):

@@ -261,6 +261,20 @@ SESSION: Sequence[Command | Setup] = (
     _c("allow", "add", "10.0.0.0/8"),
     _c("allow", "remove", "8.0.0.0/8"),
     _c("allow", "remove", "10.0.0.0/8"),
+    # Passkeys: made through the services (a browser makes them), listed and removed here;
+    # reset-2fa removes them too.
+    _c("passkey", "list"),
+    Setup("passkeys: bert's phone and key, vera's laptop"),
+    _c("passkey", "list"),
+    _c("passkey", "list", "--user", "vera", "--json"),
+    _c("passkey", "list", "--user", "nobody"),
+    _c("passkey", "remove", "3"),
+    _c("passkey", "remove", "3"),
+    _c("passkey", "remove", "x"),
+    _c("user", "reset-2fa", "bert"),
+    _c("passkey", "list"),
+    _c("audit", "--event", "passkey"),
+    _c("passkey", "--help", config=None),
 )
 
 CONFIGS = {
@@ -408,10 +422,25 @@ def _setup(what: str, data: Path) -> None:
                     user_agent=None,
                     user_name="bert",
                 )
+        elif what.startswith("passkeys"):
+            _make_passkeys(conn)
         else:
             raise ValueError(what)
     finally:
         conn.close()
+
+
+def _make_passkeys(conn: object) -> None:
+    from gateway.policy.passkeys import RelyingParty
+    from gateway.services import passkeys, users
+    from tests.support.authenticator import SoftAuthenticator
+
+    rp = RelyingParty("cemm.example.org", "https://cemm.example.org")
+    for name, label in (("bert", "phone"), ("bert", "security key"), ("vera", "laptop")):
+        user = users.require_user(conn, name)  # type: ignore[arg-type]
+        ceremony = passkeys.registration_options(conn, user, rp)  # type: ignore[arg-type]
+        answer = SoftAuthenticator().create(ceremony.options, rp.origin)
+        passkeys.finish_registration(conn, user.id, ceremony, answer, name=label, actor=name)  # type: ignore[arg-type]
 
 
 def _run(command: Command, configs: dict[str, Path]) -> tuple[str, str, int]:

@@ -11,6 +11,8 @@ answer, and the simulated CEMM never sees a request that was refused. The creden
 | revoked session         | 401             | 401           | 401                        |
 | session                 | 200             | 426 (CEMM)    | 101                        |
 | session, foreign Origin | 403             | 426 (CEMM)    | 403                        |
+| passkey session         | 200             | 426 (CEMM)    | 101                        |
+| password+passkey session| 200             | 426 (CEMM)    | 101                        |
 | API token               | 200             | 426 (CEMM)    | 101                        |
 | read-only API token     | 403             | 426 (CEMM)    | 101, its messages dropped  |
 | revoked API token       | 401             | 401           | 401                        |
@@ -64,6 +66,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support import passkey_flows
+from tests.support.authenticator import SoftAuthenticator
 from tests.support.gateway import (
     GatewayConfig,
     GatewayProcess,
@@ -77,6 +81,7 @@ ADMIN_PASSWORD = "correct-horse-battery-staple"
 AUTH = f"""[auth]
 initial_admin = "admin"
 initial_admin_password = "{ADMIN_PASSWORD}"
+public_hostnames = ["localhost"]
 [auth.bruteforce]
 never_ban = []
 free_attempts = 1000
@@ -146,6 +151,8 @@ class Credentials:
     scoped_token: str
     ws_scoped_token: str
     web_scoped_ws_path_token: str
+    passkey_session: str
+    password_passkey_session: str
 
 
 @dataclass
@@ -163,6 +170,24 @@ def _session_id(config: GatewayConfig, token: str) -> str:
             "SELECT id FROM session WHERE token_hash = ?",
             (hashlib.sha256(token.encode()).hexdigest(),),
         ).fetchone()[0]
+
+
+def _passkey_sessions(config: GatewayConfig) -> dict[str, str]:
+    """Sessions started by a passkey alone and by a password and a passkey (the passkey
+    made on the account page, signed by a software authenticator)."""
+    key = SoftAuthenticator()
+    made = cli(
+        "user", "add", "pia", "--role", "user", "--password-stdin",
+        input=VIEWER_PASSWORD + "\n", config=config.path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    passkey_flows.enrol(config, "pia", VIEWER_PASSWORD, key)
+    return {
+        "passkey_session": passkey_flows.passkey_login(config, key),
+        "password_passkey_session": passkey_flows.password_and_passkey_login(
+            config, "pia", VIEWER_PASSWORD, key
+        ),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +227,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             web_scoped_ws_path_token=add_token(
                 config, "web-scoped", "--scope", "/_sim/", "--scope", "/ws"
             ),
+            **_passkey_sessions(config),
         )
         # Expire a session and a token as if their lifetime had passed (direct writes, like
         # time passing), and revoke another of each the way an admin does; the running
@@ -223,6 +249,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         assert {s["id"] for s in active} == {
             _session_id(config, credentials.session),
             _session_id(config, credentials.viewer_session),
+            _session_id(config, credentials.passkey_session),
+            _session_id(config, credentials.password_passkey_session),
         }
 
         def status(cookie: str | None = None, token: str | None = None) -> int:
@@ -252,6 +280,8 @@ CASES = [
     "revoked_session",
     "session",
     "session_foreign_origin",
+    "passkey_session",
+    "password_passkey_session",
     "token",
     "read_only_token",
     "revoked_token",
@@ -271,6 +301,8 @@ EXPECTED_HTTP = {
     "revoked_session": (401, 401),
     "session": (200, 426),
     "session_foreign_origin": (403, 426),
+    "passkey_session": (200, 426),
+    "password_passkey_session": (200, 426),
     "token": (200, 426),
     "read_only_token": (403, 426),
     "revoked_token": (401, 401),
@@ -289,6 +321,8 @@ EXPECTED_WS = {
     "revoked_session": 401,
     "session": 101,
     "session_foreign_origin": 403,
+    "passkey_session": 101,
+    "password_passkey_session": 101,
     "token": 101,
     "read_only_token": 101,
     "revoked_token": 401,
@@ -327,6 +361,8 @@ def _client(env: Env, case: str) -> Client:
         "revoked_session": credentials.revoked_session,
         "session": credentials.session,
         "session_foreign_origin": credentials.session,
+        "passkey_session": credentials.passkey_session,
+        "password_passkey_session": credentials.password_passkey_session,
         "viewer_session": credentials.viewer_session,
     }.get(case)
     token = {
@@ -433,6 +469,8 @@ ALLOWED = {
     "read_only_token": {"GET", "HEAD"},
     "token": set(METHODS),
     "session": set(METHODS),
+    "passkey_session": set(METHODS),
+    "password_passkey_session": set(METHODS),
     "trusted_network": set(METHODS),
     "viewer_session": {"GET", "HEAD", "OPTIONS"},
     "viewer_token": {"GET", "HEAD", "OPTIONS"},

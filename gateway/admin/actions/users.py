@@ -8,7 +8,7 @@ from gateway.admin.caller import Caller
 from gateway.admin.models import UserOut
 from gateway.admin.views import user_out
 from gateway.auth import passwords
-from gateway.services import sessions, users
+from gateway.services import passkeys, sessions, users
 from gateway.web.context import WebContext
 
 
@@ -87,7 +87,7 @@ async def set_password(
 
 async def reset_second_factor(context: WebContext, caller: Caller, name: str) -> None:
     await context.db.run(
-        users.disable_totp, name, actor=caller.user_name, client_address=caller.address
+        passkeys.reset_second_factor, name, actor=caller.user_name, client_address=caller.address
     )
 
 

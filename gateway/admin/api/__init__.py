@@ -22,6 +22,7 @@ from gateway.admin.api import (
     audit,
     bans,
     guests,
+    passkeys,
     peers,
     sessions,
     status,
@@ -35,7 +36,7 @@ __all__ = ["document_security", "router"]
 
 # Each resource's router documents the refusals every operation shares (common.py).
 router = APIRouter(prefix="/api", tags=["admin"], route_class=ApiRoute)
-for resource in (status, allowlist, users, tokens, sessions, bans, peers, audit, guests):
+for resource in (status, allowlist, users, passkeys, tokens, sessions, bans, peers, audit, guests):
     router.include_router(resource.router)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
+from gateway.admin.actions import passkeys as passkey_actions
 from gateway.admin.actions import sessions as session_actions
 from gateway.admin.actions import tokens as token_actions
 from gateway.admin.actions import users as actions
@@ -58,6 +59,7 @@ async def _user_page(
             "account": user,
             "sessions": await session_actions.list_sessions(context, caller, user=user.name),
             "tokens": await token_actions.list_tokens(context, user=user.name),
+            "passkeys": await passkey_actions.list_passkeys(context, user=user.name),
             "is_self": user.name.lower() == caller.user_name.lower(),
         },
         outcome,
@@ -116,9 +118,14 @@ CONFIRMATIONS = {
         N_("Reset {name}'s two-step verification?"),
         N_(
             "{name} logs in with the password alone until they set it up again; their "
-            "recovery codes stop working."
+            "recovery codes stop working and their passkeys are removed."
         ),
         N_("Reset"),
+    ),
+    "remove_passkey": (
+        N_("Remove this passkey of {name}?"),
+        N_("{name} can no longer log in with it; they can make a new one on their account page."),
+        N_("Remove"),
     ),
     "revoke_sessions": (
         N_("Log {name} out everywhere?"),
@@ -153,7 +160,7 @@ def _ask_first(sub: Submission) -> Response | None:
         sub.caller,
         title=title.format(name=sub.name),
         message=message,
-        fields=form.fields("action", "role", "password", "generate"),
+        fields=form.fields("action", "role", "password", "generate", "passkey"),
         button=button,
         cancel_href=f"/users/{sub.name}",
     )
@@ -209,6 +216,20 @@ async def reset_2fa(sub: Submission) -> Response:
     return await _done(sub, _("{name}'s two-step verification is off.").format(name=sub.name))
 
 
+async def remove_passkey(sub: Submission) -> Response:
+    try:
+        passkey_id = int(sub.form.text("passkey"))
+    except ValueError:
+        raise Invalid(_("Choose a passkey to remove."), field="passkey") from None
+    removed = await passkey_actions.remove_passkey(
+        sub.context, sub.caller, passkey_id, owner=sub.name
+    )
+    return await _done(
+        sub,
+        _("Removed the passkey “{passkey}” of {name}.").format(passkey=removed.name, name=sub.name),
+    )
+
+
 async def revoke_sessions(sub: Submission) -> Response:
     ended = await actions.revoke_user_sessions(sub.context, sub.caller, sub.name)
     notice = ngettext(
@@ -241,6 +262,7 @@ USER_ACTIONS = Actions(
             "role": role,
             "password": password,
             "reset_2fa": reset_2fa,
+            "remove_passkey": remove_passkey,
             "revoke_sessions": revoke_sessions,
             "remove": remove,
         }.items()

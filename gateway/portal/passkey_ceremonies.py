@@ -1,0 +1,158 @@
+"""What the portal's passkey routes share: the relying party of a request, the ceremonies
+waiting for the browser's answer, and reading a JSON body.
+
+**The relying party** of a request (:func:`gateway.portal.pages.relying_party`) is decided by
+:func:`gateway.policy.passkeys.relying_party` from the host the browser used (``Host``, or
+a trusted proxy's ``X-Forwarded-Host``, which the proxy vetted), the scheme (the gateway's
+own TLS, or a trusted proxy's ``X-Forwarded-Proto``) and the gateway's own names. When it
+is :class:`~gateway.policy.passkeys.NoPasskeys`, pages offer TOTP and say why
+(:func:`unavailable_text`).
+
+**Ceremonies** (:class:`Ceremonies`) live in memory, one per ticket, for
+``CEREMONY_TTL`` seconds, and are taken out when an answer is checked (single use: a
+replayed answer finds none). At most ``MAX_CEREMONIES`` wait; a new one ends the oldest,
+so asking for options cannot fill the memory. After a restart a ceremony starts again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from gateway.policy.credentials import SessionInfo
+from gateway.policy.passkeys import NoPasskeys
+from gateway.portal.pages import relying_party, web_context
+from gateway.services import passkeys, users
+from gateway.services.passkeys import Ceremony
+from gateway.services.users import User
+from gateway.web.i18n import gettext as _
+from gateway.web.times import when
+
+CEREMONY_TTL = 300.0
+MAX_CEREMONIES = 1000
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A ceremony waiting for the browser: for whom (a session, a second-factor step, or
+    nobody yet for a login with a passkey alone), until when."""
+
+    ceremony: Ceremony
+    expires_at: float
+    bound_to: str = ""
+
+
+class Ceremonies:
+    def __init__(self) -> None:
+        self._waiting: dict[str, Waiting] = {}
+
+    def add(self, ceremony: Ceremony, *, bound_to: str = "", ticket: str | None = None) -> str:
+        now = time.time()
+        for key in [k for k, w in self._waiting.items() if w.expires_at <= now]:
+            del self._waiting[key]
+        while len(self._waiting) >= MAX_CEREMONIES:
+            del self._waiting[next(iter(self._waiting))]
+        ticket = ticket or secrets.token_urlsafe(24)
+        self._waiting.pop(ticket, None)
+        self._waiting[ticket] = Waiting(ceremony, now + CEREMONY_TTL, bound_to)
+        return ticket
+
+    def take(self, ticket: str, *, bound_to: str = "") -> Ceremony | None:
+        """The ceremony of ``ticket`` (once), if it is still waiting and bound to ``bound_to``."""
+        waiting = self._waiting.pop(ticket, None) if ticket else None
+        if waiting is None or waiting.expires_at <= time.time():
+            return None
+        if not secrets.compare_digest(waiting.bound_to, bound_to):
+            return None
+        return waiting.ceremony
+
+
+def ceremonies(request: Request) -> Ceremonies:
+    """The app's waiting ceremonies (one per web app)."""
+    state = request.app.state
+    found = getattr(state, "passkey_ceremonies", None)
+    if not isinstance(found, Ceremonies):
+        found = state.passkey_ceremonies = Ceremonies()
+    return found
+
+
+def unavailable_text(reason: NoPasskeys) -> str:
+    """Why this page offers no passkeys, in words the person can act on."""
+    if reason.reason == "not_https":
+        return _(
+            "Passkeys need a secure connection, and this page came over plain HTTP. "
+            "Open the gateway by its HTTPS address, or use an authenticator app."
+        )
+    if reason.reason == "ip_address":
+        return _(
+            "Passkeys need a host name, and this page was opened by its IP address. "
+            "Open the gateway by its name, or use an authenticator app."
+        )
+    return _(
+        "Passkeys work only under the gateway's own names (public_url, public_hostnames "
+        "or the certificate's names), and this page was opened under another one."
+    )
+
+
+async def page_context(request: Request, session: SessionInfo) -> dict[str, Any]:
+    """What the account page shows about passkeys."""
+    found = await web_context(request).db.run(passkeys.list_passkeys, user_id=session.user_id)
+    rp = relying_party(request)
+    return {
+        "passkeys": [
+            {
+                "id": p.id,
+                "name": p.name,
+                "rp_id": p.rp_id,
+                "created_at": when(p.created_at),
+                "last_used_at": when(p.last_used_at) if p.last_used_at else "-",
+            }
+            for p in found
+        ],
+        "passkey_unavailable": unavailable_text(rp) if isinstance(rp, NoPasskeys) else None,
+    }
+
+
+def json_body(request_body: bytes, content_type: str) -> dict[str, Any] | None:
+    """The JSON object of a request sent as ``application/json`` (a cross-site page cannot
+    send that without a CORS preflight, never granted); None otherwise."""
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        found = json.loads(request_body)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def refusal(status: int, error: str, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+async def second_step_context(request: Request, user_id: int) -> dict[str, Any]:
+    """What the second-factor page shows: the code field (the account has TOTP), the
+    passkey button (it has passkeys and this page can use them), or why it cannot."""
+    context = web_context(request)
+    user = await context.db.run(users.get_user_by_id, user_id)
+    has_passkeys = await context.db.run(passkeys.has_passkeys, user_id)
+    rp = relying_party(request)
+    return {
+        "has_totp": bool(user and user.totp_enabled),
+        "passkey_offered": has_passkeys and not isinstance(rp, NoPasskeys),
+        "passkey_unavailable": (
+            unavailable_text(rp) if has_passkeys and isinstance(rp, NoPasskeys) else None
+        ),
+    }
+
+
+async def needs_second_step(request: Request, user: User) -> bool:
+    """Whether a right password is only the first step: the account has TOTP or a passkey."""
+    if user.totp_enabled:
+        return True
+    return bool(await web_context(request).db.run(passkeys.has_passkeys, user.id))
