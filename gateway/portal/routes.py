@@ -43,5 +43,15 @@ from gateway.portal import (
 )
 
 router = APIRouter()
-for part in (login, passkey_login, enrol, logout, account, account_sessions, passkey_account, menu, oidc):
+for part in (
+    login,
+    passkey_login,
+    enrol,
+    logout,
+    account,
+    account_sessions,
+    passkey_account,
+    menu,
+    oidc,
+):
     router.include_router(part.router)
