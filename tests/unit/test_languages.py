@@ -62,7 +62,7 @@ def test_outside_a_request_it_is_english_and_inside_the_chosen_language() -> Non
     assert i18n.gettext("Log in") == "Log in"
     with i18n.use_language("nl"):
         assert i18n.gettext("Log in") == "Inloggen"
-        assert i18n.ngettext("{n} day", "{n} days", 3).format(n=3) == "3 dagen"
+        assert i18n.ngettext("%(count)d day", "%(count)d days", 3) % {"count": 3} == "3 dagen"
     with i18n.use_language("xx"):  # no catalog: English
         assert i18n.current_language() == "en"
     assert i18n.gettext("Log in") == "Log in"
