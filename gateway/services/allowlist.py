@@ -230,7 +230,7 @@ def _guard_own_address(
         return True
     if will is None:
         refusal = _CUT_OFF[removing]
-        stamp: str | Message = ""
+        stamp: str | Message = ""  # not in this sentence
     else:
         refusal = _ADMITTED_UNTIL[removing]
         try:
@@ -243,7 +243,7 @@ def _guard_own_address(
         admitted_until=will,
         network=network,
         own=own.address,
-        **({"stamp": stamp} if will is not None else {}),
+        stamp=stamp,
     )
 
 
