@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from gateway.i18n import N_
 from gateway.services.errors import Invalid
 
 __all__ = ["DurationError", "parse_duration", "parse_expiry", "parse_moment", "timestamp"]
@@ -27,8 +28,11 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match or int(match.group(1)) == 0:
         raise DurationError(
-            f"expiry '{text}' is not a duration; use a positive number with a unit "
-            "s, m, h, d or w, for example 7d or 12h"
+            N_(
+                "expiry '{text}' is not a duration; use a positive number with a unit "
+                "s, m, h, d or w, for example 7d or 12h"
+            ),
+            text=text,
         )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
@@ -47,7 +51,7 @@ def parse_moment(text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise DurationError(f"'{text}' is not a date and time") from None
+        raise DurationError(N_("'{text}' is not a date and time"), text=text) from None
 
 
 def timestamp(moment: dt.datetime) -> float:
@@ -56,4 +60,4 @@ def timestamp(moment: dt.datetime) -> float:
     try:
         return (moment if moment.tzinfo else moment.astimezone()).timestamp()
     except (OverflowError, OSError, ValueError):
-        raise DurationError(f"{moment.isoformat()} is out of range") from None
+        raise DurationError(N_("{moment} is out of range"), moment=moment.isoformat()) from None

@@ -40,6 +40,7 @@ __all__ = [
     "ENGLISH",
     "LOCALE_DIR",
     "N_",
+    "Message",
     "available",
     "choose",
     "current_language",
@@ -118,6 +119,51 @@ def pgettext(context: str, message: str) -> str:
     """``message`` in the reader's language, where ``context`` tells apart the same English
     word used in two senses (``admin`` the app, ``admin`` the role)."""
     return translations(_current.get()).pgettext(context, message)
+
+
+class Message:
+    """A message made now and read later, in whichever language the reader has then.
+
+    ``template`` is the English text with named placeholders, marked for the catalogs where
+    it is written (``Message(N_("there is no peer '{name}'"), name=name)``); ``params`` fill
+    them in. ``str()`` is the English text (what the CLI, the logs and the JSON API show);
+    :meth:`translated` is the same in the reader's language (:func:`current_language`). A
+    parameter that is itself a :class:`Message` is translated along. Without parameters the
+    template is shown as it is (no placeholders are read), so any text can be wrapped.
+    """
+
+    __slots__ = ("params", "template")
+
+    def __init__(self, template: str, /, **params: object) -> None:
+        self.template = template
+        self.params = params
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.template
+        return self.template.format(
+            **{k: str(v) if isinstance(v, Message) else v for k, v in self.params.items()}
+        )
+
+    def __repr__(self) -> str:
+        return f"Message({self.template!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (self.template, self.params) == (other.template, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+    def translated(self) -> str:
+        """The message in the reader's language."""
+        template = gettext(self.template)
+        if not self.params:
+            return template
+        return template.format(
+            **{k: v.translated() if isinstance(v, Message) else v for k, v in self.params.items()}
+        )
 
 
 def _accepted(header: str) -> list[str]:

@@ -136,6 +136,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_, Message
 
 __all__ = [
     "ACCEPTED_SIGNING_ALGORITHMS",
@@ -188,12 +189,19 @@ class OidcError(Exception):
     """A login through the provider failed.
 
     ``str(error)`` is safe to show to the person logging in (no secrets, no text copied from
-    the URL except a sanitised error code). ``detail`` has more for the log.
+    the URL except a sanitised error code); :meth:`translated` is the same in the reader's
+    language (``message`` is a catalog template filled in with ``params``). ``detail`` has
+    more for the log.
     """
 
-    def __init__(self, message: str, *, detail: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str | Message, *, detail: str = "", **params: object) -> None:
+        self.text = message if isinstance(message, Message) else Message(message, **params)
+        super().__init__(str(self.text))
         self.detail = detail
+
+    def translated(self) -> str:
+        """The message in the reader's language."""
+        return self.text.translated()
 
 
 def is_secure_url(url: str) -> bool:
@@ -411,19 +419,22 @@ class OidcClient:
         """Finish a login from the callback's query parameters; raises ``OidcError``."""
         if self._clock.now() - pending.created_at > PENDING_LOGIN_MAX_AGE:
             raise OidcError(
-                "the login took longer than 10 minutes; please start again",
+                N_("the login took longer than 10 minutes; please start again"),
                 detail=f"pending login created at {pending.created_at}",
             )
         state = callback_query.get("state", "")
         if not hmac.compare_digest(state.encode(), pending.state.encode()):
             raise OidcError(
-                "this login response does not belong to the login you started "
-                "(state mismatch); please start again"
+                N_(
+                    "this login response does not belong to the login you started "
+                    "(state mismatch); please start again"
+                )
             )
         if "error" in callback_query:
             error_code = _error_code(callback_query["error"])
             raise OidcError(
-                f"the provider refused the login: {error_code}",
+                N_("the provider refused the login: {error}"),
+                error=error_code,
                 detail=f"error_description={callback_query.get('error_description', '')[:300]!r}",
             )
 
@@ -431,13 +442,15 @@ class OidcClient:
         returned_issuer = callback_query.get("iss")
         if returned_issuer is not None and returned_issuer != metadata.issuer:
             raise OidcError(
-                "this login response comes from a different provider (iss mismatch); "
-                "please start again",
+                N_(
+                    "this login response comes from a different provider (iss mismatch); "
+                    "please start again"
+                ),
                 detail=f"iss={returned_issuer[:300]!r}, expected {metadata.issuer!r}",
             )
         code = callback_query.get("code")
         if not code:
-            raise OidcError("the provider's response carries no authorization code")
+            raise OidcError(N_("the provider's response carries no authorization code"))
 
         access_token, id_token = await self._exchange_code(metadata, code, pending)
         claims = await self._validate_id_token(metadata, id_token, access_token, pending.nonce)
@@ -455,26 +468,26 @@ class OidcClient:
             return await self._http.request(method, url, timeout=self.config.timeout, **kwargs)
         except httpx.HTTPError as error:
             raise OidcError(
-                "could not reach the identity provider; please try again later",
+                N_("could not reach the identity provider; please try again later"),
                 detail=f"{method} {url}: {error!r}",
             ) from error
 
     async def _provider_metadata(self) -> _ProviderMetadata:
         if self._metadata is None:
             response = await self._request("GET", self.config.discovery_url, headers=_JSON)
-            document = _json_object(response, "discovery document")
+            document = _json_object(response, Message(N_("discovery document")))
             self._metadata = _parse_discovery(document, self.config)
         return self._metadata
 
     async def _signing_keys(self, metadata: _ProviderMetadata, *, refresh: bool) -> KeySet:
         if self._keys is None or refresh:
             response = await self._request("GET", metadata.jwks_uri, headers=_JSON)
-            document = _json_object(response, "signing keys (JWKS)")
+            document = _json_object(response, Message(N_("signing keys (JWKS)")))
             try:
                 self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
             except (JoseError, ValueError, KeyError, TypeError) as error:
                 raise OidcError(
-                    "the identity provider publishes no usable signing keys (JWKS)",
+                    N_("the identity provider publishes no usable signing keys (JWKS)"),
                     detail=repr(error),
                 ) from error
         return self._keys
@@ -500,13 +513,14 @@ class OidcClient:
             payload = None
         if not isinstance(payload, dict):
             raise OidcError(
-                "the identity provider's token endpoint did not answer with JSON",
+                N_("the identity provider's token endpoint did not answer with JSON"),
                 detail=f"HTTP {response.status_code}",
             )
         if response.status_code != 200 or "error" in payload:
             error = _error_code(payload.get("error"))
             raise OidcError(
-                f"the provider did not accept the login ({error}); please start again",
+                N_("the provider did not accept the login ({error}); please start again"),
+                error=error,
                 detail=f"HTTP {response.status_code}, "
                 f"error_description={str(payload.get('error_description', ''))[:300]!r}",
             )
@@ -515,10 +529,13 @@ class OidcClient:
         token_type = payload.get("token_type")
         if not isinstance(id_token, str) or not isinstance(access_token, str):
             raise OidcError(
-                "the identity provider sent no ID token; is 'openid' among the client's scopes?"
+                N_("the identity provider sent no ID token; is 'openid' among the client's scopes?")
             )
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise OidcError(f"the identity provider sent an unsupported token type {token_type!r}")
+            raise OidcError(
+                N_("the identity provider sent an unsupported token type {type}"),
+                type=repr(token_type),
+            )
         return access_token, id_token
 
     async def _validate_id_token(
@@ -546,22 +563,23 @@ class OidcClient:
             claims.validate(now=int(self._clock.now()), leeway=CLOCK_SKEW_LEEWAY)
         except ExpiredTokenError as error:
             raise _id_token_error(
-                "it has expired (are the clocks of gateway and provider right?)", error
+                Message(N_("it has expired (are the clocks of gateway and provider right?)")),
+                error,
             ) from error
         except ClaimError as error:
             raise _id_token_error(_claim_problem(error.claim), error) from error
         except BadSignatureError as error:
-            raise _id_token_error("its signature is invalid", error) from error
+            raise _id_token_error(Message(N_("its signature is invalid")), error) from error
         except InvalidKeyIdError as error:
             raise _id_token_error(
-                "it is signed with a key the provider does not publish", error
+                Message(N_("it is signed with a key the provider does not publish")), error
             ) from error
         except UnsupportedAlgorithmError as error:
             raise _id_token_error(
-                "it is signed with an algorithm the gateway does not accept", error
+                Message(N_("it is signed with an algorithm the gateway does not accept")), error
             ) from error
         except (JoseError, ValueError) as error:
-            raise _id_token_error("it is malformed", error) from error
+            raise _id_token_error(Message(N_("it is malformed")), error) from error
         return dict(claims)
 
     async def _userinfo(
@@ -574,10 +592,13 @@ class OidcClient:
             metadata.userinfo_endpoint,
             headers={**_JSON, "Authorization": f"Bearer {access_token}"},
         )
-        userinfo = _json_object(response, "userinfo answer")
+        userinfo = _json_object(response, Message(N_("userinfo answer")))
         if userinfo.get("sub") != subject:
             raise OidcError(
-                "the identity provider's userinfo answer is about a different user (sub mismatch)"
+                N_(
+                    "the identity provider's userinfo answer is about a different user "
+                    "(sub mismatch)"
+                )
             )
         return userinfo
 
@@ -588,8 +609,11 @@ class OidcClient:
 def _parse_discovery(document: Mapping[str, Any], config: OidcConfig) -> _ProviderMetadata:
     def problem(text: str) -> OidcError:
         return OidcError(
-            f"the identity provider's discovery document is not usable: {text}; "
-            "ask the administrator to check the OIDC settings"
+            N_(
+                "the identity provider's discovery document is not usable: {problem}; "
+                "ask the administrator to check the OIDC settings"
+            ),
+            problem=text,
         )
 
     def optional_endpoint(name: str) -> str | None:
@@ -636,10 +660,12 @@ def _parse_discovery(document: Mapping[str, Any], config: OidcConfig) -> _Provid
     )
 
 
-def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+def _json_object(response: httpx.Response, what: Message) -> dict[str, Any]:
     if response.status_code != 200:
         raise OidcError(
-            f"the identity provider answered HTTP {response.status_code} for its {what}",
+            N_("the identity provider answered HTTP {status} for its {what}"),
+            status=response.status_code,
+            what=what,
             detail=f"{response.request.method} {response.request.url}",
         )
     try:
@@ -648,7 +674,8 @@ def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
         document = None
     if not isinstance(document, dict):
         raise OidcError(
-            f"the identity provider's {what} is not a JSON object",
+            N_("the identity provider's {what} is not a JSON object"),
+            what=what,
             detail=f"{response.request.method} {response.request.url}: "
             f"{response.headers.get('content-type')}",
         )
@@ -662,22 +689,27 @@ def _error_code(value: object) -> str:
     return "unknown_error"
 
 
-def _claim_problem(claim: str) -> str:
+def _claim_problem(claim: str) -> Message:
     if claim == "nonce":
-        return "its nonce does not match this login (a replayed or foreign token)"
+        return Message(N_("its nonce does not match this login (a replayed or foreign token)"))
     if claim == "aud" or claim == "azp":
-        return f"it was issued for another client ({claim})"
+        return Message(N_("it was issued for another client ({claim})"), claim=claim)
     if claim == "iss":
-        return "it was issued by another provider (iss)"
+        return Message(N_("it was issued by another provider (iss)"))
     if claim in ("iat", "nbf"):
-        return f"it is not valid yet ({claim}; are the clocks of gateway and provider right?)"
+        return Message(
+            N_("it is not valid yet ({claim}; are the clocks of gateway and provider right?)"),
+            claim=claim,
+        )
     names = claim if _CLAIM_NAMES.fullmatch(claim) else "?"
-    return f"claim {names} is missing or invalid"
+    return Message(N_("claim {names} is missing or invalid"), names=names)
 
 
-def _id_token_error(problem: str, error: Exception) -> OidcError:
+def _id_token_error(problem: Message, error: Exception) -> OidcError:
     return OidcError(
-        f"the provider's ID token was refused: {problem}; please start again", detail=repr(error)
+        N_("the provider's ID token was refused: {problem}; please start again"),
+        detail=repr(error),
+        problem=problem,
     )
 
 

@@ -56,6 +56,8 @@ import unicodedata
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from gateway.i18n import N_, Message
+
 __all__ = [
     "ARGON2_MEMORY_COST_KIB",
     "ARGON2_PARALLELISM",
@@ -105,7 +107,12 @@ _dummy_lock = threading.Lock()
 
 
 class PasswordPolicyError(ValueError):
-    """The password does not meet the policy; the message says what to change."""
+    """The password does not meet the policy; the message says what to change (``text``:
+    the same, to show in the reader's language)."""
+
+    def __init__(self, template: str, /, **params: object) -> None:
+        self.text = Message(template, **params)
+        super().__init__(str(self.text))
 
 
 def _normalise(password: str) -> str:
@@ -175,23 +182,31 @@ def check_password_policy(password: str, *, username: str) -> None:
     length = len(normalised)
     if length < MIN_PASSWORD_LENGTH:
         raise PasswordPolicyError(
-            f"password is too short: {length} characters, at least {MIN_PASSWORD_LENGTH} are"
-            " needed; a few unrelated words make a long password that is easy to remember"
+            N_(
+                "password is too short: {length} characters, at least {minimum} are needed; "
+                "a few unrelated words make a long password that is easy to remember"
+            ),
+            length=length,
+            minimum=MIN_PASSWORD_LENGTH,
         )
     if length > MAX_PASSWORD_LENGTH:
         raise PasswordPolicyError(
-            f"password is too long: {length} characters, at most {MAX_PASSWORD_LENGTH} are allowed"
+            N_("password is too long: {length} characters, at most {maximum} are allowed"),
+            length=length,
+            maximum=MAX_PASSWORD_LENGTH,
         )
     if len(set(normalised)) == 1:
         raise PasswordPolicyError(
-            "password is one character repeated; choose a password that is hard to guess"
+            N_("password is one character repeated; choose a password that is hard to guess")
         )
     folded_password = normalised.casefold()
     folded_name = _normalise(username).casefold()
     if folded_name and folded_password == folded_name:
-        raise PasswordPolicyError("password must not be the user name; choose another one")
+        raise PasswordPolicyError(N_("password must not be the user name; choose another one"))
     if len(folded_name) >= _MIN_NAME_LENGTH_FOR_CONTAINS and folded_name in folded_password:
-        raise PasswordPolicyError("password must not contain the user name; choose one without it")
+        raise PasswordPolicyError(
+            N_("password must not contain the user name; choose one without it")
+        )
 
 
 def generate_password(*, username: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway import i18n
-from gateway.i18n import gettext, ngettext
+from gateway.i18n import N_, gettext, ngettext
 from gateway.notify.events import EVENTS, TEST, Event
 
 
@@ -66,10 +66,21 @@ def duration(seconds: float) -> str:
     return gettext("{h} h {m} min").format(h=minutes // 60, m=minutes % 60)
 
 
+#: Who a burst of failed logins is about (``account anna``, ``address 192.0.2.7``), by kind.
+_SUBJECTS = {"account": N_("account {name}"), "address": N_("address {name}")}
+
+
 def _shown(key: str, value: Any) -> Any:
-    """Moments in the detail (``until``, ``..._at``) as times a person reads."""
+    """The detail as a person reads it, in the message's language: moments (``until``,
+    ``..._at``) as times, a ``window`` of seconds as a duration, a burst's ``subject``."""
     if isinstance(value, int | float) and (key == "until" or key.endswith("_at")):
         return when(float(value))
+    if key == "window" and isinstance(value, int | float):
+        return duration(float(value))
+    if key == "subject" and isinstance(value, str):
+        kind, _, name = value.partition(" ")
+        if kind in _SUBJECTS and name:
+            return gettext(_SUBJECTS[kind]).format(name=name)
     return value
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.auth.bruteforce import BruteForcePolicy
-from gateway.notify.message import Notice, duration
+from gateway.notify.message import Notice
 from gateway.services.audit import AuditEntry
 
 logger = logging.getLogger("cemm_gateway.notify")
@@ -172,7 +172,8 @@ class AuditSource:
         for subject in subjects:
             burst = self.bursts.add(subject, entry.at)
             if burst is not None:
-                window = duration(self.bursts.policy.window)
+                # The window in seconds: the message says it in the home's language.
+                window = self.bursts.policy.window
                 detail = {"subject": subject, "count": burst.count, "window": window}
                 self._notify(
                     Notice(

@@ -94,6 +94,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal, Never
 
+from gateway.i18n import N_, Message
+
 __all__ = [
     "DEFAULT_NETWORKS",
     "DENIED_BAD_ADDRESS",
@@ -140,12 +142,22 @@ _DEFAULT_CACHE_SIZE: Final = 1024
 
 
 class AllowlistEntryError(ValueError):
-    """An allowlist entry that is not a usable IPv4/IPv6 network; the message says why."""
+    """An allowlist entry that is not a usable IPv4/IPv6 network; the message says why.
 
-    def __init__(self, entry: object, problem: str, example: str | None = _EXAMPLE_V4) -> None:
+    ``problem`` is a whole sentence from the catalogs with ``{entry}`` (the entry as
+    given) and ``params``; ``example``, when given, is appended ("; example: ...").
+    ``text`` is the message to show in the reader's language, ``str()`` the English one.
+    """
+
+    def __init__(
+        self, entry: object, problem: str, example: str | None = _EXAMPLE_V4, **params: object
+    ) -> None:
         self.entry = entry
-        message = f"allowlist entry {_show(entry)} {problem}"
-        super().__init__(f"{message}; example: {example}" if example else message)
+        text = Message(problem, entry=_show(entry), **params)
+        if example:
+            text = Message(N_("{problem}; example: {example}"), problem=text, example=example)
+        self.text = text
+        super().__init__(str(text))
 
 
 class AddressError(ValueError):
@@ -228,22 +240,26 @@ def parse_network(text: str) -> AllowlistNetwork:
     Raises `AllowlistEntryError` with a message saying what is wrong and what would be right.
     """
     if not isinstance(text, str):
-        raise AllowlistEntryError(text, "is not text")
+        raise AllowlistEntryError(text, N_("allowlist entry {entry} is not text"))
     stripped = text.strip()
     if not stripped:
-        raise AllowlistEntryError(text, "is empty")
+        raise AllowlistEntryError(text, N_("allowlist entry {entry} is empty"))
     if "%" in stripped:
         raise AllowlistEntryError(
             stripped,
-            "has a zone id (the part after '%'), which names a local interface and cannot be "
-            "allowlisted",
+            N_(
+                "allowlist entry {entry} has a zone id (the part after '%'), which names a "
+                "local interface and cannot be allowlisted"
+            ),
             "fe80::/10",
         )
     address_text, slash, prefix_text = stripped.partition("/")
     try:
         address = ipaddress.ip_address(address_text)
     except ValueError:
-        raise AllowlistEntryError(stripped, "is not an IPv4 or IPv6 network") from None
+        raise AllowlistEntryError(
+            stripped, N_("allowlist entry {entry} is not an IPv4 or IPv6 network")
+        ) from None
     bits: int = address.max_prefixlen
     example = _EXAMPLE_V4 if address.version == 4 else _EXAMPLE_V6
     if not slash:
@@ -253,24 +269,42 @@ def parse_network(text: str) -> AllowlistNetwork:
         if suggestion is not None:
             raise AllowlistEntryError(
                 stripped,
-                f"has a netmask where a prefix length belongs; did you mean {suggestion}?",
+                N_(
+                    "allowlist entry {entry} has a netmask where a prefix length belongs; "
+                    "did you mean {suggestion}?"
+                ),
                 None,
+                suggestion=suggestion,
             )
-        raise AllowlistEntryError(stripped, "has a netmask where a prefix length belongs", example)
+        raise AllowlistEntryError(
+            stripped,
+            N_("allowlist entry {entry} has a netmask where a prefix length belongs"),
+            example,
+        )
     elif _PREFIX_LENGTH.fullmatch(prefix_text) is None:
         raise AllowlistEntryError(
             stripped,
-            f"has prefix length {prefix_text!r}, which is not a whole number from 0 to {bits}",
+            N_(
+                "allowlist entry {entry} has prefix length {prefix}, which is not a whole "
+                "number from 0 to {bits}"
+            ),
             example,
+            prefix=repr(prefix_text),
+            bits=bits,
         )
     else:
         prefix_length = int(prefix_text)
         if prefix_length > bits:
             raise AllowlistEntryError(
                 stripped,
-                f"has prefix length /{prefix_length}, longer than the {bits} bits of an "
-                f"IPv{address.version} address",
+                N_(
+                    "allowlist entry {entry} has prefix length /{prefix}, longer than the "
+                    "{bits} bits of an IPv{version} address"
+                ),
                 example,
+                prefix=prefix_length,
+                bits=bits,
+                version=address.version,
             )
     value = int(address)
     host_mask = (1 << (bits - prefix_length)) - 1
@@ -278,9 +312,13 @@ def parse_network(text: str) -> AllowlistNetwork:
         network = ipaddress.ip_network((value & ~host_mask, prefix_length), strict=False)
         raise AllowlistEntryError(
             stripped,
-            f"has host bits set; did you mean {network.with_prefixlen} (the network) "
-            f"or {address}/{bits} (the single address)?",
+            N_(
+                "allowlist entry {entry} has host bits set; did you mean {network} (the "
+                "network) or {address} (the single address)?"
+            ),
             None,
+            network=network.with_prefixlen,
+            address=f"{address}/{bits}",
         )
     if address.version == 6 and prefix_length >= 96 and value >> 32 == _MAPPED_PREFIX:
         return AllowlistNetwork(4, value & 0xFFFFFFFF, prefix_length - 96)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from gateway.i18n import N_, Message
 from gateway.policy.allowlist import AllowlistNetwork
 
 #: Public networks with a shorter prefix than this need a confirmation.
@@ -41,20 +42,37 @@ def is_wide(network: AllowlistNetwork) -> bool:
     return network.prefix_length < WIDEST_WITHOUT_CONFIRMATION and _ip_network(network).is_global
 
 
-def wide_network_warning(network: AllowlistNetwork) -> str | None:
-    """What allowing ``network`` means, as a sentence, when it is wide; None otherwise."""
+def wide_network_message(network: AllowlistNetwork) -> Message | None:
+    """What allowing ``network`` means, as a sentence to show in the reader's language,
+    when it is wide; None otherwise."""
     if not is_wide(network):
         return None
     if network.prefix_length == 0:
-        scope = f"every IPv{network.version} address: anyone on the internet"
-    else:
-        count = 1 << ((32 if network.version == 4 else 128) - network.prefix_length)
-        amount = f"{count:,}" if network.version == 4 else f"2^{count.bit_length() - 1}"
-        scope = (
-            f"a public network of {amount} addresses, wider than "
-            f"/{WIDEST_WITHOUT_CONFIRMATION}: anyone in it"
+        return Message(
+            N_(
+                "{network} is every IPv{version} address: anyone on the internet who can "
+                "reach the gateway could connect to it and try to log in; only a password "
+                "(and second factor) would stand between them and the CEMM"
+            ),
+            network=str(network),
+            version=network.version,
         )
-    return (
-        f"{network} is {scope} who can reach the gateway could connect to it and try to "
-        "log in; only a password (and second factor) would stand between them and the CEMM"
+    count = 1 << ((32 if network.version == 4 else 128) - network.prefix_length)
+    amount = f"{count:,}" if network.version == 4 else f"2^{count.bit_length() - 1}"
+    return Message(
+        N_(
+            "{network} is a public network of {amount} addresses, wider than /{widest}: "
+            "anyone in it who can reach the gateway could connect to it and try to log in; "
+            "only a password (and second factor) would stand between them and the CEMM"
+        ),
+        network=str(network),
+        amount=amount,
+        widest=WIDEST_WITHOUT_CONFIRMATION,
     )
+
+
+def wide_network_warning(network: AllowlistNetwork) -> str | None:
+    """What allowing ``network`` means, as an English sentence, when it is wide; None
+    otherwise."""
+    message = wide_network_message(network)
+    return None if message is None else str(message)

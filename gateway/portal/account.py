@@ -197,7 +197,7 @@ async def change_password(
             client_address=client_address(request),
         )
     except ServiceError as error:
-        return await account_page(request, session, error=str(error), status_code=400)
+        return await account_page(request, session, error=error.translated(), status_code=400)
     context.auth_changed()
     return await account_page(
         request, session, notice=_("Password changed. Your other sessions were logged out.")
@@ -243,7 +243,7 @@ async def totp_confirm(
         secret = await context.db.run(users.pending_totp_secret, session.user_id)
         setup = _totp_setup(session, secret) if secret else None
         return await account_page(
-            request, session, error=str(error), totp_setup=setup, status_code=400
+            request, session, error=error.translated(), totp_setup=setup, status_code=400
         )
     return await account_page(
         request, session, notice=_("Two-step verification is on."), recovery_codes=codes

@@ -51,7 +51,7 @@ class _BadName:
     """The link is right but the name given is not one (a success of the guess: the form
     is shown again, as the page's ``GET`` would show it)."""
 
-    def __init__(self, link: guests.GuestLink, error: str) -> None:
+    def __init__(self, link: guests.GuestLink, error: guests.GuestInvalid) -> None:
         self.link, self.error = link, error
 
 
@@ -133,7 +133,7 @@ async def guest_start(request: Request, token: str) -> Response:
             return FULL
         except guests.GuestInvalid as error:
             link = guests.find_active(conn, token, now=time.time())
-            return _BadName(link, str(error)) if link is not None else None
+            return _BadName(link, error) if link is not None else None
 
     if not login_csrf_ok(request, csrf):
         return await guest_page(request, token)
@@ -146,7 +146,7 @@ async def guest_start(request: Request, token: str) -> Response:
     if started is None:
         return _not_valid(request)
     if isinstance(started, _BadName):
-        return _form(request, token, started.link, started.error)
+        return _form(request, token, started.link, started.error.translated())
     if isinstance(started, _Full):
         return message_page(
             request,

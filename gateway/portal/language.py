@@ -37,7 +37,7 @@ async def set_language(
             client_address=client_address(request),
         )
     except ServiceError as error:
-        return await account_page(request, session, error=str(error), status_code=400)
+        return await account_page(request, session, error=error.translated(), status_code=400)
     # This answer is already in the new language.
     with i18n.use_language(
         i18n.choose(

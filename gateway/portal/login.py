@@ -273,7 +273,7 @@ async def login_second_factor(
     try:
         user = await context.db.run(login.user_for_second_step, pending.user_id)
     except Forbidden as refused:
-        return login_page(request, next_url=next_url, status_code=403, error=refused.message)
+        return login_page(request, next_url=next_url, status_code=403, error=refused.translated())
     redirect = RedirectResponse(pending.next_url, status_code=303)
     await start_session(request, user, method=f"password+{used}", response=redirect)
     return redirect

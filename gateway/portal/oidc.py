@@ -96,7 +96,7 @@ async def oidc_start(request: Request, next: str = "/", reauthenticate: str = ""
             safe_next(next), reauthenticate=reauthenticate == "1"
         )
     except OidcError as error:
-        return _failed(request, str(error), 502)
+        return _failed(request, error.translated(), 502)
     _keep_pending_sign_on(
         context, PendingSignOn(pending, client_address(request), pending.created_at)
     )
@@ -147,7 +147,7 @@ async def oidc_callback(request: Request) -> Response:
         identity = await context.oidc.complete(pending, query)
     except OidcError as error:
         await _record_failure(request, "oidc", str(error), detail=error.detail)
-        return _failed(request, str(error), 400)
+        return _failed(request, error.translated(), 400)
     try:
         user = await context.db.run(
             oidc_accounts.sign_in,
@@ -157,7 +157,7 @@ async def oidc_callback(request: Request) -> Response:
             user_agent=user_agent(request),
         )
     except Forbidden as refused:
-        return _failed(request, refused.message, 403)
+        return _failed(request, refused.translated(), 403)
     response = RedirectResponse(safe_next(pending.next_url), status_code=303)
     info = await start_session(request, user, method="oidc", response=response)
     if pending.reauthenticate:

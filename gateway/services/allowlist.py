@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_, Message
 from gateway.policy.allowlist import (
     AddressError,
     AllowlistEntryError,
     parse_address,
     parse_network,
 )
-from gateway.policy.wide_networks import wide_network_warning
+from gateway.policy.wide_networks import wide_network_message
 from gateway.services import audit
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import transaction
@@ -53,8 +54,15 @@ class SelfLockoutError(AllowlistError, Conflict):
 
     code = "self_lockout"
 
-    def __init__(self, message: str, *, address: str, admitted_until: float | None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str | Message,
+        *,
+        address: str,
+        admitted_until: float | None,
+        **params: object,
+    ) -> None:
+        super().__init__(message if isinstance(message, Message) else Message(message, **params))
         self.address = address
         # When the address would stop being admitted: None = at once.
         self.admitted_until = admitted_until
@@ -69,15 +77,18 @@ class WideNetworkError(AllowlistError, Conflict):
 
     code = "wide_network"
 
-    def __init__(self, warning: str, *, network: str) -> None:
+    def __init__(self, warning: str | Message, *, network: str) -> None:
         super().__init__(
-            f"{warning}. Confirm to add it anyway (API: confirm_wide; CLI: --yes).",
+            N_("{warning}. Confirm to add it anyway (API: confirm_wide; CLI: --yes)."),
             field="network",
+            warning=warning,
         )
         self.network = network
         # What it means, as a sentence without the request to confirm (each edge words
-        # that its own way: a button, --yes, confirm_wide).
-        self.warning = f"{warning}."
+        # that its own way: a button, --yes, confirm_wide); ``warning_text`` the same to
+        # show in the reader's language.
+        self.warning_text = Message("{warning}.", warning=warning)
+        self.warning = str(self.warning_text)
 
     def extra(self) -> dict[str, object]:
         return {"network": self.network}
@@ -127,7 +138,7 @@ def normalise(network: str) -> str:
     try:
         return str(parse_network(network))
     except AllowlistEntryError as error:
-        raise AllowlistInvalid(str(error), field="network") from None
+        raise AllowlistInvalid(error.text, field="network") from None
 
 
 def _entry(row: sqlite3.Row) -> Entry:
@@ -174,12 +185,38 @@ def admitted_until(
     return until
 
 
+# Whole sentences for each case (removing or changing; cut off or admitted until a time).
+_CUT_OFF = {
+    False: N_(
+        "Changing {network}: your own address {own} could no longer reach the CEMM through "
+        "the gateway (nothing else on the allowlist admits it), and its open connections "
+        "would close. Confirm to do it anyway."
+    ),
+    True: N_(
+        "Removing {network}: your own address {own} could no longer reach the CEMM through "
+        "the gateway (nothing else on the allowlist admits it), and its open connections "
+        "would close. Confirm to do it anyway."
+    ),
+}
+_ADMITTED_UNTIL = {
+    False: N_(
+        "Changing {network}: your own address {own} would be admitted only until {stamp}. "
+        "Confirm to do it anyway."
+    ),
+    True: N_(
+        "Removing {network}: your own address {own} would be admitted only until {stamp}. "
+        "Confirm to do it anyway."
+    ),
+}
+
+
 def _guard_own_address(
     own: OwnAddress,
     before: list[tuple[str, float | None]],
     after: list[tuple[str, float | None]],
     *,
-    change: str,
+    network: str,
+    removing: bool,
     now: float,
 ) -> bool:
     """Raise :class:`SelfLockoutError` if ``after`` admits ``own.address`` for less time
@@ -192,21 +229,21 @@ def _guard_own_address(
     if own.confirmed:
         return True
     if will is None:
-        consequence = (
-            f"your own address {own.address} could no longer reach the CEMM through the "
-            "gateway (nothing else on the allowlist admits it), and its open connections "
-            "would close"
-        )
+        refusal = _CUT_OFF[removing]
+        stamp: str | Message = ""  # not in this sentence
     else:
+        refusal = _ADMITTED_UNTIL[removing]
         try:
             stamp = dt.datetime.fromtimestamp(will).astimezone().strftime("%Y-%m-%d %H:%M")
         except (OverflowError, OSError, ValueError):
-            stamp = "a date too far ahead to show"
-        consequence = f"your own address {own.address} would be admitted only until {stamp}"
+            stamp = Message(N_("a date too far ahead to show"))
     raise SelfLockoutError(
-        f"{change}: {consequence}. Confirm to do it anyway.",
+        refusal,
         address=own.address,
         admitted_until=will,
+        network=network,
+        own=own.address,
+        stamp=stamp,
     )
 
 
@@ -244,12 +281,14 @@ def save_entry(
     """
     canonical = normalise(network)
     if len(label) > 200:
-        raise AllowlistInvalid("label is longer than 200 characters", field="label")
+        raise AllowlistInvalid(N_("label is longer than 200 characters"), field="label")
     if any(ord(c) < 32 or ord(c) == 127 for c in label):
-        raise AllowlistInvalid("label contains control characters; use plain text", field="label")
+        raise AllowlistInvalid(
+            N_("label contains control characters; use plain text"), field="label"
+        )
     now = clock.now()
     expires_at = now + expires_in if expires_in is not None else None
-    warning = wide_network_warning(parse_network(canonical))
+    warning = wide_network_message(parse_network(canonical))
     with transaction(conn):
         previous = _entry_for(conn, canonical)
         if warning is not None and previous is None and not confirm_wide:
@@ -259,7 +298,7 @@ def save_entry(
             before = _networks(conn)
             after = [(n, e) for n, e in before if n != canonical] + [(canonical, expires_at)]
             cut_off = _guard_own_address(
-                own_address, before, after, change=f"Changing {canonical}", now=now
+                own_address, before, after, network=canonical, removing=False, now=now
             )
         conn.execute(
             "INSERT INTO allowlist_entry (network, label, expires_at, created_at, created_by)"
@@ -318,14 +357,17 @@ def remove_entry(
             before = _networks(conn)
             after = [(n, e) for n, e in before if n != canonical]
             cut_off = _guard_own_address(
-                own_address, before, after, change=f"Removing {canonical}", now=clock.now()
+                own_address, before, after, network=canonical, removing=True, now=clock.now()
             )
         deleted = conn.execute(
             "DELETE FROM allowlist_entry WHERE network = ?", (canonical,)
         ).rowcount
         if not deleted:
             raise EntryNotFound(
-                f"{canonical} is not on the allowlist; 'cemm-gateway allow list' shows the entries"
+                N_(
+                    "{network} is not on the allowlist; 'cemm-gateway allow list' shows the entries"
+                ),
+                network=canonical,
             )
         audit.record(
             conn,
@@ -351,7 +393,9 @@ def remove_entry_by_id(
     returns its network."""
     entry = get_entry(conn, entry_id)
     if entry is None:
-        raise EntryNotFound(f"there is no allowlist entry {entry_id}; it may be removed already")
+        raise EntryNotFound(
+            N_("there is no allowlist entry {id}; it may be removed already"), id=entry_id
+        )
     remove_entry(
         conn,
         entry.network,

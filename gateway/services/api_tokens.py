@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
+from gateway.i18n import N_
 from gateway.policy.credentials import normalise_scope
 from gateway.services import audit, held, users
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
@@ -66,15 +67,17 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
         normal = normalise_scope(scope.strip())
         if normal is None:
             raise TokenInvalid(
-                f"scope '{scope}' is not a path prefix; give a path such as /api/v1/public/"
-                " or ws:/live"
-                " (no query, '..', '%', ';' or '\\')",
+                N_(
+                    "scope '{scope}' is not a path prefix; give a path such as /api/v1/public/"
+                    " or ws:/live (no query, '..', '%', ';' or '\\')"
+                ),
                 field="scopes",
+                scope=scope,
             )
         if normal not in checked:
             checked.append(normal)
     if len(checked) > MAX_SCOPES:
-        raise TokenInvalid(f"give at most {MAX_SCOPES} scopes", field="scopes")
+        raise TokenInvalid(N_("give at most {count} scopes"), field="scopes", count=MAX_SCOPES)
     return tuple(checked)
 
 
@@ -100,11 +103,11 @@ def create_token(
     checked = check_scopes(scopes)
     if not name.strip() or len(name) > 100:
         raise TokenInvalid(
-            "give the token a name of 1-100 characters, e.g. 'home assistant'", field="name"
+            N_("give the token a name of 1-100 characters, e.g. 'home assistant'"), field="name"
         )
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise TokenInvalid(
-            "the token name contains control characters; use plain text", field="name"
+            N_("the token name contains control characters; use plain text"), field="name"
         )
     token, token_id = tokens.new_api_token()
     parsed = tokens.parse_api_token(token)
@@ -151,7 +154,9 @@ def find_token(conn: sqlite3.Connection, token_id: str) -> ApiToken | None:
 def get_token(conn: sqlite3.Connection, token_id: str) -> ApiToken:
     token = find_token(conn, token_id)
     if token is None:
-        raise TokenNotFound(f"there is no token '{token_id}'; 'cemm-gateway token list' shows them")
+        raise TokenNotFound(
+            N_("there is no token '{id}'; 'cemm-gateway token list' shows them"), id=token_id
+        )
     return token
 
 
@@ -197,7 +202,7 @@ def revoke_token(
             raise
         token = get_token(conn, token_id)
         if token.revoked_at is not None:
-            raise TokenRevoked(f"token '{token_id}' is already revoked") from None
+            raise TokenRevoked(N_("token '{id}' is already revoked"), id=token_id) from None
         at = ManualClock(clock.now())
         held.hold(
             held.Cutoff(
@@ -219,7 +224,7 @@ def _revoke_token(
     with transaction(conn):
         token = get_token(conn, token_id)
         if token.revoked_at is not None:
-            raise TokenRevoked(f"token '{token_id}' is already revoked")
+            raise TokenRevoked(N_("token '{id}' is already revoked"), id=token_id)
         conn.execute("UPDATE api_token SET revoked_at = ? WHERE id = ?", (clock.now(), token_id))
         audit.record(
             conn,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from gateway import durations
+from gateway.i18n import N_
 from gateway.services import audit
 from gateway.services.errors import Invalid
 
@@ -65,12 +66,15 @@ def moment(text: str | None, label: str) -> float | None:
         parsed = durations.parse_moment(text)
     except durations.DurationError:
         raise Invalid(
-            f"'{text}' is not a date and time for '{label}'; e.g. 2026-01-31T08:00", field=label
+            N_("'{text}' is not a date and time for '{label}'; e.g. 2026-01-31T08:00"),
+            field=label,
+            text=text,
+            label=label,
         ) from None
     try:
         return durations.timestamp(parsed)
     except durations.DurationError as error:
-        raise Invalid(error.message, field=label) from None
+        raise Invalid(error.text, field=label) from None
 
 
 def page(conn: sqlite3.Connection, query: AuditQuery) -> tuple[list[audit.AuditEntry], bool]:

@@ -317,7 +317,10 @@ def lift(
         or ban.subject == f"user:{which.lower()}"
     ]
     if not chosen:
-        raise BanNotFound(f"no active ban matches '{which}'; 'cemm-gateway bans list' shows them")
+        raise BanNotFound(
+            N_("no active ban matches '{which}'; 'cemm-gateway bans list' shows them"),
+            which=which,
+        )
     _lift(conn, chosen, actor=actor, client_address=client_address, clock=clock)
     return chosen
 
@@ -333,7 +336,9 @@ def lift_ban(
     """Lift exactly the active ban with this id (the admin app's button)."""
     found = [ban for ban in list_bans(conn, now=clock.now()) if ban.id == ban_id]
     if not found:
-        raise BanNotFound(f"there is no active ban with id {ban_id}; it may have ended already")
+        raise BanNotFound(
+            N_("there is no active ban with id {id}; it may have ended already"), id=ban_id
+        )
     _lift(conn, found, actor=actor, client_address=client_address, clock=clock)
     return found[0]
 

@@ -20,9 +20,17 @@ case more precisely (``last_admin``, ``self_lockout``); :meth:`ServiceError.extr
 what a refusal adds for a script (the address a self lock-out would cut off).
 Every kind is a ``ValueError``, so code that only needs "refused" catches
 :class:`ServiceError`.
+
+The message is a template and its parameters (:class:`gateway.i18n.Message`):
+``raise PeerNotFound(N_("there is no peer '{name}'; ..."), name=name)``. ``message`` (and
+``str()``) is the English text, what the CLI and the JSON API show; :meth:`ServiceError.
+translated` is the same in the reader's language, what a page shows. A plain string
+without parameters is taken as it is (shown untranslated unless it is a catalog message).
 """
 
 from __future__ import annotations
+
+from gateway.i18n import Message
 
 __all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "ServiceError"]
 
@@ -32,10 +40,17 @@ class ServiceError(ValueError):
 
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, message: str | Message, *, field: str | None = None, **params: object
+    ) -> None:
+        self.text = message if isinstance(message, Message) else Message(message, **params)
+        self.message = str(self.text)
+        super().__init__(self.message)
         self.field = field
+
+    def translated(self) -> str:
+        """The message in the reader's language (:func:`gateway.i18n.current_language`)."""
+        return self.text.translated()
 
     def extra(self) -> dict[str, object]:
         """What the refusal tells a script besides the message (none by default)."""

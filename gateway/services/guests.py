@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from gateway import durations
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.policy.credentials import SessionInfo
 from gateway.services import audit
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
@@ -108,11 +109,14 @@ def parse_deadline(text: str, *, now: float) -> float:
         deadline = durations.timestamp(durations.parse_moment(text.strip()))
     except durations.DurationError as error:
         raise GuestInvalid(
-            f"{error}; give a duration such as 8h or a moment such as 2026-12-12T17:00",
+            N_("{error}; give a duration such as 8h or a moment such as 2026-12-12T17:00"),
             field="expires",
+            error=error.text,
         ) from None
     if deadline <= now:
-        raise GuestInvalid(f"the deadline {text} has passed already", field="expires")
+        raise GuestInvalid(
+            N_("the deadline {deadline} has passed already"), field="expires", deadline=text
+        )
     return deadline
 
 
@@ -120,12 +124,16 @@ def _check(name: str, role: str, browsers: int) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise GuestInvalid(
-            f"give the link a name of 1-{MAX_NAME} characters, e.g. 'installer Jan'", field="name"
+            N_("give the link a name of 1-{most} characters, e.g. 'installer Jan'"),
+            field="name",
+            most=MAX_NAME,
         )
     if role not in GUEST_ROLES:
-        raise GuestInvalid(f"role '{role}' is not for guests; choose viewer or user", field="role")
+        raise GuestInvalid(
+            N_("role '{role}' is not for guests; choose viewer or user"), field="role", role=role
+        )
     if not 1 <= browsers <= MAX_BROWSERS:
-        raise GuestInvalid(f"browsers must be 1 to {MAX_BROWSERS}", field="browsers")
+        raise GuestInvalid(N_("browsers must be 1 to {most}"), field="browsers", most=MAX_BROWSERS)
     return name
 
 
@@ -144,7 +152,7 @@ def create_link(
     name = _check(name, role, browsers)
     now = clock.now()
     if expires_at <= now:
-        raise GuestInvalid("the deadline has passed already", field="expires")
+        raise GuestInvalid(N_("the deadline has passed already"), field="expires")
     token = secrets.token_urlsafe(32)  # 256 bits
     with transaction(conn):
         cursor = conn.execute(
@@ -194,7 +202,7 @@ def get_link(conn: sqlite3.Connection, link_id: int) -> GuestLink:
     row = conn.execute(_LINK_SELECT + " WHERE guest_link.id = ?", (link_id,)).fetchone()
     if row is None:
         raise GuestNotFound(
-            f"there is no guest link {link_id}; 'cemm-gateway guest list' shows them"
+            N_("there is no guest link {id}; 'cemm-gateway guest list' shows them"), id=link_id
         )
     return _link(row)
 
@@ -215,7 +223,7 @@ def revoke_link(
     with transaction(conn):
         link = get_link(conn, link_id)
         if link.revoked_at is not None:
-            raise GuestRevoked(f"guest link {link_id} is already revoked")
+            raise GuestRevoked(N_("guest link {id} is already revoked"), id=link_id)
         now = clock.now()
         conn.execute("UPDATE guest_link SET revoked_at = ? WHERE id = ?", (now, link_id))
         conn.execute(
@@ -253,7 +261,9 @@ def guest_identity(guest_name: str) -> str:
 def check_guest_name(name: str) -> str:
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise GuestInvalid(f"give your name, 1-{MAX_NAME} characters", field="guest_name")
+        raise GuestInvalid(
+            N_("give your name, 1-{most} characters"), field="guest_name", most=MAX_NAME
+        )
     return name
 
 
@@ -276,7 +286,10 @@ def open_session(
             return None
         if link.sessions >= link.browsers:
             raise GuestLinkFull(
-                "this guest link has been opened in as many browsers as it may; ask for a new one"
+                N_(
+                    "this guest link has been opened in as many browsers as it may; "
+                    "ask for a new one"
+                )
             )
         session_token = tokens.new_session_token()
         session_id = "g" + tokens.new_public_id()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from gateway import i18n
+from gateway.i18n import N_
 from gateway.services import audit
 from gateway.services.errors import Invalid, NotFound
 from gateway.store.db import transaction
@@ -20,7 +21,12 @@ def check_language(language: str) -> str:
     value = language.strip().lower()
     if value != i18n.AUTO and value not in i18n.available():
         choices = ", ".join((i18n.AUTO, *i18n.available()))
-        raise Invalid(f"language '{language}' is unknown; choose {choices}", field="language")
+        raise Invalid(
+            N_("language '{language}' is unknown; choose {choices}"),
+            field="language",
+            language=language,
+            choices=choices,
+        )
     return value
 
 
@@ -37,7 +43,7 @@ def set_language(
     value = check_language(language)
     row = conn.execute("SELECT name FROM user WHERE id = ?", (user_id,)).fetchone()
     if row is None:
-        raise NotFound("no such user")
+        raise NotFound(N_("no such user"))
     with transaction(conn):
         conn.execute("UPDATE user SET language = ? WHERE id = ?", (value, user_id))
         audit.record(

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.policy.credentials import SessionInfo
 from gateway.services import audit, bans, sessions, users
 from gateway.services.errors import Forbidden
@@ -71,7 +72,7 @@ def user_for_second_step(conn: sqlite3.Connection, user_id: int) -> User:
     """The account of a completed second-factor step; Forbidden if no longer usable."""
     user = users.get_user_by_id(conn, user_id)
     if user is None or user.disabled:
-        raise Forbidden("Account disabled.")
+        raise Forbidden(N_("Account disabled."))
     return user
 
 

@@ -24,6 +24,7 @@ import sqlite3
 
 from gateway.auth.oidc import OidcConfig, OidcIdentity, admission, trusted_email
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.services import login, users
 from gateway.services.errors import Forbidden
 from gateway.services.users import User
@@ -93,7 +94,9 @@ def sign_in(
             clock=clock,
         )
         raise Forbidden(
-            "Your account at the sign-in provider is not allowed to use this gateway. "
-            "Ask the gateway's owner to add you."
+            N_(
+                "Your account at the sign-in provider is not allowed to use this gateway. "
+                "Ask the gateway's owner to add you."
+            )
         )
     return user

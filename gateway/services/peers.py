@@ -20,6 +20,7 @@ from typing import Protocol
 
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.services import audit, users
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.settings import WireguardSettings
@@ -115,16 +116,21 @@ def list_peers(conn: sqlite3.Connection, *, clock: Clock = SYSTEM_CLOCK) -> list
 def get_peer(conn: sqlite3.Connection, name: str, *, clock: Clock = SYSTEM_CLOCK) -> Peer:
     row = conn.execute(_SELECT + " WHERE wireguard_peer.name = ?", (name,)).fetchone()
     if row is None:
-        raise PeerNotFound(f"there is no peer '{name}'; 'cemm-gateway peer list' shows them")
+        raise PeerNotFound(
+            N_("there is no peer '{name}'; 'cemm-gateway peer list' shows them"), name=name
+        )
     return _peer(row, clock.now())
 
 
 def _check_name(name: str) -> str:
     if not name or len(name) > 64 or not set(name) <= _NAME_CHARS or name.strip() != name:
         raise PeerInvalid(
-            f"peer name '{name}' is not allowed; use 1-64 letters, digits, spaces, '.', '_' "
-            "or '-', for example 'anna phone'",
+            N_(
+                "peer name '{name}' is not allowed; use 1-64 letters, digits, spaces, '.', '_' "
+                "or '-', for example 'anna phone'"
+            ),
             field="name",
+            name=name,
         )
     return name
 
@@ -151,15 +157,15 @@ def add_peer(
         try:
             public_key = keys.check_key(public_key)
         except keys.WireguardKeyError as error:
-            raise PeerInvalid(str(error), field="public_key") from None
+            raise PeerInvalid(error.text, field="public_key") from None
     now = clock.now()
     with transaction(conn):
         if conn.execute("SELECT 1 FROM wireguard_peer WHERE name = ?", (name,)).fetchone():
-            raise PeerExists(f"there is already a peer '{name}'", field="name")
+            raise PeerExists(N_("there is already a peer '{name}'"), field="name", name=name)
         if conn.execute(
             "SELECT 1 FROM wireguard_peer WHERE public_key = ?", (public_key,)
         ).fetchone():
-            raise PeerExists("another peer has this public key", field="public_key")
+            raise PeerExists(N_("another peer has this public key"), field="public_key")
         user_id = users.require_user(conn, user_name).id if user_name else None
         used4 = [r[0] for r in conn.execute("SELECT address_v4 FROM wireguard_peer")]
         used6 = [r[0] for r in conn.execute("SELECT address_v6 FROM wireguard_peer") if r[0]]
@@ -295,7 +301,7 @@ def client_config(
     """The phone's .conf, while the gateway still holds the generated private key."""
     row = conn.execute("SELECT * FROM wireguard_peer WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise PeerNotFound(f"there is no peer '{name}'")
+        raise PeerNotFound(N_("there is no peer '{name}'"), name=name)
     private_key = (
         vault.open(row["private_key_sealed"])
         if row["private_key_sealed"] and (row["private_key_until"] or 0) > clock.now()
@@ -303,8 +309,11 @@ def client_config(
     )
     if private_key is None:
         raise ConfigUnavailable(
-            f"the configuration of '{name}' is no longer available (its key was handed over or "
-            f"is older than a day); 'cemm-gateway peer rotate {name}' makes a new one"
+            N_(
+                "the configuration of '{name}' is no longer available (its key was handed "
+                "over or is older than a day); 'cemm-gateway peer rotate {name}' makes a new one"
+            ),
+            name=name,
         )
     gateway_v6 = wgconfig.gateway_address(settings.subnet6) if settings.subnet6 else None
     return wgconfig.client_config(
@@ -456,7 +465,8 @@ def create_link(
     peer = get_peer(conn, name, clock=clock)
     if not peer.config_available:
         raise ConfigUnavailable(
-            f"the configuration of '{name}' is no longer available; rotate the keys"
+            N_("the configuration of '{name}' is no longer available; rotate the keys"),
+            name=name,
         )
     token = tokens.new_session_token()
     now = clock.now()

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
+from gateway.i18n import N_
 from gateway.policy.credentials import ApiTokenInfo, AuthSnapshot, SessionInfo
 from gateway.services import audit, guests, held
 from gateway.services.api_tokens import scopes_of
@@ -207,7 +208,7 @@ def end_session(
     """End one usable session (the admin app's button); returns what it was."""
     session = get_session(conn, session_id, now=now, idle_timeout=idle_timeout)
     if session is None:
-        raise UserNotFound(f"there is no active session '{session_id}'")
+        raise UserNotFound(N_("there is no active session '{id}'"), id=session_id)
     revoke_session(conn, session_id, actor=actor, reason="revoked", client_address=client_address)
     return session
 
@@ -234,7 +235,7 @@ def revoke_session(
             (session_id,),
         ).fetchone()
         if row is None:
-            raise UserNotFound(f"there is no active session '{session_id}'") from None
+            raise UserNotFound(N_("there is no active session '{id}'"), id=session_id) from None
         at = ManualClock(clock.now())
         held.hold(
             held.Cutoff(
@@ -271,7 +272,8 @@ def _revoke_session(
             return
         if row is None:
             raise UserNotFound(
-                f"there is no active session '{session_id}'; 'cemm-gateway session list' shows them"
+                N_("there is no active session '{id}'; 'cemm-gateway session list' shows them"),
+                id=session_id,
             )
         conn.execute(
             "UPDATE session SET revoked_at = ?, revoked_reason = ? WHERE id = ?",

@@ -23,6 +23,7 @@ from typing import Literal
 
 from gateway.auth import passwords, tokens, totp
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
+from gateway.i18n import N_
 from gateway.services import audit, held
 from gateway.services.errors import Conflict, Invalid, NotFound, ServiceError
 from gateway.store.db import DiskFullError, transaction
@@ -62,10 +63,12 @@ class OwnAccountError(UserError, Conflict):
     code = "own_account"
 
 
-def _refuse_own_account(user: User, actor: str, change: str) -> None:
+def _refuse_own_account(user: User, actor: str, refusal: str) -> None:
+    """Raise ``OwnAccountError`` with ``refusal`` (a catalog message) if ``actor`` is the
+    account's own user."""
     # CLI and system actors ("cli:root", "system:...") contain ':', which names cannot.
     if actor.casefold() == user.name.casefold():
-        raise OwnAccountError(f"you cannot {change} your own account; another admin can")
+        raise OwnAccountError(refusal)
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,12 @@ def _user(row: sqlite3.Row) -> User:
 def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise UserInvalid(
-            f"user name '{name}' is not allowed; use 1-64 letters, digits, '.', '_', '-' or '@', "
-            "starting with a letter or digit, for example anna",
+            N_(
+                "user name '{name}' is not allowed; use 1-64 letters, digits, '.', '_', '-' "
+                "or '@', starting with a letter or digit, for example anna"
+            ),
             field="name",
+            name=name,
         )
     return name
 
@@ -112,7 +118,9 @@ def check_role(role: str) -> Role:
         return "user"
     if role == "viewer":
         return "viewer"
-    raise UserInvalid(f"role '{role}' is unknown; choose admin, user or viewer", field="role")
+    raise UserInvalid(
+        N_("role '{role}' is unknown; choose admin, user or viewer"), field="role", role=role
+    )
 
 
 def get_user(conn: sqlite3.Connection, name: str) -> User | None:
@@ -128,7 +136,9 @@ def get_user_by_id(conn: sqlite3.Connection, user_id: int) -> User | None:
 def require_user(conn: sqlite3.Connection, name: str) -> User:
     user = get_user(conn, name)
     if user is None:
-        raise UserNotFound(f"there is no user '{name}'; 'cemm-gateway user list' shows them")
+        raise UserNotFound(
+            N_("there is no user '{name}'; 'cemm-gateway user list' shows them"), name=name
+        )
     return user
 
 
@@ -150,16 +160,20 @@ def list_users(conn: sqlite3.Connection) -> list[User]:
     return [_user(row) for row in conn.execute("SELECT * FROM user ORDER BY name")]
 
 
-def _refuse_last_admin(conn: sqlite3.Connection, user: User, then: str) -> None:
+_LAST_ADMIN_ENABLE = N_("'{name}' is the last enabled admin; add or enable another admin first")
+
+
+def _refuse_last_admin(conn: sqlite3.Connection, user: User, refusal: str) -> None:
     """Raise ``LastAdminError`` if ``user`` is the only enabled admin: taking that away
-    would leave nobody who can use the admin pages. ``then`` says what to do first."""
+    would leave nobody who can use the admin pages. ``refusal`` (a catalog message with
+    ``{name}``) says so and what to do first."""
     if user.role != "admin" or user.disabled:
         return
     enabled_admins = conn.execute(
         "SELECT count(*) FROM user WHERE role = 'admin' AND disabled = 0"
     ).fetchone()[0]
     if enabled_admins <= 1:
-        raise LastAdminError(f"'{user.name}' is the last enabled admin; {then}")
+        raise LastAdminError(refusal, name=user.name)
 
 
 def _end_sessions(
@@ -188,18 +202,18 @@ def add_user(
     check_name(name)
     check_role(role)
     if password is None and oidc is None:
-        raise UserInvalid("a local user needs a password", field="password")
+        raise UserInvalid(N_("a local user needs a password"), field="password")
     password_hash = None
     if password is not None:
         try:
             passwords.check_password_policy(password, username=name)
         except passwords.PasswordPolicyError as error:
-            raise UserInvalid(str(error), field="password") from None
+            raise UserInvalid(error.text, field="password") from None
         password_hash = passwords.hash_password(password)
     now = clock.now()
     with transaction(conn):
         if get_user(conn, name) is not None:
-            raise UserExistsError(f"there is already a user '{name}'")
+            raise UserExistsError(N_("there is already a user '{name}'"), name=name)
         cursor = conn.execute(
             "INSERT INTO user (name, role, password_hash, email, oidc_issuer, oidc_subject,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -237,12 +251,14 @@ def set_password(
     user = require_user(conn, name)
     if user.oidc_managed:
         raise UserInvalid(
-            f"'{name}' signs in through OIDC; its password is the provider's", field="password"
+            N_("'{name}' signs in through OIDC; its password is the provider's"),
+            field="password",
+            name=name,
         )
     try:
         passwords.check_password_policy(password, username=user.name)
     except passwords.PasswordPolicyError as error:
-        raise UserInvalid(str(error), field="password") from None
+        raise UserInvalid(error.text, field="password") from None
     password_hash = passwords.hash_password(password)
     now = clock.now()
     with transaction(conn):
@@ -279,13 +295,15 @@ def set_disabled(
     (:mod:`gateway.services.held`): in force at once, saved when there is room."""
     user = require_user(conn, name)
     if disabled:
-        _refuse_own_account(user, actor, "disable")
+        _refuse_own_account(
+            user, actor, N_("you cannot disable your own account; another admin can")
+        )
     try:
         return _set_disabled(conn, user, disabled, actor, client_address, clock)
     except DiskFullError:
         if not (disabled and held.enabled()):
             raise
-        _refuse_last_admin(conn, user, "add or enable another admin first")
+        _refuse_last_admin(conn, user, _LAST_ADMIN_ENABLE)
         at = ManualClock(clock.now())
         held.hold(
             held.Cutoff(
@@ -312,7 +330,7 @@ def _set_disabled(
     now = clock.now()
     with transaction(conn):
         if disabled:
-            _refuse_last_admin(conn, user, "add or enable another admin first")
+            _refuse_last_admin(conn, user, _LAST_ADMIN_ENABLE)
         conn.execute(
             "UPDATE user SET disabled = ?, updated_at = ? WHERE id = ?",
             (int(disabled), now, user.id),
@@ -342,10 +360,16 @@ def set_role(
     user = require_user(conn, name)
     check_role(role)
     if user.role == "admin" and role != "admin":
-        _refuse_own_account(user, actor, "demote")
+        _refuse_own_account(
+            user, actor, N_("you cannot demote your own account; another admin can")
+        )
     with transaction(conn):
         if role != "admin":
-            _refuse_last_admin(conn, user, "make another user admin first")
+            _refuse_last_admin(
+                conn,
+                user,
+                N_("'{name}' is the last enabled admin; make another user admin first"),
+            )
         conn.execute(
             "UPDATE user SET role = ?, updated_at = ? WHERE id = ?", (role, clock.now(), user.id)
         )
@@ -389,9 +413,11 @@ def remove_user(
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     user = require_user(conn, name)
-    _refuse_own_account(user, actor, "remove")
+    _refuse_own_account(user, actor, N_("you cannot remove your own account; another admin can"))
     with transaction(conn):
-        _refuse_last_admin(conn, user, "add another admin first")
+        _refuse_last_admin(
+            conn, user, N_("'{name}' is the last enabled admin; add another admin first")
+        )
         # Sessions and tokens go with the user (ON DELETE CASCADE).
         conn.execute("DELETE FROM user WHERE id = ?", (user.id,))
         audit.record(
@@ -453,11 +479,12 @@ def confirm_totp(
     """Turn TOTP on if ``code`` matches the pending secret; returns fresh recovery codes."""
     row = conn.execute("SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
     if row is None or row["totp_enabled"] or not row["totp_secret"]:
-        raise UserInvalid("start the set-up again: there is no pending authenticator")
+        raise UserInvalid(N_("start the set-up again: there is no pending authenticator"))
     step = totp.verify_totp(row["totp_secret"], code, last_used_step=None, now=clock.now())
     if step is None:
         raise UserInvalid(
-            "that code is not right; check the clock of your phone and try again", field="code"
+            N_("that code is not right; check the clock of your phone and try again"),
+            field="code",
         )
     codes = totp.generate_recovery_codes()
     with transaction(conn):
@@ -565,9 +592,12 @@ def ensure_initial_admin(
         return None
     if get_user(conn, name) is not None:
         raise UserExistsError(
-            f"there is no admin account, and '{name}' is a user account; make it an admin "
-            f"with 'cemm-gateway user role {name} admin', or set auth.initial_admin to a "
-            "free name"
+            N_(
+                "there is no admin account, and '{name}' is a user account; make it an admin "
+                "with 'cemm-gateway user role {name} admin', or set auth.initial_admin to a "
+                "free name"
+            ),
+            name=name,
         )
     generated = None
     if not password:

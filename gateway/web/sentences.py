@@ -114,6 +114,11 @@ _REFUSALS: dict[str, Callable[[int], str]] = {
         "%(count)d connections over a device's limit",
         n,
     ),
+    "unsupported_upgrade": lambda n: ngettext(
+        "%(count)d request to switch to a protocol the gateway does not pass on",
+        "%(count)d requests to switch to a protocol the gateway does not pass on",
+        n,
+    ),
     "upstream_timeout": lambda n: ngettext(
         "%(count)d request the CEMM did not answer in time",
         "%(count)d requests the CEMM did not answer in time",

@@ -20,9 +20,16 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from gateway.i18n import N_, Message
+
 
 class WireguardKeyError(ValueError):
-    """Not a WireGuard key; the message says what a key looks like."""
+    """Not a WireGuard key; the message says what a key looks like (``text``: the same,
+    to show in the reader's language)."""
+
+    def __init__(self, template: str, /, **params: object) -> None:
+        self.text = Message(template, **params)
+        super().__init__(str(self.text))
 
 
 def generate_private_key() -> str:
@@ -52,8 +59,11 @@ def check_key(text: str) -> str:
         raw = b""
     if len(raw) != 32 or len(text) != 44:
         raise WireguardKeyError(
-            f"'{text[:60]}' is not a WireGuard public key; it is 44 characters of base64, "
-            "like the output of 'wg pubkey', e.g. xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+            N_(
+                "'{key}' is not a WireGuard public key; it is 44 characters of base64, like "
+                "the output of 'wg pubkey', e.g. xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+            ),
+            key=text[:60],
         )
     return text
 

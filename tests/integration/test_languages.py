@@ -3,7 +3,9 @@ account's language, then ``[ui] language``, then ``Accept-Language``, then Engli
 ``<html lang>`` on every page, and every page a person can reach rendered in Dutch with
 no English left (tests/support/languages.py): login, second factor's confirmation,
 account, every admin page, a user's page, the not-found page, the guest page, the page a
-VPN link opens, and the proxy's own refusal page.
+VPN link opens, and the proxy's own refusal page; a service's refusal (a name or password
+the rules refuse) in Dutch on an admin page and on the account page, and in English,
+unchanged, from the JSON API.
 
 One gateway for the module (``[ui] language`` left at ``auto``); a second one with
 ``[ui] language = "nl"`` for the one test that needs it.
@@ -199,3 +201,40 @@ def test_every_page_in_dutch_has_no_english_left(env: AdminEnv) -> None:
         elif left := english_left(page):
             problems[name] = left
     assert problems == {}, "\n".join(f"{name}: {left}" for name, left in problems.items())
+
+
+def test_a_services_refusal_is_dutch_on_pages_and_english_in_the_api(env: AdminEnv) -> None:
+    with _browser(env.admin_url(""), OWNER, ADMIN_PASSWORD, NL) as client:
+        users_page = client.get("/users")
+        form = {
+            "action": "add",
+            "name": "-nee",
+            "role": "user",
+            "password": "lang genoeg wachtwoord",
+            "csrf_token": form_token(users_page.text),
+        }
+        refused = client.post("/users", data=form)
+        assert refused.status_code == 400 and html_lang(refused.text) == "nl"
+        assert "gebruikersnaam &#39;-nee&#39; is niet toegestaan" in refused.text
+        assert english_left(refused.text, data=("-nee",)) == []
+    # The JSON API answers the same refusal in English, word for word, whatever the
+    # browser prefers: scripts read it.
+    with logged_in(env.admin_url(""), OWNER) as admin:
+        wanted = {"name": "joost", "role": "user", "password": "lang genoeg wachtwoord"}
+        api = admin.post("/api/users", json=wanted, headers=NL)
+        assert api.status_code == 409 and api.json()["detail"] == "there is already a user 'joost'"
+    with _browser(env.admin_url(""), "femke", USER_PASSWORD, NL) as client:
+        account = client.get("/.gateway/account")
+        assert html_lang(account.text) == "nl"
+        changed = client.post(
+            "/.gateway/account/password",
+            data={
+                "current_password": USER_PASSWORD,
+                "new_password": "kort",
+                "new_password_again": "kort",
+                "csrf_token": form_token(account.text),
+            },
+        )
+        assert changed.status_code == 400 and html_lang(changed.text) == "nl"
+        assert "het wachtwoord is te kort: 4 tekens" in changed.text
+        assert english_left(changed.text) == []

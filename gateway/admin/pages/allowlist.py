@@ -90,7 +90,7 @@ async def on_refusal(sub: Submission, error: ServiceError) -> Response:
             sub.request,
             sub.caller,
             title=_("This would lock you out"),
-            message=error.message,
+            message=error.translated(),
             warning=_(
                 "Only go on if you will reach the CEMM in another way (another "
                 "network, the VPN), or on purpose."
@@ -105,7 +105,7 @@ async def on_refusal(sub: Submission, error: ServiceError) -> Response:
             sub.request,
             sub.caller,
             title=gettext("Allow {network}?").format(network=error.network),
-            message=error.warning,
+            message=error.warning_text.translated(),
             warning=gettext(
                 "Only go on if you mean it: usually the network of one place (a /24, or a "
                 "single address) is what you want."

@@ -41,7 +41,7 @@ async def audit_get(request: Request) -> Response:
         )
         found, more = await actions.search_audit(context, query)
     except ServiceError as refusal:
-        error = refusal.message
+        error = refusal.translated()
     export = {key: value for key, value in chosen.items() if value}
     values = {
         "entries": found,

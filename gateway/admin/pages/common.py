@@ -86,9 +86,10 @@ UNKNOWN_ACTION = "Unknown action."  # a form no page of this app sends: not tran
 
 
 def refused(error: ServiceError, form: Mapping[str, str] | None = None) -> Outcome:
-    """What a page says when the service layer refuses: the message, the status of its
-    kind (:func:`gateway.admin.refusals.status_of`), and the fields to fill in again."""
-    return Outcome(error=error.message, form=form, status_code=status_of(error))
+    """What a page says when the service layer refuses: the message in the reader's
+    language, the status of its kind (:func:`gateway.admin.refusals.status_of`), and the
+    fields to fill in again."""
+    return Outcome(error=error.translated(), form=form, status_code=status_of(error))
 
 
 async def read_form(request: Request) -> tuple[Caller, Form, Response | None]:

@@ -230,7 +230,9 @@ async def on_refusal(sub: Submission, error: ServiceError) -> Response:
     return await _page(
         sub.request,
         sub.caller,
-        Outcome(error=sentence(error.message), form=failed.form, status_code=failed.status_code),
+        Outcome(
+            error=sentence(error.translated()), form=failed.form, status_code=failed.status_code
+        ),
     )
 
 

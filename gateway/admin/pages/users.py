@@ -48,7 +48,7 @@ async def _user_page(
             request,
             caller,
             "admin_message.html",
-            {"title": _("No such user"), "message": missing.message, "link_href": "/users"},
+            {"title": _("No such user"), "message": missing.translated(), "link_href": "/users"},
             404,
         )
     return render_outcome(
