@@ -51,6 +51,7 @@ from webauthn.helpers.structs import (
 )
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.policy.passkeys import RelyingParty, counter_believable
 from gateway.services import audit, users
 from gateway.services.errors import Invalid, NotFound
@@ -169,9 +170,11 @@ def registration_options(conn: sqlite3.Connection, user: User, rp: RelyingParty)
 def check_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:
-        raise Invalid("Give the passkey a name, e.g. 'phone'.", field="name")
+        raise Invalid(N_("Give the passkey a name, e.g. 'phone'."), field="name")
     if len(name) > MAX_NAME:
-        raise Invalid(f"A passkey's name has at most {MAX_NAME} characters.", field="name")
+        raise Invalid(
+            N_("A passkey's name has at most {count} characters."), field="name", count=MAX_NAME
+        )
     return name
 
 
@@ -196,18 +199,18 @@ def finish_registration(
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as error:
-        raise Invalid(f"The browser's answer was not accepted: {error}") from None
+        raise Invalid(N_("The browser's answer was not accepted: {error}"), error=error) from None
     credential_id = bytes_to_base64url(verified.credential_id)
     raw_transports = credential.get("response", {}).get("transports") or []
     transports = [str(t) for t in raw_transports if isinstance(t, str)][:8]
     user = users.get_user_by_id(conn, user_id)
     if user is None:
-        raise NotFound("The account no longer exists.")
+        raise NotFound(N_("The account no longer exists."))
     with transaction(conn):
         if conn.execute(
             "SELECT 1 FROM passkey WHERE credential_id = ?", (credential_id,)
         ).fetchone():
-            raise Invalid("This passkey is registered already.")
+            raise Invalid(N_("This passkey is registered already."))
         cursor = conn.execute(
             "INSERT INTO passkey (user_id, name, credential_id, public_key, sign_count, rp_id,"
             " transports, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -362,9 +365,9 @@ def remove_passkey(
     else NotFound)."""
     passkey = _get(conn, passkey_id)
     if user_id is not None and passkey.user_id != user_id:
-        raise NotFound("There is no such passkey on your account.")
+        raise NotFound(N_("There is no such passkey on your account."))
     if owner is not None and passkey.user_name.lower() != owner.lower():
-        raise NotFound(f"{owner} has no passkey {passkey_id}.")
+        raise NotFound(N_("{owner} has no passkey {id}."), owner=owner, id=passkey_id)
     with transaction(conn):
         conn.execute("DELETE FROM passkey WHERE id = ?", (passkey.id,))
         audit.record(
