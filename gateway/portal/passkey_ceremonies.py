@@ -19,11 +19,13 @@ memory nor end the ceremonies other people are in the middle of:
   second-factor step) wait apart from the unbound ones (a login with a passkey alone),
   so a flood of the latter never ends the former;
 - each kind holds at most ``MAX_CEREMONIES``, and at most ``PER_ADDRESS`` from one client
-  address: a new one ends that address's oldest first, then the oldest of its kind.
+  address (for IPv6 one /64, which one machine usually holds whole): a new one ends that
+  address's oldest first, then the oldest of its kind.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import time
@@ -58,6 +60,19 @@ class Waiting:
     address: str = ""
 
 
+def _address_key(address: str) -> str:
+    """The client as the per-address cap counts it: an IPv4 address, or an IPv6 /64."""
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:
+            return str(found.ipv4_mapped)
+        return str(ipaddress.IPv6Network((found, 64), strict=False))
+    return str(found)
+
+
 class Ceremonies:
     def __init__(self) -> None:
         self._bound: dict[str, Waiting] = {}
@@ -81,6 +96,7 @@ class Ceremonies:
         ticket = ticket or secrets.token_urlsafe(24)
         self._bound.pop(ticket, None)
         self._unbound.pop(ticket, None)
+        address = _address_key(address)
         same_address = [k for k, w in pool.items() if w.address == address]
         for key in same_address[: max(0, len(same_address) - PER_ADDRESS + 1)]:
             del pool[key]

@@ -324,10 +324,10 @@ def test_a_flood_of_login_options_does_not_end_the_ceremonies_of_others(
     stranger can ask as often as they like: that must not push out the ceremonies other
     people are in the middle of (making a passkey, logging in with one)."""
     config, key, other_key = env, SoftAuthenticator(), SoftAuthenticator()
-    _new_user(config, "flo")
-    _account(config, "gus", other_key)
+    _new_user(config, "kai")
+    _account(config, "lou", other_key)
     with _client() as owner, _client() as visitor, _client() as stranger:
-        csrf = _password_login(owner, config, "flo")
+        csrf = _password_login(owner, config, "kai")
         making = owner.post(
             _url(config, "/.gateway/account/passkeys/options"), json={"csrf_token": csrf}
         )
