@@ -167,9 +167,13 @@ def registration_options(conn: sqlite3.Connection, user: User, rp: RelyingParty)
 
 
 def check_name(name: str) -> str:
+    """The name as stored: spaces collapsed, plain text only (it is shown in the admin's
+    terminal, where a control character such as ESC would start a command)."""
     name = " ".join(name.split())
     if not name:
         raise Invalid("Give the passkey a name, e.g. 'phone'.", field="name")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        raise Invalid("A passkey's name is plain text, without control characters.", field="name")
     if len(name) > MAX_NAME:
         raise Invalid(f"A passkey's name has at most {MAX_NAME} characters.", field="name")
     return name

@@ -361,6 +361,30 @@ def test_a_flood_of_login_options_does_not_end_the_ceremonies_of_others(
         assert done.status_code == 200, done.text
 
 
+def test_a_passkey_name_with_control_characters_is_refused(env: GatewayConfig) -> None:
+    """The name is shown in the admin's terminal (``passkey list``, ``audit``): an escape
+    sequence in it would be the terminal's command, as for token names and labels."""
+    config, key = env, SoftAuthenticator()
+    _new_user(config, "mia")
+    with _client() as client:
+        csrf = _password_login(client, config, "mia")
+        options = client.post(
+            _url(config, "/.gateway/account/passkeys/options"), json={"csrf_token": csrf}
+        )
+        assert options.status_code == 200, options.text
+        made = client.post(
+            _url(config, "/.gateway/account/passkeys"),
+            json={
+                "csrf_token": csrf,
+                "name": "phone\x1b]0;owned\x07\x1b[2J",
+                "credential": key.create(options.json()["options"], _origin(config)),
+            },
+        )
+        assert made.status_code == 400, made.text
+    listed = cli("passkey", "list", "--user", "mia", config=config.path)
+    assert "\x1b" not in listed.stdout
+
+
 def test_making_a_passkey_needs_a_fresh_proof(env: GatewayConfig) -> None:
     """After a restart the session goes on and its proof (kept in memory) does not: the
     options are refused until the password is confirmed. Runs last: it restarts the
