@@ -65,7 +65,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for entry in entries:
         detail = " ".join(f"{key}={value}" for key, value in entry.detail.items())
         where = f" from {entry.client_address}" if entry.client_address else ""
-        print(f"{when(entry.at)}  {entry.event:<20} {entry.actor}{where}  {detail}")
+        line = f"{when(entry.at)}  {entry.event:<20} {entry.actor}{where}  {detail}"
+        print(common.plain(line))
     return EXIT_OK
 
 

@@ -13,6 +13,11 @@ that is not one included), a :class:`~gateway.settings.SettingsError`, a
 :class:`CommandError` of the CLI itself, a store error - is one line ``error: <message>``
 on standard error and exit code 1; Ctrl-C is exit code 130; anything else is a bug and
 shows its traceback.
+
+:func:`plain` is how text others chose (a user name typed at the login page, a passkey's or
+token's name) reaches the admin's terminal: control characters escaped, since ESC there
+starts a command (set the title, clear the screen, write the clipboard). :func:`table` and
+the audit listing show every cell through it.
 """
 
 from __future__ import annotations
@@ -130,12 +135,18 @@ def when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def plain(text: str) -> str:
+    """``text`` with its control characters (C0, DEL, C1) written as ``\\xNN``."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
+
+
 def table(header: Row, rows: Sequence[Row], *, indent: str = "") -> None:
     """Print the header and rows in left-aligned columns, two spaces apart.
 
-    Every cell, the last of a line too, is padded to the width of its column's widest cell.
+    Every cell, the last of a line too, is padded to the width of its column's widest cell;
+    cells are shown :func:`plain`.
     """
-    lines = [header, *rows]
+    lines = [[plain(cell) for cell in line] for line in [header, *rows]]
     widths = [max(map(len, column)) for column in zip(*lines, strict=True)]
     for line in lines:
         print(

@@ -37,6 +37,7 @@ from gateway.qr import qr_svg
 from gateway.services import login as login_service
 from gateway.services import passkeys, users
 from gateway.services.errors import ServiceError
+from gateway.web.context import client_address
 from gateway.web.i18n import gettext as _
 
 router = APIRouter(prefix="/.gateway")
@@ -153,7 +154,9 @@ async def enrol_passkey_options(request: Request) -> Response:
     if user is None:
         return refusal(403, "forbidden", _("The account no longer exists."))
     ceremony = await context.db.run(passkeys.registration_options, user, rp)
-    ceremonies(request).add(ceremony, bound_to=token, ticket=f"enrol:{token}")
+    ceremonies(request).add(
+        ceremony, bound_to=token, ticket=f"enrol:{token}", address=client_address(request)
+    )
     return JSONResponse({"options": json.loads(ceremony.options)})
 
 

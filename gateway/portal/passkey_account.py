@@ -36,6 +36,7 @@ from gateway.portal.passkey_ceremonies import (
 )
 from gateway.services import passkeys, users
 from gateway.services.errors import ServiceError
+from gateway.web.context import client_address
 from gateway.web.i18n import gettext as _
 
 router = APIRouter(prefix="/.gateway")
@@ -71,7 +72,12 @@ async def registration_options(request: Request) -> Response:
     if user is None:
         return refusal(403, "forbidden", _("The account no longer exists."))
     ceremony = await context.db.run(passkeys.registration_options, user, rp)
-    ceremonies(request).add(ceremony, bound_to=session.id, ticket=f"register:{session.id}")
+    ceremonies(request).add(
+        ceremony,
+        bound_to=session.id,
+        ticket=f"register:{session.id}",
+        address=client_address(request),
+    )
     return JSONResponse({"options": json.loads(ceremony.options)})
 
 

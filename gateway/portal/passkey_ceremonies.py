@@ -10,12 +10,22 @@ is :class:`~gateway.policy.passkeys.NoPasskeys`, pages offer TOTP and say why
 
 **Ceremonies** (:class:`Ceremonies`) live in memory, one per ticket, for
 ``CEREMONY_TTL`` seconds, and are taken out when an answer is checked (single use: a
-replayed answer finds none). At most ``MAX_CEREMONIES`` wait; a new one ends the oldest,
-so asking for options cannot fill the memory. After a restart a ceremony starts again.
+replayed answer finds none). After a restart a ceremony starts again. Asking for the
+options of a login with a passkey alone needs nothing but the login page's token, so
+anyone on an allowed network can ask as often as they like; that must neither fill the
+memory nor end the ceremonies other people are in the middle of:
+
+- ceremonies bound to something (a session making a passkey, an enrolment, a
+  second-factor step) wait apart from the unbound ones (a login with a passkey alone),
+  so a flood of the latter never ends the former;
+- each kind holds at most ``MAX_CEREMONIES``, and at most ``PER_ADDRESS`` from one client
+  address (for IPv6 one /64, which one machine usually holds whole): a new one ends that
+  address's oldest first, then the oldest of its kind.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import time
@@ -36,36 +46,68 @@ from gateway.web.times import when
 
 CEREMONY_TTL = 300.0
 MAX_CEREMONIES = 1000
+PER_ADDRESS = 10
 
 
 @dataclass(frozen=True)
 class Waiting:
     """A ceremony waiting for the browser: for whom (a session, a second-factor step, or
-    nobody yet for a login with a passkey alone), until when."""
+    nobody yet for a login with a passkey alone), from which client address, until when."""
 
     ceremony: Ceremony
     expires_at: float
     bound_to: str = ""
+    address: str = ""
+
+
+def _address_key(address: str) -> str:
+    """The client as the per-address cap counts it: an IPv4 address, or an IPv6 /64."""
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:
+            return str(found.ipv4_mapped)
+        return str(ipaddress.IPv6Network((found, 64), strict=False))
+    return str(found)
 
 
 class Ceremonies:
     def __init__(self) -> None:
-        self._waiting: dict[str, Waiting] = {}
+        self._bound: dict[str, Waiting] = {}
+        self._unbound: dict[str, Waiting] = {}
 
-    def add(self, ceremony: Ceremony, *, bound_to: str = "", ticket: str | None = None) -> str:
+    def _pool(self, bound_to: str) -> dict[str, Waiting]:
+        return self._bound if bound_to else self._unbound
+
+    def add(
+        self,
+        ceremony: Ceremony,
+        *,
+        bound_to: str = "",
+        ticket: str | None = None,
+        address: str = "",
+    ) -> str:
         now = time.time()
-        for key in [k for k, w in self._waiting.items() if w.expires_at <= now]:
-            del self._waiting[key]
-        while len(self._waiting) >= MAX_CEREMONIES:
-            del self._waiting[next(iter(self._waiting))]
+        pool = self._pool(bound_to)
+        for key in [k for k, w in pool.items() if w.expires_at <= now]:
+            del pool[key]
         ticket = ticket or secrets.token_urlsafe(24)
-        self._waiting.pop(ticket, None)
-        self._waiting[ticket] = Waiting(ceremony, now + CEREMONY_TTL, bound_to)
+        self._bound.pop(ticket, None)
+        self._unbound.pop(ticket, None)
+        address = _address_key(address)
+        same_address = [k for k, w in pool.items() if w.address == address]
+        for key in same_address[: max(0, len(same_address) - PER_ADDRESS + 1)]:
+            del pool[key]
+        while len(pool) >= MAX_CEREMONIES:
+            del pool[next(iter(pool))]
+        pool[ticket] = Waiting(ceremony, now + CEREMONY_TTL, bound_to, address)
         return ticket
 
     def take(self, ticket: str, *, bound_to: str = "") -> Ceremony | None:
         """The ceremony of ``ticket`` (once), if it is still waiting and bound to ``bound_to``."""
-        waiting = self._waiting.pop(ticket, None) if ticket else None
+        waiting = self._pool(bound_to).pop(ticket, None) if ticket else None
         if waiting is None or waiting.expires_at <= time.time():
             return None
         if not secrets.compare_digest(waiting.bound_to, bound_to):

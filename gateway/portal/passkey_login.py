@@ -41,7 +41,7 @@ from gateway.portal.passkey_ceremonies import (
 from gateway.services import login as login_service
 from gateway.services import passkeys
 from gateway.services.errors import Forbidden
-from gateway.web.context import PendingSecondFactor
+from gateway.web.context import PendingSecondFactor, client_address
 from gateway.web.i18n import gettext as _
 
 router = APIRouter(prefix="/.gateway")
@@ -87,7 +87,7 @@ async def passkey_options(request: Request) -> Response:
     ceremony = await web_context(request).db.run(
         passkeys.authentication_options, rp, user_id=user_id
     )
-    ticket = ceremonies(request).add(ceremony, bound_to=challenge)
+    ticket = ceremonies(request).add(ceremony, bound_to=challenge, address=client_address(request))
     return JSONResponse({"options": json.loads(ceremony.options), "ticket": ticket})
 
 

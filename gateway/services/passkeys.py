@@ -168,9 +168,15 @@ def registration_options(conn: sqlite3.Connection, user: User, rp: RelyingParty)
 
 
 def check_name(name: str) -> str:
+    """The name as stored: spaces collapsed, plain text only (it is shown in the admin's
+    terminal, where a control character such as ESC would start a command)."""
     name = " ".join(name.split())
     if not name:
         raise Invalid(N_("Give the passkey a name, e.g. 'phone'."), field="name")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        raise Invalid(
+            N_("A passkey's name is plain text, without control characters."), field="name"
+        )
     if len(name) > MAX_NAME:
         raise Invalid(
             N_("A passkey's name has at most {count} characters."), field="name", count=MAX_NAME

@@ -19,7 +19,7 @@ import dataclasses
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gateway.auth import passwords, tokens, totp
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
@@ -357,6 +357,10 @@ def set_role(
     client_address: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> User:
+    """Change the account's role. Made an admin while it has no second factor, the
+    account's sessions end: they were started with a password alone, which
+    ``[auth] require_second_factor = "admins"`` does not let reach anything as an admin
+    (:mod:`gateway.policy.second_factor`); the next login sets one up where that applies."""
     user = require_user(conn, name)
     check_role(role)
     if user.role == "admin" and role != "admin":
@@ -370,19 +374,27 @@ def set_role(
                 user,
                 N_("'{name}' is the last enabled admin; make another user admin first"),
             )
-        conn.execute(
-            "UPDATE user SET role = ?, updated_at = ? WHERE id = ?", (role, clock.now(), user.id)
+        now = clock.now()
+        conn.execute("UPDATE user SET role = ?, updated_at = ? WHERE id = ?", (role, now, user.id))
+        promoted = role == "admin" and user.role != "admin"
+        ended = (
+            _end_sessions(conn, user.id, "made admin without a second factor", now)
+            if promoted and not _has_second_factor(conn, user)
+            else 0
         )
-        audit.record(
-            conn,
-            actor,
-            "user.role",
-            client_address=client_address,
-            clock=clock,
-            user=user.name,
-            role=role,
-        )
+        detail: dict[str, Any] = {"user": user.name, "role": role}
+        if ended:
+            detail["sessions_ended"] = ended
+        audit.record(conn, actor, "user.role", client_address=client_address, clock=clock, **detail)
     return require_user(conn, name)
+
+
+def _has_second_factor(conn: sqlite3.Connection, user: User) -> bool:
+    """An authenticator app or a passkey (the passkey table is the passkeys service's)."""
+    if user.totp_enabled:
+        return True
+    found = conn.execute("SELECT 1 FROM passkey WHERE user_id = ?", (user.id,)).fetchone()
+    return found is not None
 
 
 def change_user(

@@ -522,3 +522,19 @@ def test_parallel_guesses_are_slowed_like_serial_ones(tmp_path, simulator) -> No
         assert max(took) >= 11.0
     finally:
         gateway.close()
+
+
+def test_a_typed_user_name_cannot_send_the_admins_terminal_escape_sequences(env) -> None:
+    """A stranger's wrong login is audited under the name typed; ``cemm-gateway audit``
+    shows it in the admin's terminal, where ESC starts a command (set the title, clear
+    the screen, write the clipboard): the CLI shows control characters escaped."""
+    typed = "x\x1b]0;owned\x07\x1b[2J\x9b"
+    with _client(_source()) as stranger:
+        wrong = stranger.post(
+            env.url("/.gateway/api/login"), json={"username": typed, "password": "wrong-one"}
+        )
+        assert wrong.status_code == 401
+    shown = cli("audit", "--event", "login.failure", config=env.path)
+    assert shown.returncode == 0, shown.stderr
+    assert "x\\x1b]0;owned\\x07\\x1b[2J\\x9b" in shown.stdout
+    assert not any((ord(c) < 32 and c != "\n") or 127 <= ord(c) < 160 for c in shown.stdout)

@@ -317,6 +317,74 @@ def test_the_admin_app_lists_and_removes_a_users_passkeys(env: GatewayConfig) ->
         assert _passkey_login(client, config, key)[0].status_code == 401
 
 
+def test_a_flood_of_login_options_does_not_end_the_ceremonies_of_others(
+    env: GatewayConfig,
+) -> None:
+    """Asking for passkey-login options needs nothing but the login page's token, so a
+    stranger can ask as often as they like: that must not push out the ceremonies other
+    people are in the middle of (making a passkey, logging in with one)."""
+    config, key, other_key = env, SoftAuthenticator(), SoftAuthenticator()
+    _new_user(config, "kai")
+    _account(config, "lou", other_key)
+    with _client() as owner, _client() as visitor, _client() as stranger:
+        csrf = _password_login(owner, config, "kai")
+        making = owner.post(
+            _url(config, "/.gateway/account/passkeys/options"), json={"csrf_token": csrf}
+        )
+        assert making.status_code == 200, making.text
+        visitor_csrf = _login_csrf(visitor, config)
+        login_options = _url(config, "/.gateway/login/passkey/options")
+        logging_in = visitor.post(login_options, json={"csrf_token": visitor_csrf})
+        assert logging_in.status_code == 200, logging_in.text
+        stranger_csrf = _login_csrf(stranger, config)
+        for _ in range(1000):
+            asked = stranger.post(login_options, json={"csrf_token": stranger_csrf})
+            assert asked.status_code == 200, asked.text
+        made = owner.post(
+            _url(config, "/.gateway/account/passkeys"),
+            json={
+                "csrf_token": csrf,
+                "name": "phone",
+                "credential": key.create(making.json()["options"], _origin(config)),
+            },
+        )
+        assert made.status_code == 200, made.text
+        done = visitor.post(
+            _url(config, "/.gateway/login/passkey"),
+            json={
+                "csrf_token": visitor_csrf,
+                "ticket": logging_in.json()["ticket"],
+                "credential": other_key.get(logging_in.json()["options"], _origin(config)),
+                "next": "/",
+            },
+        )
+        assert done.status_code == 200, done.text
+
+
+def test_a_passkey_name_with_control_characters_is_refused(env: GatewayConfig) -> None:
+    """The name is shown in the admin's terminal (``passkey list``, ``audit``): an escape
+    sequence in it would be the terminal's command, as for token names and labels."""
+    config, key = env, SoftAuthenticator()
+    _new_user(config, "mia")
+    with _client() as client:
+        csrf = _password_login(client, config, "mia")
+        options = client.post(
+            _url(config, "/.gateway/account/passkeys/options"), json={"csrf_token": csrf}
+        )
+        assert options.status_code == 200, options.text
+        made = client.post(
+            _url(config, "/.gateway/account/passkeys"),
+            json={
+                "csrf_token": csrf,
+                "name": "phone\x1b]0;owned\x07\x1b[2J",
+                "credential": key.create(options.json()["options"], _origin(config)),
+            },
+        )
+        assert made.status_code == 400, made.text
+    listed = cli("passkey", "list", "--user", "mia", config=config.path)
+    assert "\x1b" not in listed.stdout
+
+
 def test_making_a_passkey_needs_a_fresh_proof(env: GatewayConfig) -> None:
     """After a restart the session goes on and its proof (kept in memory) does not: the
     options are refused until the password is confirmed. Runs last: it restarts the

@@ -179,3 +179,22 @@ def test_an_oidc_sign_in_is_not_asked_for_a_second_factor(env: GatewayConfig) ->
         done = client.get(config.url(f"/.gateway/oidc/callback?{urlencode(query)}"))
         assert done.status_code == 303 and done.headers["location"] == "/x"
         assert client.get(config.url("/api/v1/public/cemm")).status_code == 200
+
+
+def test_a_user_made_admin_gets_no_admin_app_without_a_second_factor(
+    env: GatewayConfig,
+) -> None:
+    """A plain user logs in with the password alone (users are not asked); made an admin
+    later, that session must not open the admin app until the account has a second factor,
+    as a new password login would not."""
+    config = env
+    _add(config, "pia", "user")
+    with httpx.Client(timeout=15) as client:
+        sent = _password(client, config, "pia", USER_PASSWORD)
+        assert sent.status_code == 303 and sent.headers["location"] == "/app"
+        promoted = cli("user", "role", "pia", "admin", config=config.path)
+        assert promoted.returncode == 0, promoted.stderr
+        admin_app = client.get(config.url("/api/status", port="admin", host="localhost"))
+        assert admin_app.status_code in (401, 403), admin_app.status_code
+        again = _password(client, config, "pia", USER_PASSWORD)
+        assert again.headers["location"] == "/.gateway/enrol"
