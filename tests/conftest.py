@@ -49,8 +49,15 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
 
 
 # Tests that share something machine-wide besides CPU run in one worker, one after another:
-# podman's image store and the tags the container tests build.
-_SHARED = {"tests/container/": "podman"}
+# podman's image store and the tags the container tests build; WireGuard's control sockets
+# (/var/run/wireguard/wg0.sock is one file for every network namespace).
+_SHARED = {
+    "tests/container/": "podman",
+    "tests/netns/test_wireguard.py": "wireguard",
+    "tests/netns/test_vpn_switch.py": "wireguard",
+    "tests/netns/test_backup_restore_netns.py": "wireguard",
+    "tests/integration/test_admin_peers.py": "wireguard",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

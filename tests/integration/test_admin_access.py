@@ -47,6 +47,7 @@ PATH_VALUES = {
     "token_id": "abcdefgh",
     "session_id": "abcdef",
     "link_id": "1",
+    "passkey_id": "1",
 }
 
 
