@@ -69,7 +69,7 @@ from gateway.tasks.state_watcher import StateWatcher
 from gateway.tasks.usage_flush import UsageFlush
 from gateway.upstream.monitor import UpstreamMonitor
 from gateway.web import times
-from gateway.web.app import create_web_app
+from gateway.web.app import SERVER_OPTIONS, create_web_app
 from gateway.web.context import WebContext
 from gateway.wireguard.interface import WireguardError
 from gateway.wireguard.manager import WireguardManager
@@ -267,9 +267,7 @@ class Gateway:
         web_app.state.wireguard = self._wireguard
         web_app.state.live = self.live
         Switches(self, web_app).install()
-        config = uvicorn.Config(
-            web_app, log_config=None, access_log=False, lifespan="off", server_header=False
-        )
+        config = uvicorn.Config(web_app, **SERVER_OPTIONS)
         self._admin_server = _AdminServer(config)
         self._start_task(self._admin_server.serve(sockets=[admin_socket]), WEB_APP_TASK)
 

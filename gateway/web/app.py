@@ -76,6 +76,19 @@ SECURITY_HEADERS = {
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
+# How uvicorn serves the app. Only the proxy connects to it, and the proxy decides when an
+# idle connection ends ([limits] idle_timeout towards the browser): the app never closes one
+# first, since its close could cross a request being forwarded (the dashboard asks every 5 s,
+# uvicorn's default keep-alive is 5 s), which the proxy would answer with a 502.
+SERVER_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "access_log": False,
+    "lifespan": "off",
+    "server_header": False,
+    "timeout_keep_alive": 24 * 3600,
+}
+
+
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first route)."""
     allowed = []
