@@ -13,6 +13,7 @@ boxes): each fits at both widths, says ``<html lang="nl">``, and has no English 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -239,6 +240,9 @@ def test_the_peers_page_with_wireguard_on_fits_a_phone(env: AdminEnv, phone: Wat
     assert problems == {}, problems
 
 
+ZONED_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})? ([A-Z]{2,5}|[+-]\d{2,4})\b")
+
+
 def test_every_page_in_dutch_fits_and_has_no_english_left(env: AdminEnv, browser: Any) -> None:
     """A phone set to Dutch: the login page, every admin page, a user's page, the
     not-found page and the account page, at 375 and 1280 px."""
@@ -259,6 +263,11 @@ def test_every_page_in_dutch_fits_and_has_no_english_left(env: AdminEnv, browser
             page.goto(env.admin_url(path))
             name = path.strip("/").split("@")[0].replace("/", "-") or "dashboard"
             _check(page, name, problems, language="nl")
+            if path == "/":
+                # Times carry the home's zone ("2026-12-06 21:10:03 CET").
+                as_of = page.locator("[data-live-status]").inner_text()
+                if not ZONED_TIME.search(as_of):
+                    problems["dashboard time zone"] = [as_of]
     finally:
         context.close()
     assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
