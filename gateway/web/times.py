@@ -16,6 +16,8 @@ import datetime as dt
 import os
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.i18n import gettext as _
+
 __all__ = ["DEFAULT_ZONE", "home_zone", "use_timezone", "valid_zone", "when"]
 
 DEFAULT_ZONE = "Europe/Amsterdam"
@@ -61,5 +63,5 @@ def when(timestamp: float | None, *, seconds: bool = False) -> str:
             else dt.datetime.fromtimestamp(timestamp).astimezone()
         )
     except (OverflowError, OSError, ValueError):
-        return "far in the future" if timestamp > 0 else "long ago"
+        return _("far in the future") if timestamp > 0 else _("long ago")
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
