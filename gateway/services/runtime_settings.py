@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+from gateway.i18n import N_
 from gateway.services import audit
 from gateway.services.errors import Conflict, Invalid
 from gateway.settings import Settings, SettingsError
@@ -49,12 +50,14 @@ def checked_changes(settings: Settings, changes: Mapping[str, Any]) -> dict[str,
     checked: dict[str, Any] = {}
     for key, value in changes.items():
         if key not in rules.RUNTIME_KEYS:
-            raise Invalid(f"{key} cannot be changed at run time", field=key)
+            raise Invalid(N_("{key} cannot be changed at run time"), field=key, key=key)
         lock = rules.lock_of(settings, key)
         if lock is not None:
             raise Conflict(
-                f"{key} is set in {lock.text}; change it there (it wins over the admin app)",
+                N_("{key} is set in {place}; change it there (it wins over the admin app)"),
                 field=key,
+                key=key,
+                place=lock.text,
             )
         try:
             checked[key] = rules.validate(settings, key, value)
