@@ -1,6 +1,11 @@
 """What every test shares: no skip under CI, the ``root`` marker, derandomized hypothesis,
-how tests are spread over parallel workers, and the integration fixtures (a simulated CEMM
-and a gateway in front of it)."""
+and the integration fixtures (a simulated CEMM and a gateway in front of it).
+
+scripts/test runs the suite in one worker per core (pytest-xdist, ``--dist loadfile``): a
+module's tests run together in one worker, in order, so a module-scoped gateway starts
+once. Everything a test touches is its own (ports, data directories, network namespaces
+named after the worker's PID); what is machine-wide is taken one at a time (WireGuard's
+control sockets: :func:`wireguard_interface`)."""
 
 from __future__ import annotations
 
@@ -46,30 +51,6 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
     report = yield
     _fail_if_skipped_in_ci(report, "at collection")
     return report
-
-
-# Tests that share something machine-wide besides CPU run in one worker, one after another:
-# podman's image store and the tags the container tests build; WireGuard's control sockets
-# (/var/run/wireguard/wg0.sock is one file for every network namespace).
-_SHARED = {
-    "tests/container/": "podman",
-    "tests/netns/test_wireguard.py": "wireguard",
-    "tests/netns/test_vpn_switch.py": "wireguard",
-    "tests/netns/test_backup_restore_netns.py": "wireguard",
-    "tests/integration/test_admin_peers.py": "wireguard",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """scripts/test runs the suite in parallel workers (pytest-xdist, ``--dist loadgroup``).
-    A module's tests stay together in one worker, in order, so a module-scoped gateway is
-    started once; modules that share a machine-wide resource (:data:`_SHARED`) share one
-    worker. Everything else a test touches is its own (ports, data dirs, namespaces named
-    after the worker's PID)."""
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        group = next((g for prefix, g in _SHARED.items() if module.startswith(prefix)), module)
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -59,6 +59,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminEnv]:
     ) as e:
         add_user(e.config, LONG_ADMIN, role="admin")
         add_user(e.config, LONGEST_USER)
+        with logged_in(e.admin_url("")) as admin:
+            entry = {"network": LONG_NETWORK, "label": LONG_LABEL, "expires": "30d"}
+            assert admin.post("/api/allowlist", json=entry).status_code == 201
+            token = {"user": LONGEST_USER, "name": LONG_TOKEN}
+            assert admin.post("/api/tokens", json=token).status_code == 201
+            # Audit entries about the long name; before its session starts (being made an
+            # admin without a second factor ends an account's sessions).
+            for role in ("admin", "user"):
+                assert admin.patch(f"/api/users/{LONGEST_USER}", json={"role": role}).is_success
         login = e.config.url("/.gateway/api/login")
         agent = {"User-Agent": LONG_AGENT}
         body = {"username": LONGEST_USER, "password": USER_PASSWORD}
@@ -66,12 +75,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminEnv]:
         for _ in range(3):  # a ban on the long name
             httpx.post(login, json={**body, "password": "not the password"}, timeout=10)
         with logged_in(e.admin_url("")) as admin:
-            entry = {"network": LONG_NETWORK, "label": LONG_LABEL, "expires": "30d"}
-            assert admin.post("/api/allowlist", json=entry).status_code == 201
-            token = {"user": LONGEST_USER, "name": LONG_TOKEN}
-            assert admin.post("/api/tokens", json=token).status_code == 201
-            for role in ("admin", "user"):  # audit entries about the long name
-                assert admin.patch(f"/api/users/{LONGEST_USER}", json={"role": role}).is_success
             assert admin.get("/api/bans").json(), "expected a ban on the long name"
         yield e
 

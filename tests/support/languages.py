@@ -7,8 +7,9 @@ translation (so "CEMM", "WebSocket" or "status", the same in both, never count),
 not on :data:`SAME_IN_BOTH`. Machine text is not read: ``<code>``, ``<pre>``, scripts,
 styles, the CEMM's own facts on the dashboard (``dl.facts``: the monitor's text), and the
 audit log's entries and event list (event names and details as stored); these two are in
-English until their texts are sentences in the catalogs. A test's own data (names, user
-agents) is taken out of the text first (``data``).
+English until their texts are sentences in the catalogs; nor are the attributes of an
+element marked ``translate="no"`` (data shown as a tooltip: a browser's User-Agent). A
+test's own data (names, user agents) is taken out of the text first (``data``).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class _Visible(HTMLParser):
             if tag not in ("br", "input", "img", "meta", "link", "source"):
                 self._skipping.append(tag)
             return
+        if values.get("translate") == "no":
+            return  # its attributes are data (a browser's raw User-Agent as the tooltip)
         self.texts.extend(values[name] or "" for name in _SHOWN_ATTRIBUTES if values.get(name))
 
     def handle_endtag(self, tag: str) -> None:
