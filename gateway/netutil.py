@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import secrets
 import socket
 from pathlib import Path
 
 from gateway.policy.names import ANY_ADDRESS
 
+# Below Linux's default range for the local ports of outgoing connections (32768-60999): a
+# port chosen here is not taken by a connection made before the caller binds it.
+_CHOSEN_PORTS = (20000, 32768)
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the caller binds it soon after)."""
+    """A TCP port that was free a moment ago (the caller binds it soon after), drawn below
+    the range the kernel gives outgoing connections, so that several processes starting
+    servers at once (parallel tests) rarely meet on one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    low, high = _CHOSEN_PORTS
+    for _ in range(200):
+        port = low + secrets.randbelow(high - low)
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
