@@ -2,8 +2,9 @@
 
 WireGuard off: over loopback against a normal gateway (empty state, 404 from the API).
 WireGuard on: the gateway runs as root in a network namespace of its own (it creates its
-``wg0`` there, never in this machine's namespace), and a lab host makes the HTTP calls,
-logged in through ``POST /.gateway/api/login``.
+interface there, never in this machine's namespace; the name is one of its own, since
+wireguard-go's control socket is one file for every namespace), and a lab host makes the
+HTTP calls, logged in through ``POST /.gateway/api/login``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from gateway.wireguard.keys import generate_private_key, public_key
 from tests.support.admin import AdminEnv, admin_gateway, logged_in
 from tests.support.gateway import ROOT
-from tests.support.netns import Host, Lab, require_netns
+from tests.support.netns import Host, Lab, require_netns, wireguard_name
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -133,7 +134,7 @@ print(json.dumps(seen))
 """
 
 
-def _start_gateway(lab: Lab, gateway: Host, directory: Path) -> Path:
+def _start_gateway(lab: Lab, gateway: Host, directory: Path, interface: str) -> Path:
     config = directory / "gateway.toml"
     config.write_text(
         f'data_dir = "{directory / "data"}"\nreload_interval = 0.2\n'
@@ -142,6 +143,7 @@ def _start_gateway(lab: Lab, gateway: Host, directory: Path) -> Path:
         f'[allowlist]\ndefault_networks = ["{lab.subnet_v4}"]\n'
         f'admin_networks = ["{lab.subnet_v4}"]\n'
         '[wireguard]\nenabled = true\nendpoint = "vpn.example.net:51820"\n'
+        f'interface = "{interface}"\n'
         f'[auth]\ninitial_admin_password = "{PASSWORD}"\n'
         "[auth.bruteforce]\nnever_ban = []\nfree_attempts = 1000\nban_after = 1000\n"
     )
@@ -168,7 +170,8 @@ def test_peers_page_and_api_with_wireguard_on(tmp_path: Path) -> None:
     with Lab(gateway_in_namespace=True) as lab:
         gateway = lab.gateway_host
         client = lab.add_host("admin")
-        log = _start_gateway(lab, gateway, tmp_path)
+        interface = wireguard_name()
+        log = _start_gateway(lab, gateway, tmp_path, interface)
         address = lab.gateway_address_v4
         run = client.python(
             CLIENT,
@@ -222,7 +225,7 @@ def test_peers_page_and_api_with_wireguard_on(tmp_path: Path) -> None:
     assert seen["link_own"]["status"] == 409
 
     vpn = seen["status"]["body"]["vpn"]
-    assert vpn["interface"] == "wg0"
+    assert vpn["interface"] == interface
     assert {p["name"] for p in vpn["peers"]} == {"anna phone", "laptop"}
     assert seen["audit"] == [
         "peer.add",

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(240)]
 
 
 def test_a_phone_reconnects_to_the_restored_gateway(tmp_path: Path) -> None:
-    with _environment(tmp_path, interface="wgbk0") as env:
+    with _environment(tmp_path) as env:
         env.phone.tunnel_up(env.phone_config)
         assert env.phone.works(), env.log.read_text()[-3000:]
         passphrase = tmp_path / "passphrase"
@@ -57,5 +57,5 @@ def test_a_phone_reconnects_to_the_restored_gateway(tmp_path: Path) -> None:
         env.gateway.wait_tcp(env.lab.gateway_address_v4, 80, timeout=30)
         # The phone's tunnel is the one it had: same keys, nothing reconfigured.
         assert env.phone.works(timeout=40), log.read_text()[-3000:]
-        handshake = env.gateway.run(["wg", "show", "wgbk0", "latest-handshakes"])
+        handshake = env.gateway.run(["wg", "show", env.interface, "latest-handshakes"])
         assert handshake.stdout.split()[1] != "0"

@@ -1,9 +1,11 @@
 """Turning WireGuard on and off from the admin app's Peers page, without a restart.
 
-The gateway runs as root in a network namespace of its own (its ``wg0`` is made there,
-never in this machine's namespace), with no ``[wireguard]`` in its file and ``[listen]
+The gateway runs as root in a network namespace of its own (its WireGuard interface is made
+there, never in this machine's namespace), with no ``[wireguard]`` in its file and ``[listen]
 host`` set to its LAN address - so turning the tunnel on must also add listeners on the
-tunnel's address. A lab host makes the HTTP calls.
+tunnel's address. A lab host makes the HTTP calls. The interface's name comes from the
+environment (``CEMM_GATEWAY_WIREGUARD__INTERFACE``), one of its own: wireguard-go's control
+socket ``/run/wireguard/<name>.sock`` is one file for every network namespace.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.gateway import ROOT
-from tests.support.netns import Host, Lab, require_netns
+from tests.support.netns import Host, Lab, require_netns, wireguard_name
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -46,7 +48,7 @@ print(json.dumps(seen))
 """
 
 
-def _start_gateway(lab: Lab, gateway: Host, directory: Path) -> Path:
+def _start_gateway(lab: Lab, gateway: Host, directory: Path, interface: str) -> Path:
     config = directory / "gateway.toml"
     config.write_text(
         f'data_dir = "{directory / "data"}"\nreload_interval = 0.2\n'
@@ -62,7 +64,7 @@ def _start_gateway(lab: Lab, gateway: Host, directory: Path) -> Path:
         [sys.executable, "-m", "gateway", "run", "--config", str(config)],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CEMM_GATEWAY_WIREGUARD__INTERFACE": interface},
         cwd=ROOT,
     )
     try:
@@ -87,8 +89,8 @@ def _client(lab: Lab, client: Host, log: Path, step: str) -> dict[str, Any]:
     return found
 
 
-def _interface(gateway: Host) -> list[dict[str, Any]]:
-    shown = gateway.run(["ip", "-j", "address", "show", "dev", "wg0"], check=False)
+def _interface(gateway: Host, name: str) -> list[dict[str, Any]]:
+    shown = gateway.run(["ip", "-j", "address", "show", "dev", name], check=False)
     found: list[dict[str, Any]] = json.loads(shown.stdout) if shown.returncode == 0 else []
     return found
 
@@ -100,8 +102,9 @@ def test_wireguard_turned_on_and_off_from_the_peers_page(tmp_path: Path) -> None
     with Lab(gateway_in_namespace=True) as lab:
         gateway = lab.gateway_host
         client = lab.add_host("admin")
-        log = _start_gateway(lab, gateway, tmp_path)
-        assert _interface(gateway) == []
+        interface = wireguard_name()
+        log = _start_gateway(lab, gateway, tmp_path, interface)
+        assert _interface(gateway, interface) == []
 
         on = _client(lab, client, log, "on")
         assert on["before"] == 404
@@ -109,9 +112,9 @@ def test_wireguard_turned_on_and_off_from_the_peers_page(tmp_path: Path) -> None
         assert "needs endpoint" in on["no_endpoint"]["text"]
         assert on["switch"]["status"] == 200, on["switch"]["text"][-2000:]
         assert "WireGuard is on; phones dial vpn.example.net:51820." in on["switch"]["text"]
-        assert on["after"] == 200 and on["status"]["interface"] == "wg0"
+        assert on["after"] == 200 and on["status"]["interface"] == interface
         assert "Endpoint = vpn.example.net:51820" in on["add"]["config"]
-        addresses = [a["local"] for a in _interface(gateway)[0]["addr_info"]]
+        addresses = [a["local"] for a in _interface(gateway, interface)[0]["addr_info"]]
         assert "10.13.13.1" in addresses
         # Listeners on the tunnel's address, added at run time ([listen] host is the LAN's).
         gateway.wait_tcp("10.13.13.1", 8443, timeout=10)
@@ -120,7 +123,7 @@ def test_wireguard_turned_on_and_off_from_the_peers_page(tmp_path: Path) -> None
         off = _client(lab, client, log, "off")
         assert off["before"] == 200
         assert "WireGuard is off." in off["switch"]["text"] and off["after"] == 404
-        assert _interface(gateway) == []
+        assert _interface(gateway, interface) == []
         text = log.read_text()
-    assert "WireGuard interface wg0 is on (endpoint vpn.example.net:51820)" in text
+    assert f"WireGuard interface {interface} is on (endpoint vpn.example.net:51820)" in text
     assert "Traceback" not in text

@@ -31,7 +31,7 @@ import pytest
 from gateway.wireguard.interface import FIREWALL_TABLE
 from gateway.wireguard.keys import generate_private_key, public_key
 from tests.support.gateway import ROOT, cli, policy_reloads, wait_policy_reload
-from tests.support.netns import Host, Lab, require_netns
+from tests.support.netns import Host, Lab, require_netns, wireguard_name
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(240)]
 
@@ -71,6 +71,7 @@ except OSError as error:
 class Phone:
     netns: str
     processes: list[subprocess.Popen]
+    interface: str  # its tunnel's default name (see wireguard_name)
 
     def argv(self, args: list[str]) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *args]
@@ -96,8 +97,9 @@ class Phone:
             check=False,
         )
 
-    def tunnel_up(self, config: str, name: str = "wgp") -> None:
+    def tunnel_up(self, config: str, name: str = "") -> None:
         """Bring up a gateway-made config with wireguard-go, `wg setconf` and `ip`."""
+        name = name or self.interface
         self.tunnel_down(name)
         self.processes.append(
             subprocess.Popen(
@@ -122,8 +124,8 @@ class Phone:
         for network in allowed:
             self.run(["ip", "route", "replace", network, "dev", name])
 
-    def tunnel_down(self, name: str = "wgp") -> None:
-        self.run(["ip", "link", "del", name], check=False)
+    def tunnel_down(self, name: str = "") -> None:
+        self.run(["ip", "link", "del", name or self.interface], check=False)
 
     def works(self, timeout: float = 20, base: str = f"http://{GATEWAY_TUNNEL}") -> bool:
         deadline = time.monotonic() + timeout
@@ -149,6 +151,7 @@ class Env:
     config: Path
     log: Path
     process: subprocess.Popen
+    interface: str  # the gateway's WireGuard interface
     phone_config: str = ""
 
     def firewall_table(self) -> bool:
@@ -168,7 +171,7 @@ class Env:
 def _setup_phone(lab: Lab, gateway: Host) -> Phone:
     name = f"cgwph{os.getpid()}x{secrets.token_hex(2)}"
     subprocess.run(["ip", "netns", "add", name], check=True)
-    phone = Phone(name, [])
+    phone = Phone(name, [], wireguard_name("wgp"))
     veth = f"vph{secrets.token_hex(3)}"
     subprocess.run(
         [
@@ -210,14 +213,16 @@ def _teardown_phone(phone: Phone) -> None:
 
 @contextmanager
 def _environment(
-    directory: Path, *, listen_on_lan: bool = False, subnet6: str = "", interface: str = "wg0"
+    directory: Path, *, listen_on_lan: bool = False, subnet6: str = "", interface: str = ""
 ) -> Iterator[Env]:
     """The lab, the gateway (``[listen] host`` empty, or its LAN address) and a peer "phone".
 
-    Two at a time need interfaces of different names: wireguard-go's control socket is
-    ``/run/wireguard/<interface>.sock``, and ``/run`` is not per network namespace.
+    The gateway's interface is ``interface`` or a name of its own (:func:`wireguard_name`):
+    wireguard-go's control socket is ``/run/wireguard/<interface>.sock``, and ``/run`` is not
+    per network namespace, so no two tests (in any worker) may share a name.
     """
     require_netns()
+    interface = interface or wireguard_name()
     with Lab(gateway_in_namespace=True) as lab:
         gateway = lab.gateway_host
         cemm, lan = lab.add_host("cemm"), lab.add_host("lan")
@@ -279,7 +284,7 @@ def _environment(
                 check=False,
             )
             assert cemm_up.returncode == 0, log.read_text()
-            environment = Env(lab, gateway, cemm, lan, phone, config, log, process)
+            environment = Env(lab, gateway, cemm, lan, phone, config, log, process, interface)
             added = cli("peer", "add", "phone", config=config)
             assert added.returncode == 0, added.stderr
             environment.phone_config = added.stdout
@@ -347,19 +352,19 @@ def test_phone_loads_the_cemm_through_the_tunnel(env: Env) -> None:
 def test_nothing_else_on_the_lan_through_the_tunnel(env: Env) -> None:
     _phone_ready(env)
     # A peer that widens its own AllowedIPs and routes the LAN into the tunnel ...
-    server_key = env.phone.run(["wg", "show", "wgp", "peers"]).stdout.split()[0]
+    server_key = env.phone.run(["wg", "show", env.phone.interface, "peers"]).stdout.split()[0]
     env.phone.run(
         [
             "wg",
             "set",
-            "wgp",
+            env.phone.interface,
             "peer",
             server_key,
             "allowed-ips",
             f"{GATEWAY_TUNNEL}/32,{env.lab.subnet_v4}",
         ]
     )
-    env.phone.run(["ip", "route", "replace", str(env.lab.subnet_v4), "dev", "wgp"])
+    env.phone.run(["ip", "route", "replace", str(env.lab.subnet_v4), "dev", env.phone.interface])
     try:
         lan = env.phone.python(TCP_PROBE, env.lan.v4, "8000", "4", timeout=20)
         assert lan.stdout.startswith("closed"), lan.stdout
@@ -378,9 +383,19 @@ def test_nothing_else_on_the_lan_through_the_tunnel(env: Env) -> None:
         assert lan.stdout.startswith("closed"), lan.stdout
         assert f"(nftables table inet {FIREWALL_TABLE}) was gone" in env.log.read_text()
     finally:
-        env.phone.run(["ip", "route", "del", str(env.lab.subnet_v4), "dev", "wgp"], check=False)
         env.phone.run(
-            ["wg", "set", "wgp", "peer", server_key, "allowed-ips", f"{GATEWAY_TUNNEL}/32"],
+            ["ip", "route", "del", str(env.lab.subnet_v4), "dev", env.phone.interface], check=False
+        )
+        env.phone.run(
+            [
+                "wg",
+                "set",
+                env.phone.interface,
+                "peer",
+                server_key,
+                "allowed-ips",
+                f"{GATEWAY_TUNNEL}/32",
+            ],
             check=False,
         )
 
@@ -417,7 +432,7 @@ def test_killed_wireguard_go_comes_back(env: Env) -> None:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if command[:1] == [b"wireguard-go"] and b"wg0" in command:
+        if command[:1] == [b"wireguard-go"] and env.interface.encode() in command:
             os.kill(int(pid), 9)
             killed += 1
     assert killed == 1
@@ -433,7 +448,7 @@ def _off_the_interface(env: Env, config: str, *, timeout: float) -> None:
     it off), instead of sleeping as if that proved it."""
     key = public_key(re.search(r"PrivateKey = (\S+)", config).group(1))
     _wait_for(
-        lambda: key not in env.gateway.run(["wg", "show", "wg0", "peers"]).stdout,
+        lambda: key not in env.gateway.run(["wg", "show", env.interface, "peers"]).stdout,
         timeout=timeout,
     )
 
@@ -450,13 +465,15 @@ def test_disabled_removed_expired_and_unknown_peers_get_nothing(env: Env) -> Non
     assert cli("peer", "remove", "stranger", config=env.config).returncode == 0
     forged_key = generate_private_key()
     forged = re.sub(r"PrivateKey = \S+", f"PrivateKey = {forged_key}", stranger)
-    assert public_key(forged_key) not in env.gateway.run(["wg", "show", "wg0", "peers"]).stdout
-    env.phone.tunnel_up(forged, name="wgx")
+    peers = env.gateway.run(["wg", "show", env.interface, "peers"]).stdout
+    assert public_key(forged_key) not in peers
+    forged_interface = wireguard_name("wgx")
+    env.phone.tunnel_up(forged, name=forged_interface)
     try:
-        env.phone.tunnel_down("wgp")
+        env.phone.tunnel_down()
         assert env.phone.blocked()
     finally:
-        env.phone.tunnel_down("wgx")
+        env.phone.tunnel_down(forged_interface)
     # A removed peer, and one that expired.
     short = _add_peer(env, "short", "--expires", "15s")
     expires = time.monotonic() + 15
@@ -567,12 +584,10 @@ def test_bulk_transfer_through_the_tunnel(env: Env) -> None:
 def test_listen_host_of_its_own_serves_both_tunnel_addresses(tmp_path: Path) -> None:
     """``[listen] host`` set to the LAN address: the gateway listens on its IPv4 and IPv6
     tunnel addresses too (a client's AllowedIPs names both), and its log says where."""
-    with _environment(
-        tmp_path, listen_on_lan=True, subnet6="fd13:13:13::/64", interface="wg-listen"
-    ) as env:
+    with _environment(tmp_path, listen_on_lan=True, subnet6="fd13:13:13::/64") as env:
         config = env.phone_config
         assert f"AllowedIPs = {GATEWAY_TUNNEL}/32, {GATEWAY_TUNNEL6}/128\n" in config
-        env.phone.tunnel_up(config, name="wgl")  # not wgp: see _environment
+        env.phone.tunnel_up(config)
         assert env.phone.works(), env.log.read_text()[-3000:]
         assert env.phone.works(base=f"http://[{GATEWAY_TUNNEL6}]"), env.log.read_text()[-3000:]
         admin = env.phone.python(TCP_PROBE, GATEWAY_TUNNEL6, "8443", "3")

@@ -34,7 +34,11 @@ Topology (one per :class:`Lab`)::
   owner PID). :func:`sweep_leftovers` removes those whose owner PID is dead; every new Lab runs it.
 * Cleanup (``close()``, ``__exit__``, and ``atexit`` as a safety net) kills started processes
   by PID (SIGTERM to the process group it created, then SIGKILL), then every other PID still
-  inside the lab's namespaces, deletes the root-side veth (synchronously), then the namespaces.
+  inside the lab's namespaces and waits until they have exited (or fails), deletes the
+  root-side veth (synchronously), then the namespaces.
+* WireGuard interfaces: wireguard-go's control socket is ``/run/wireguard/<name>.sock``, one
+  file for every network namespace, so every test interface gets a name of its own
+  (:func:`wireguard_name`): parallel workers and successive tests never share one.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import contextlib
 import fcntl
 import functools
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -72,6 +77,7 @@ __all__ = [
     "list_netns",
     "require_netns",
     "sweep_leftovers",
+    "wireguard_name",
 ]
 
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -168,18 +174,41 @@ def _netns_pids(netns: str) -> list[int]:
     return [int(tok) for tok in out.split() if tok.isdigit() and int(tok) != os.getpid()]
 
 
-def _kill_netns_pids(netns: str, grace: float = 2.0) -> None:
-    """Kill (by PID) every process still living in ``netns``: SIGTERM, wait, SIGKILL, wait."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def _kill_netns_pids(netns: str, grace: float = 2.0, reaped: float = 10.0) -> None:
+    """Kill (by PID) every process still living in ``netns``: SIGTERM, wait ``grace``, SIGKILL,
+    then wait up to ``reaped`` seconds until none is left. A process that is still there then
+    is an error: what it holds (a wireguard-go control socket, a port) would leak into the
+    next test."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, reaped)):
         pids = _netns_pids(netns)
         if not pids:
             return
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + grace
+        deadline = time.monotonic() + wait
         while _netns_pids(netns) and time.monotonic() < deadline:
             time.sleep(0.02)
+    left = _netns_pids(netns)
+    if left:
+        raise NetnsError(f"PIDs {left} in {netns} survived SIGKILL for {reaped} s")
+
+
+_WIREGUARD_NAMES = itertools.count()
+
+
+def wireguard_name(prefix: str = "wg") -> str:
+    """A WireGuard interface name that no other test uses while this one runs.
+
+    wireguard-go's control socket is ``/run/wireguard/<name>.sock`` and ``/run`` is not per
+    network namespace: two wireguard-go processes with one name collide ("UAPI listen error:
+    unix socket in use") whichever namespaces they run in. The name holds this process's PID
+    (one per parallel worker) and a counter (one per call), at most Linux's 15 characters.
+    """
+    name = f"{prefix}{os.getpid()}x{next(_WIREGUARD_NAMES)}"
+    if len(name) > 15 or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"not an interface name of at most 15 characters: {name!r}")
+    return name
 
 
 def _delete_netns(netns: str) -> None:
