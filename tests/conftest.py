@@ -4,8 +4,8 @@ and the integration fixtures (a simulated CEMM and a gateway in front of it).
 scripts/test runs the suite in one worker per core (pytest-xdist, ``--dist loadfile``): a
 module's tests run together in one worker, in order, so a module-scoped gateway starts
 once. Everything a test touches is its own (ports, data directories, network namespaces
-named after the worker's PID); what is machine-wide is taken one at a time (WireGuard's
-control sockets: :func:`wireguard_interface`)."""
+named after the worker's PID, WireGuard interfaces named by
+:func:`tests.support.netns.wireguard_name`, whose control sockets share one directory)."""
 
 from __future__ import annotations
 
