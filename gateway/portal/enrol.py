@@ -29,6 +29,7 @@ from gateway.portal.guesses import GuessRefused, guess
 from gateway.portal.pages import relying_party, render, web_context
 from gateway.portal.passkey_ceremonies import (
     ceremonies,
+    finish_registration,
     json_body,
     refusal,
     unavailable_text,
@@ -166,20 +167,10 @@ async def enrol_passkey(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     token, pending, body = found
-    ceremony = ceremonies(request).take(f"enrol:{token}", bound_to=token)
-    credential = body.get("credential")
-    if ceremony is None or not isinstance(credential, dict):
-        return refusal(400, "expired", _("The passkey request expired; please try again."))
-    try:
-        await web_context(request).db.run(
-            passkeys.finish_registration,
-            pending.user_id,
-            ceremony,
-            credential,
-            name=str(body.get("name", "")),
-            actor=pending.user_name,
-        )
-    except ServiceError as error:
-        return refusal(400, error.code, error.message)
+    refused = await finish_registration(
+        request, f"enrol:{token}", token, body, user_id=pending.user_id, actor=pending.user_name
+    )
+    if refused is not None:
+        return refused
     response = JSONResponse({"next": pending.next_url})
     return await _finish(request, token, pending, response, "password+passkey")

@@ -30,6 +30,7 @@ from gateway.portal.account import _proof_for_change, _session_for_change, accou
 from gateway.portal.pages import ACCOUNT_PAGE, relying_party, web_context
 from gateway.portal.passkey_ceremonies import (
     ceremonies,
+    finish_registration,
     json_body,
     refusal,
     unavailable_text,
@@ -87,21 +88,16 @@ async def register(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     session, body = found
-    ceremony = ceremonies(request).take(f"register:{session.id}", bound_to=session.id)
-    credential = body.get("credential")
-    if ceremony is None or not isinstance(credential, dict):
-        return refusal(400, "expired", _("The passkey request expired; please try again."))
-    try:
-        await web_context(request).db.run(
-            passkeys.finish_registration,
-            session.user_id,
-            ceremony,
-            credential,
-            name=str(body.get("name", "")),
-            actor=session.user_name,
-        )
-    except ServiceError as error:
-        return refusal(400, error.code, error.message)
+    refused = await finish_registration(
+        request,
+        f"register:{session.id}",
+        session.id,
+        body,
+        user_id=session.user_id,
+        actor=session.user_name,
+    )
+    if refused is not None:
+        return refused
     return JSONResponse({"next": ACCOUNT_PAGE})
 
 

@@ -39,6 +39,7 @@ from gateway.policy.credentials import SessionInfo
 from gateway.policy.passkeys import NoPasskeys
 from gateway.portal.pages import relying_party, web_context
 from gateway.services import passkeys, users
+from gateway.services.errors import ServiceError
 from gateway.services.passkeys import Ceremony
 from gateway.services.users import User
 from gateway.web.i18n import gettext as _
@@ -175,6 +176,29 @@ def json_body(request_body: bytes, content_type: str) -> dict[str, Any] | None:
 
 def refusal(status: int, error: str, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+async def finish_registration(
+    request: Request, key: str, bound_to: str, body: dict[str, Any], *, user_id: int, actor: str
+) -> JSONResponse | None:
+    """The registration ceremony ``key`` (waiting for ``bound_to``) answered by the browser's
+    ``body``: None once the passkey is stored, else the refusal to send back."""
+    ceremony = ceremonies(request).take(key, bound_to=bound_to)
+    credential = body.get("credential")
+    if ceremony is None or not isinstance(credential, dict):
+        return refusal(400, "expired", _("The passkey request expired; please try again."))
+    try:
+        await web_context(request).db.run(
+            passkeys.finish_registration,
+            user_id,
+            ceremony,
+            credential,
+            name=str(body.get("name", "")),
+            actor=actor,
+        )
+    except ServiceError as error:
+        return refusal(400, error.code, error.message)
+    return None
 
 
 async def second_step_context(request: Request, user_id: int) -> dict[str, Any]:
