@@ -22,7 +22,8 @@ them as soon as it no longer does (the order ended). Their header deadline is at
 
 A connection with a request in flight or an open WebSocket is never idle here (the
 upstream deadlines of ``addons/upstream.py`` cover a CEMM that stops answering). The
-deadlines are checked by one timer every :data:`TICK` seconds at most; the closes are
+deadlines are checked by one timer every :data:`TICK` seconds at most, while any connection
+is open (:mod:`addons.ticker`: an idle gateway is not woken); the closes are
 counted (``header_timeout``, ``idle_timeout`` in the denial counters), not logged one by
 one.
 """
@@ -39,6 +40,7 @@ from typing import Protocol
 from mitmproxy import connection, http
 
 from addons.base import close_client, fail_closed, logger
+from addons.ticker import Ticker
 from gateway.policy.allowlist import decide_connection
 from gateway.proxy.state import ListenerName, PolicySnapshot, ProxyState
 
@@ -85,7 +87,14 @@ class ConnectionRegistry:
         self.state = state
         self.clients: dict[str, LiveClient] = {}
         self.per_address: Counter[str] = Counter()
-        self._ticker: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self._ticker = Ticker(
+            "client deadlines",
+            busy=lambda: bool(self.clients),
+            interval=self._interval,
+            check=self._check,
+            monotonic=time.monotonic,
+        )
         # Set with ACME HTTP-01; None otherwise (then no connection is a window connection).
         self.challenge_window: ChallengeWindow | None = None
 
@@ -98,32 +107,33 @@ class ConnectionRegistry:
         live.deadline = time.monotonic() + timeout if timeout else None
         self.clients[client.id] = live
         self.per_address[peer] += 1
+        self._ticker.wake()
+        self._arrived.set()
 
     def connections_from(self, peer: str) -> int:
         return self.per_address.get(peer, 0)
 
     # -- idle deadlines ---------------------------------------------------------------
+    async def occupied(self) -> None:
+        """Until at least one connection is open (at once if one is)."""
+        while not self.clients:
+            self._arrived.clear()
+            await self._arrived.wait()
+
     def running(self) -> None:
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._tick(), name="client deadlines")
+        self._ticker.start()
 
     def done(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
+        self._ticker.stop()
 
-    async def _tick(self) -> None:
-        while True:
-            limits = self.state.limits
-            shortest = min(
-                (t for t in (limits.header_timeout, limits.idle_timeout) if t), default=0
-            )
-            await asyncio.sleep(min(TICK, shortest / 4) if shortest else TICK)
-            try:
-                self.expire(time.monotonic())
-                self.enforce_window()
-            except Exception:  # pragma: no cover - the ticker must survive
-                logger.exception("checking the client deadlines failed")
+    def _interval(self) -> float:
+        limits = self.state.limits
+        shortest = min((t for t in (limits.header_timeout, limits.idle_timeout) if t), default=0)
+        return min(TICK, shortest / 4) if shortest else TICK
+
+    def _check(self, now: float) -> None:
+        self.expire(now)
+        self.enforce_window()
 
     def expire(self, now: float) -> int:
         """Close the connections whose deadline passed at ``now``; return how many."""

@@ -17,7 +17,7 @@
   that long (no message, no pong), its CEMM side is closed, so the client is told 1011
   "upstream connection lost" and its page reconnects.
 - The deadlines are checked by one timer every :data:`TICK` seconds (at most), not one
-  timer per request.
+  timer per request, and only while a request or WebSocket is watched (:mod:`addons.ticker`).
 - At most one log line a minute says how many requests and sockets a silent CEMM cost.
 - Every connect success or failure updates :class:`UpstreamStatus`, which the 502 page
   and the status views read.
@@ -41,6 +41,7 @@ from mitmproxy import connection, ctx, http
 from mitmproxy.proxy import server_hooks
 
 from addons.base import DENIED, close_client, fail_closed, logger
+from addons.ticker import Ticker
 from gateway.proxy import errorpages, ws_ping
 from gateway.proxy.state import ProxyState
 
@@ -121,31 +122,32 @@ class Upstream:
         self._waiting: dict[str, _Waiting] = {}
         self._streaming: dict[str, _Waiting] = {}
         self._sockets: dict[str, _Socket] = {}
-        self._ticker: asyncio.Task[None] | None = None
+        self._ticker = Ticker(
+            "upstream deadlines",
+            busy=self._watching,
+            interval=self._interval,
+            check=self.expire,
+            monotonic=time.monotonic,
+        )
         self._timeouts = {"requests": 0, "answers": 0, "websockets": 0}
         self._logged_at = -LOG_INTERVAL
 
     # -- the deadline ticker ----------------------------------------------------------
     def running(self) -> None:
         ws_ping.install()
-        if self._ticker is None:
-            self._ticker = asyncio.create_task(self._tick(), name="upstream deadlines")
+        self._ticker.start()
 
     def done(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
+        self._ticker.stop()
 
-    async def _tick(self) -> None:
-        while True:
-            upstream = self.state.upstream
-            await asyncio.sleep(
-                min(TICK, upstream.response_timeout / 4, upstream.websocket_ping_interval / 4)
-            )
-            try:
-                self.expire(time.monotonic())
-            except Exception:  # pragma: no cover - the ticker must survive
-                logger.exception("checking the upstream deadlines failed")
+    def _watching(self) -> bool:
+        return bool(
+            self._waiting or self._streaming or self._sockets or any(self._timeouts.values())
+        )
+
+    def _interval(self) -> float:
+        upstream = self.state.upstream
+        return min(TICK, upstream.response_timeout / 4, upstream.websocket_ping_interval / 4)
 
     def expire(self, now: float) -> None:
         """Act on every deadline passed at ``now`` (``time.monotonic()``)."""
@@ -280,6 +282,7 @@ class Upstream:
         # The request (and its body) went out: the CEMM's answer is due from now on.
         if flow.response is None and not flow.metadata.get(DENIED) and self._to_cemm(flow):
             self._waiting[flow.id] = _Waiting(flow, time.monotonic())
+            self._ticker.wake()
 
     @fail_closed
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -308,6 +311,7 @@ class Upstream:
         self._streaming.pop(flow.id, None)
         if self._to_cemm(flow):
             self._sockets[flow.id] = _Socket(flow, time.monotonic())
+            self._ticker.wake()
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         # Only the message being relayed is needed; mitmproxy would keep every one.

@@ -25,7 +25,7 @@ import logging
 import signal
 import socket
 import sqlite3
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import uvicorn
@@ -71,20 +71,13 @@ from gateway.upstream.monitor import UpstreamMonitor
 from gateway.web import times
 from gateway.web.app import SERVER_OPTIONS, create_web_app
 from gateway.web.context import WebContext
+from gateway.web.server import AdminServer
 from gateway.wireguard.interface import WireguardError
 from gateway.wireguard.manager import WireguardManager
 
 logger = logging.getLogger("cemm_gateway")
 
 WEB_APP_TASK = "admin app"
-
-
-class _AdminServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the gateway owns SIGTERM and SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class Gateway:
@@ -112,7 +105,7 @@ class Gateway:
         self.upstream_monitor: UpstreamMonitor | None = None
         self.watcher: StateWatcher | None = None
         self.logins: Logins | None = None
-        self._admin_server: _AdminServer | None = None
+        self._admin_server: AdminServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._workers: list[DbWorker] = []
         self._accept_guard: AcceptGuard | None = None
@@ -268,7 +261,7 @@ class Gateway:
         web_app.state.live = self.live
         Switches(self, web_app).install()
         config = uvicorn.Config(web_app, **SERVER_OPTIONS)
-        self._admin_server = _AdminServer(config)
+        self._admin_server = AdminServer(config)
         self._start_task(self._admin_server.serve(sockets=[admin_socket]), WEB_APP_TASK)
 
     async def _start_engine(self, listeners: list[Listener]) -> None:
@@ -305,7 +298,7 @@ class Gateway:
         sweeper = SessionSweeper(state, registry, logins, clock=self.clock)
         self._start_task(self.watcher.run(), "state watcher")
         self._start_task(sweeper.run(interval), "session sweeper")
-        self._start_task(self._usage.run(interval), "usage flush")
+        self._start_task(self._usage.run(), "usage flush")
         purge = AuditPurge(self.recorder, self.settings.auth)
         self._start_task(purge.run(first_after=interval), "audit purge")
         self._start_task(cemm_monitor.run(self.upstream_monitor), "CEMM monitor")

@@ -36,10 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import hooks, options
-from mitmproxy.addons import core, next_layer, proxyserver
-from mitmproxy.master import Master
 
 from gateway.proxy import errorpages, ws_close
+from gateway.proxy.mitm_addons import Master, core, next_layer, proxyserver
 
 logger = logging.getLogger("cemm_gateway.proxy")
 

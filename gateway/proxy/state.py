@@ -24,6 +24,7 @@ Nothing here touches the database or the network.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import time
@@ -174,6 +175,9 @@ class ProxyState:
         self._auth = auth or AuthSnapshot()
         self._status = UpstreamStatus()
         self._cemm: UpstreamHealth | None = None
+        # Set when the proxy has news the upstream monitor acts on at once (a port began
+        # to fail, the target was withdrawn); the monitor waits on it between its checks.
+        self.cemm_news = asyncio.Event()
         # Counted in memory; the views below are what readers get.
         self._denials: Counter[str] = Counter()
         self._requests: Counter[str] = Counter()
@@ -253,6 +257,8 @@ class ProxyState:
         """Forward to ``host`` from now on; ``""`` forwards nothing."""
         if host != self._upstream.host:
             self._upstream = dataclasses.replace(self._upstream, host=host)
+            if not host:
+                self.cemm_news.set()
 
     def set_upstream_mac(self, mac: str) -> None:
         if mac != self._upstream.mac:
@@ -265,6 +271,7 @@ class ProxyState:
         current = self._status.ports.get(port) or PortStatus()
         if current.failing_since is None:
             self._set_port(port, dataclasses.replace(current, failing_since=now))
+            self.cemm_news.set()
 
     def forget_ports(self) -> None:
         """What was seen at an old address says nothing about a new one."""

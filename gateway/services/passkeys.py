@@ -30,25 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.i18n import N_
@@ -57,6 +39,12 @@ from gateway.services import audit, users
 from gateway.services.errors import Invalid, NotFound
 from gateway.services.users import User
 from gateway.store.db import transaction
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
+# The webauthn library (and the ASN.1 and CBOR parsers it brings, ~3 MB) is imported by the
+# ceremonies that use it, not by every gateway that never sees a passkey.
 
 __all__ = [
     "Ceremony",
@@ -136,6 +124,9 @@ def list_passkeys(
 
 
 def _descriptors(found: list[Passkey]) -> list[PublicKeyCredentialDescriptor]:
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     known = {transport.value for transport in AuthenticatorTransport}
     return [
         PublicKeyCredentialDescriptor(
@@ -149,6 +140,14 @@ def _descriptors(found: list[Passkey]) -> list[PublicKeyCredentialDescriptor]:
 def registration_options(conn: sqlite3.Connection, user: User, rp: RelyingParty) -> Ceremony:
     """The browser's ``navigator.credentials.create`` options for a new passkey of ``user``
     (its existing ones for this relying party excluded, so one authenticator holds one)."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AttestationConveyancePreference,
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     existing = [p for p in list_passkeys(conn, user_id=user.id) if p.rp_id == rp.id]
     options = generate_registration_options(
         rp_id=rp.id,
@@ -195,6 +194,10 @@ def finish_registration(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Passkey:
     """Store the passkey the browser made for ``ceremony``; Invalid when it does not verify."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.exceptions import WebAuthnException
+
     name = check_name(name)
     try:
         verified = verify_registration_response(
@@ -256,6 +259,9 @@ def authentication_options(
 ) -> Ceremony:
     """The browser's ``navigator.credentials.get`` options: for any discoverable passkey of
     this relying party (``user_id`` None), or for that account's passkeys."""
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     allowed: list[PublicKeyCredentialDescriptor] | None = None
     if user_id is not None:
         allowed = _descriptors(
@@ -291,6 +297,9 @@ def check_assertion(
 ) -> User | None:
     """The account whose passkey signed this answer to ``ceremony``; None when refused
     (see the module's docstring). ``user_id``: only that account's passkeys count."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     row = conn.execute(
         f"{_SELECT} WHERE passkey.credential_id = ?", (str(credential.get("id", "")),)
     ).fetchone()
@@ -320,6 +329,8 @@ def check_assertion(
 
 
 def _user_handle(credential: dict[str, Any]) -> str | None:
+    from webauthn.helpers import base64url_to_bytes
+
     raw = credential.get("response", {}).get("userHandle")
     if not raw:
         return None

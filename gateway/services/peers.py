@@ -432,6 +432,14 @@ def next_expiry(conn: sqlite3.Connection, *, clock: Clock = SYSTEM_CLOCK) -> flo
     return row[0]
 
 
+def keys_awaiting_handshake(conn: sqlite3.Connection) -> bool:
+    """Whether a generated private key is kept until its peer's first handshake."""
+    row = conn.execute(
+        "SELECT 1 FROM wireguard_peer WHERE private_key_sealed IS NOT NULL LIMIT 1"
+    ).fetchone()
+    return row is not None
+
+
 def record_handshakes(conn: sqlite3.Connection, handshakes: dict[str, float]) -> list[str]:
     """Mark first handshakes; the generated private key is deleted at that moment."""
     done = []

@@ -47,6 +47,11 @@ class PolicyLoader:
         current = self._current
         return current is None or current.allowlist.is_stale(self._clock.now())
 
+    def next_expiry(self) -> float | None:
+        """When the policy in force goes stale by itself (an entry expires); None: never."""
+        current = self._current
+        return None if current is None else current.allowlist.next_expiry
+
     def load(self) -> PolicySnapshot:
         now = self._clock.now()
         entries: list[AllowlistEntry[EntryKey]] = list(self._defaults)

@@ -3,13 +3,13 @@
 =====================  ==========================  ========================================
 task                   interval                    job
 =====================  ==========================  ========================================
-state watcher          ``reload_interval``         notice the database's changes (the CLI,
-                                                   the web app) and expiring allowlist
-                                                   entries; swap the policy, the logins and
-                                                   the trusted VPN peers; the data disk
-session sweeper        ``reload_interval``         close WebSockets of logins that ended or
-                                                   went idle; an open WebSocket is activity
-usage flush            ``reload_interval``         write what the proxy counted (hits every
+state watcher          a change in the database,   notice the database's changes (the CLI,
+                       an entry's expiry, 2 s;     the web app) and expiring allowlist
+                       at most every               entries; swap the policy, the logins and
+                       ``reload_interval``         the trusted VPN peers; the data disk
+session sweeper        ``reload_interval`` while   close WebSockets of logins that ended or
+                       a connection is open        went idle; an open WebSocket is activity
+usage flush            1 s                         write what the proxy counted (hits every
                                                    5 s, activity every 10 s, held cut-offs)
 audit purge            one hour                    delete expired sessions, bans, old audit
 CEMM monitor           ``[upstream]                where the CEMM is, whether it answers,
@@ -35,9 +35,14 @@ async def every(interval: float, job: Callable[[], Awaitable[None]], *, what: st
     """Run ``job`` every ``interval`` seconds (after each wait), until cancelled."""
     while True:
         await asyncio.sleep(interval)
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("%s failed; the previous state stays in force", what)
+        await guarded(job, what=what)
+
+
+async def guarded(job: Callable[[], Awaitable[None]], *, what: str) -> None:
+    """Run ``job`` once; a failure is logged and the last good state stays in force."""
+    try:
+        await job()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("%s failed; the previous state stays in force", what)

@@ -1,4 +1,5 @@
-"""The session sweeper: every ``reload_interval`` seconds, the logins' time limits.
+"""The session sweeper: every ``reload_interval`` seconds while a connection is open, the
+logins' time limits.
 
 A session ends by itself when its lifetime passes or it goes unused for the idle timeout;
 nothing in the database changes then, so no reload notices. Each round the sweeper:
@@ -11,11 +12,13 @@ nothing in the database changes then, so no reload notices. Each round the sweep
 
 from __future__ import annotations
 
+import asyncio
+
 from addons.connection_registry import ConnectionRegistry
 from gateway.clock import Clock
 from gateway.logins import Logins
 from gateway.proxy.state import ProxyState
-from gateway.tasks import every
+from gateway.tasks import guarded
 
 
 class SessionSweeper:
@@ -34,4 +37,9 @@ class SessionSweeper:
         self._logins.enforce()
 
     async def run(self, interval: float) -> None:
-        await every(interval, self.sweep, what="sweeping the sessions")
+        """Every ``interval`` seconds while any connection is open; with none open there
+        is nothing to mark or close, and the sweeper waits for one."""
+        while True:
+            await self._registry.occupied()
+            await asyncio.sleep(interval)
+            await guarded(self.sweep, what="sweeping the sessions")

@@ -1,6 +1,9 @@
-"""The state watcher: every ``reload_interval`` seconds, what the database says now.
+"""The state watcher: what the database says now, within ``reload_interval`` of a change.
 
-Each round:
+A round runs when the kernel says the database's files were written
+(:mod:`gateway.store.file_events`), when an allowlist entry expires, and every
+:data:`DISK_CHECK` seconds for the disk; at most one round every ``reload_interval``. An
+idle gateway is not woken more often than that. Each round:
 
 1. **The data disk.** Say (once) when the disk holding the data directory fills up or has
    room again; a gateway that started read-only on a full disk reopens the database for
@@ -21,6 +24,7 @@ disk) keeps the last good state in force, with one warning while it lasts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -32,11 +36,14 @@ from gateway.policy.access import AccessConfig
 from gateway.proxy.state import ProxyState
 from gateway.services.policy import PolicyLoader
 from gateway.settings import Settings
-from gateway.store import db
-from gateway.tasks import every
+from gateway.store import db, file_events
+from gateway.tasks import every, guarded
 from gateway.wireguard.manager import WireguardManager
 
 logger = logging.getLogger("cemm_gateway")
+
+DISK_CHECK = 2.0
+"""How often the data disk is looked at while nothing else happens."""
 
 
 class StateWatcher:
@@ -103,9 +110,33 @@ class StateWatcher:
         )
 
     async def run(self) -> None:
-        await every(
-            self.settings.reload_interval, self.watch_once, what="reloading the gateway's state"
-        )
+        """A round when the database's files change (the kernel says so), an allowlist entry
+        expires or the disk check is due; never more often than ``reload_interval``.
+        Without inotify, or while the disk is full or a read failed: every
+        ``reload_interval``."""
+        interval, what = self.settings.reload_interval, "reloading the gateway's state"
+        events = file_events.watch(self.settings.database_path)
+        if events is None:
+            await every(interval, self.watch_once, what=what)
+            return
+        try:
+            while True:
+                await events.wait(self._quiet_for())
+                # Cleared before the round: a change committed during it wakes the next.
+                events.changed.clear()
+                await guarded(self.watch_once, what=what)
+                await asyncio.sleep(interval)
+        finally:
+            events.close()
+
+    def _quiet_for(self) -> float:
+        """How long nothing needs a round unless the database changes."""
+        if self.disk_full or self._read_failure is not None or db.read_only(self.conn):
+            return 0.0
+        expiry = self.policy_loader.next_expiry()
+        if expiry is None:
+            return DISK_CHECK
+        return min(DISK_CHECK, max(0.0, expiry - self.clock.now()))
 
     # -- the data disk ----------------------------------------------------------------
     async def _check_disk(self) -> None:

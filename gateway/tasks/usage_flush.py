@@ -1,6 +1,6 @@
 """The usage flush: what the proxy counted in memory, written in the background.
 
-Every ``reload_interval`` seconds it looks at what is due and has the recorder
+Every :data:`LOOK_INTERVAL` seconds it looks at what is due and has the recorder
 (:mod:`gateway.services.recorder`, its own worker thread; a failed write stays in memory
 and goes with the next round) write it:
 
@@ -20,6 +20,8 @@ from gateway.services import held
 from gateway.services.recorder import Recorder
 from gateway.tasks import every
 
+LOOK_INTERVAL = 1.0
+"""How often what is due is looked at (no I/O unless something is due)."""
 HITS_INTERVAL = 5.0
 ACTIVITY_INTERVAL = 10.0
 
@@ -57,5 +59,5 @@ class UsageFlush:
         recorder.start("activity", recorder.flush_activity)
         await recorder.wait(timeout=timeout * 2 / 3)
 
-    async def run(self, interval: float) -> None:
+    async def run(self, interval: float = LOOK_INTERVAL) -> None:
         await every(interval, self.flush_due, what="recording what the proxy counted")

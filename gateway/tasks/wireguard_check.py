@@ -1,5 +1,13 @@
-"""The WireGuard check: every :data:`CHECK_INTERVAL` seconds, one round of
-:meth:`gateway.wireguard.manager.WireguardManager.check`.
+"""The WireGuard check: one round of :meth:`gateway.wireguard.manager.WireguardManager.check`
+within :data:`CHECK_INTERVAL` seconds of a change.
+
+A change is what the kernel reports on netlink (an interface or address added or removed,
+an nftables change: :mod:`gateway.system.netlink`) or the database (peers added, changed,
+removed). Between changes a round runs at a peer's expiry and every 30 s (a peer's
+configuration changed by hand reports nothing; handshakes and transfer for the dashboard);
+while a generated private key waits for its peer's first handshake, and where netlink
+cannot be heard, every :data:`CHECK_INTERVAL` seconds as before. An idle gateway with a
+VPN starts no ``ip``, ``wg`` or ``nft`` between those rounds.
 
 A round deletes generated private keys older than a day, rebuilds or reconfigures the
 interface if it died or lost its configuration, puts the firewall rule back
@@ -13,8 +21,10 @@ round while it lasts, not a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
+from gateway.system import netlink
 from gateway.wireguard.interface import WireguardError
 from gateway.wireguard.manager import WireguardManager
 
@@ -33,6 +43,19 @@ async def check_once(manager: WireguardManager) -> None:
 
 
 async def run(manager: WireguardManager, interval: float = CHECK_INTERVAL) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        await check_once(manager)
+    """A check when something changed (the kernel or the database says so), at a peer's
+    expiry and every :data:`gateway.wireguard.manager.LOOK_INTERVAL` seconds; at most one
+    every ``interval`` seconds."""
+    events = netlink.watch(manager.wake)
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            quiet = manager.quiet_for(heard=events.links and events.firewall)
+            if quiet > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(manager.wake.wait(), quiet)
+            # Cleared before the check: a change during it makes the next one due.
+            manager.wake.clear()
+            await check_once(manager)
+    finally:
+        events.close()

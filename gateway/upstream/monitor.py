@@ -20,7 +20,7 @@ The rule: **nothing is forwarded to an address whose device has not confirmed th
   and then the search runs: during the search nothing is forwarded anywhere.
 - The proxy checks each new upstream connection at the link layer as well (see
   ``addons/upstream_identity.py``): a handshake completed by another MAC is cut before a
-  byte is sent, and empties the target; the monitor notices within ``POLL_INTERVAL``.
+  byte is sent, and empties the target; the monitor notices at once.
 - A change of address is logged and written to the audit log (``upstream.address_change``);
   so is a foreign device found where the CEMM was (``upstream.foreign_device``, once per
   device).
@@ -42,6 +42,7 @@ end of an episode is logged and audited too (``upstream.clock_drift_ok``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sqlite3
@@ -68,8 +69,6 @@ from gateway.upstream.health import (
 
 logger = logging.getLogger("cemm_gateway.upstream")
 
-POLL_INTERVAL = 0.25
-"""How often the monitor looks at the proxy's view between checks (no I/O, no cost)."""
 MAX_PROBE_BACKOFF = 60.0
 CHECK_TIMEOUT = 3.0
 """At most this long for one check (a CEMM on the LAN answers in milliseconds)."""
@@ -93,7 +92,7 @@ class UpstreamMonitor:
         checker: Checker | None = None,
         discovery: Discovery | None = None,
         runner: commands.Runner = commands.run,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -106,7 +105,8 @@ class UpstreamMonitor:
         self.clock = clock
         self.mac = settings.mac
         self.interval = settings.health_interval
-        self._sleep = sleep
+        # At most this long, returning early on the proxy's news (tests give a fake).
+        self._sleep = sleep or self._until_news
         self._monotonic = monotonic
         self.checker: Checker = checker or HealthChecker(
             http_port=settings.http_port,
@@ -156,16 +156,24 @@ class UpstreamMonitor:
             await self.wait_for_next_check()
 
     async def wait_for_next_check(self) -> None:
-        """Sleep until the next check is due, or the proxy gives a reason to look now.
+        """Wait until the next check is due, or the proxy gives a reason to look now.
 
         Up to a second of jitter is added, so that checks read the CEMM's whole-second
-        clock at different points of its second and the drift estimate can narrow.
+        clock at different points of its second and the drift estimate can narrow. Between
+        checks the monitor sleeps until the proxy has news (``ProxyState.cemm_news``): it
+        does not wake to look for nothing.
         """
         deadline = self._monotonic() + self.interval + self._jitter()
         while (remaining := deadline - self._monotonic()) > 0:
-            await self._sleep(min(POLL_INTERVAL, remaining))
+            # Cleared before looking: news from now on ends the wait (no await between).
+            self.state.cemm_news.clear()
             if self._reason_to_look():
                 return
+            await self._sleep(remaining)
+
+    async def _until_news(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.state.cemm_news.wait(), seconds)
 
     def _reason_to_look(self) -> bool:
         if self.mac and not self.state.upstream.host and self.health.address is not None:

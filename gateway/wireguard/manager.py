@@ -12,6 +12,7 @@ a peer's first handshake, delete the private key the gateway generated for it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import sqlite3
@@ -30,6 +31,9 @@ from gateway.wireguard.firewall import FIREWALL_TABLE
 from gateway.wireguard.interface import Repair, WireguardError, WireguardInterface
 
 logger = logging.getLogger("cemm_gateway.wireguard")
+
+LOOK_INTERVAL = 30.0
+"""The longest the interface goes unchecked while the kernel reports no change."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,9 @@ class WireguardManager:
         self._next_expiry: float | None = None
         self.stats: dict[str, PeerStats] = {}
         self.restarts = 0
+        # Set when a check is due now: the database changed (:meth:`changed`), or the
+        # kernel reported a change of interfaces or nftables (gateway.system.netlink).
+        self.wake = asyncio.Event()
 
     async def start(self) -> None:
         try:
@@ -114,8 +121,24 @@ class WireguardManager:
         await self._apply()
 
     def changed(self) -> None:
-        """The database changed: apply the peers on the next check."""
+        """The database changed: apply the peers on the next check, which is due now."""
         self._dirty = True
+        self.wake.set()
+
+    def quiet_for(self, *, heard: bool) -> float:
+        """How long the next check may wait for a reason (:attr:`wake`); 0: check now.
+
+        ``heard``: the kernel reports interface, address and nftables changes. Without that,
+        and while a generated key waits for its peer's first handshake (it is deleted at
+        that handshake), checks come every round as they always did. Otherwise a check is
+        due at a peer's expiry and every :data:`LOOK_INTERVAL` seconds, for what nothing
+        reports: a peer's configuration changed by hand, handshakes and transfer.
+        """
+        if not heard or self._dirty or peer_service.keys_awaiting_handshake(self._conn):
+            return 0.0
+        if self._next_expiry is None:
+            return LOOK_INTERVAL
+        return min(LOOK_INTERVAL, max(0.0, self._next_expiry - self._clock.now()))
 
     async def _apply(self) -> None:
         desired = peer_service.desired_peers(self._conn, vault=self.vault, clock=self._clock)

@@ -1,0 +1,210 @@
+"""An idle gateway is not woken for nothing: each timer that used to tick a few times a
+second now waits for a reason, and still acts at once when the reason comes.
+
+Every test here has both halves: nothing happens while nothing changes (measured over a
+stretch several times the old tick), and the change is acted on promptly (a generous
+deadline, measured from the change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from addons.ticker import Ticker
+from gateway.clock import ManualClock
+from gateway.services import audit
+from gateway.settings import Settings
+from gateway.settings.model import UpstreamSettings
+from gateway.store import db, file_events
+from gateway.tasks import wireguard_check
+from gateway.tasks.state_watcher import StateWatcher
+from gateway.upstream.monitor import UpstreamMonitor
+from gateway.web.server import AdminServer
+from tests.support.proxy_state import proxy_state
+
+QUIET = 0.6  # more than the old ticks (0.1 s uvicorn, 0.25 s reloads, 0.5 s deadlines)
+PROMPT = 2.0  # generous: a loaded CI machine
+
+
+async def _within(seconds: float, condition: Any) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not within {seconds} s")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_a_ticker_sleeps_while_nothing_is_watched_and_checks_once_woken() -> None:
+    watched: list[str] = []
+    checks: list[float] = []
+
+    async def main() -> None:
+        ticker = Ticker(
+            "test deadlines",
+            busy=lambda: bool(watched),
+            interval=lambda: 0.05,
+            check=checks.append,
+            monotonic=time.monotonic,
+        )
+        ticker.start()
+        await asyncio.sleep(QUIET)
+        assert checks == []  # nothing watched: not one wake-up
+        watched.append("a request")
+        ticker.wake()
+        await _within(PROMPT, lambda: len(checks) >= 3)
+        watched.clear()
+        await asyncio.sleep(0.1)
+        settled = len(checks)
+        await asyncio.sleep(QUIET)
+        assert len(checks) == settled  # idle again
+        ticker.stop()
+
+    asyncio.run(main())
+
+
+def test_the_database_files_wake_the_watcher_and_other_files_do_not(tmp_path: Path) -> None:
+    database = tmp_path / "gateway.db"
+
+    async def main() -> None:
+        events = file_events.watch(database)
+        assert events is not None, "inotify is available on this machine"
+        try:
+            (tmp_path / "gateway.log").write_text("a line")
+            (tmp_path / "notes").mkdir()
+            await events.wait(QUIET)
+            assert not events.changed.is_set()
+            (tmp_path / "gateway.db-wal").write_bytes(b"a commit")
+            await events.wait(PROMPT)
+            assert events.changed.is_set()
+        finally:
+            events.close()
+
+    asyncio.run(main())
+
+
+def test_the_monitor_sleeps_until_its_next_check_unless_a_port_fails() -> None:
+    state = proxy_state()
+    monitor = UpstreamMonitor(
+        UpstreamSettings(host="192.168.2.34", health_interval=30.0),
+        state,
+        clock=ManualClock(1_736_428_623.0),
+        jitter=lambda: 0.0,
+    )
+
+    async def main() -> float:
+        waiting = asyncio.create_task(monitor.wait_for_next_check())
+        await asyncio.sleep(QUIET)
+        assert not waiting.done()
+        failed_at = time.monotonic()
+        state.port_failed(80, 1_736_428_624.0)
+        await asyncio.wait_for(waiting, PROMPT)
+        return time.monotonic() - failed_at
+
+    assert asyncio.run(main()) < PROMPT
+
+
+def test_the_web_server_wakes_once_a_second_and_stops_at_once() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
+        raise AssertionError("no request is made")
+
+    async def main() -> tuple[int, float]:
+        server = AdminServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
+        ticks = 0
+        tick = server.on_tick
+
+        async def counted(counter: int) -> bool:
+            nonlocal ticks
+            ticks += 1
+            return await tick(counter)
+
+        server.on_tick = counted  # type: ignore[method-assign]
+        serving = asyncio.create_task(server.serve())
+        await _within(PROMPT, lambda: server.started)
+        await asyncio.sleep(1.5)
+        stop_at = time.monotonic()
+        server.should_exit = True
+        await asyncio.wait_for(serving, PROMPT)
+        return ticks, time.monotonic() - stop_at
+
+    ticks, stopping = asyncio.run(main())
+    assert 2 <= ticks <= 4  # uvicorn's own loop: 16 in the same 1.5 s
+    assert stopping < 0.5  # not a tick later
+
+
+class _Manager:
+    def __init__(self, quiet: float) -> None:
+        self.wake = asyncio.Event()
+        self.quiet = quiet
+        self.checks = 0
+
+    def quiet_for(self, *, heard: bool) -> float:
+        return self.quiet if heard else 0.0
+
+    async def check(self) -> None:
+        self.checks += 1
+
+
+def test_the_wireguard_check_waits_for_a_change() -> None:
+    async def main() -> None:
+        manager = _Manager(quiet=30.0)
+        task = asyncio.create_task(wireguard_check.run(manager, interval=0.05))  # type: ignore[arg-type]
+        await asyncio.sleep(QUIET)
+        assert manager.checks == 0
+        manager.wake.set()  # what the database or the kernel does
+        await _within(PROMPT, lambda: manager.checks == 1)
+        await asyncio.sleep(QUIET)
+        assert manager.checks == 1
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def test_the_proxy_engine_leaves_mitmproxys_unused_addons_unimported() -> None:
+    code = (
+        "import sys; import gateway.proxy.engine; "
+        "print(sorted(m for m in ('flask', 'ldap3', 'mitmproxy.addons.onboarding') "
+        "if m in sys.modules)); "
+        "import mitmproxy.addons; print(len(mitmproxy.addons.default_addons()) > 20)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["[]", "True"]
+
+
+def test_the_state_watcher_waits_for_a_commit_then_reloads_promptly(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, reload_interval=0.05)
+    conn = db.connect(settings.database_path)
+    watcher = StateWatcher(conn, settings, clock=ManualClock(100.0), disk_full=False)
+    rounds: list[float] = []
+
+    async def counted() -> None:
+        rounds.append(time.monotonic())
+
+    watcher.watch_once = counted  # type: ignore[method-assign]
+
+    async def main() -> float:
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(QUIET)  # 12 rounds' worth of reload_interval
+        assert rounds == []
+        other = db.connect(settings.database_path)
+        committed = time.monotonic()
+        with db.transaction(other):
+            audit.record(other, "cli", "allowlist.add", clock=ManualClock(100.0))
+        other.close()
+        await _within(PROMPT, lambda: rounds)
+        task.cancel()
+        return rounds[0] - committed
+
+    try:
+        assert asyncio.run(main()) < PROMPT
+    finally:
+        watcher.close()
