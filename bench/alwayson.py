@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import itertools
 import json
@@ -193,7 +194,7 @@ def launch(runner: RunnerLike, box: Box, name: str | None = None) -> float:
     return started
 
 
-def wait_ready(runner: RunnerLike, box: Box, timeout: float = 90) -> None:
+def wait_ready(runner: RunnerLike, box: Box, timeout: float = 90) -> Box:
     """Until the admin port's /healthz answers (and with ACME, until Pebble's certificate
     is in place: the order belongs to the first start, not to idling)."""
 
@@ -210,6 +211,7 @@ def wait_ready(runner: RunnerLike, box: Box, timeout: float = 90) -> None:
 
         storage = AcmeStorage(box.directory / "data")
         wait_for(storage.issued, timeout, f"{box.key}: the ACME certificate from Pebble")
+    return box
 
 
 def session(box: Box) -> dict[str, str]:
@@ -229,7 +231,7 @@ def idle(runner: RunnerLike, seconds: float, settle: float) -> None:
     try:
         for key, features in IDLE_CONFIGS.items():
             box = runner.attempt(
-                f"preparing {key}", lambda k=key, f=features: prepare(runner, k, f)
+                f"preparing {key}", functools.partial(prepare, runner, key, features)
             )
             if box is not None:
                 boxes.append(box)
@@ -239,7 +241,7 @@ def idle(runner: RunnerLike, seconds: float, settle: float) -> None:
         ready = [
             box
             for box in boxes
-            if runner.attempt(f"starting {box.key}", lambda b=box: wait_ready(runner, b) or b)
+            if runner.attempt(f"starting {box.key}", functools.partial(wait_ready, runner, box))
         ]
         log(f"idle: {len(ready)} gateways up; settling {settle:.0f} s")
         time.sleep(settle)

@@ -69,7 +69,6 @@ def test_quick_benchmark_completes(tmp_path: Path) -> None:
     for key in ("gateway-idle", "gateway-idle-full", *(f"gateway-idle+{f}" for f in FEATURES)):
         assert idle[key]["cpu_seconds"] >= 0 and idle[key]["rss_mb"] > 20, key
         assert idle[key]["wakeups_per_s"] > 0, key
-    assert idle["gateway-idle-full"]["processes"] >= 2  # wireguard-go, the gateway's child
     assert results["startup"]["gateway-full"]
     deadrx = results["deadrx"]
     assert deadrx["ratios"] and deadrx["deliveries_attempted"] >= 1
