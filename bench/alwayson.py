@@ -517,6 +517,7 @@ def storm(runner: RunnerLike, seconds: float) -> None:
             thread.join(10)
         during = [s for t, s, _ in person if storm_at <= t <= storm_end]
         all_latencies = [s for _, s, _ in person]
+        before = [s for t, s, _ in person if t < storm_at]
         out.update(
             seconds=seconds,
             logins=STORM_LOGINS,
@@ -530,6 +531,7 @@ def storm(runner: RunnerLike, seconds: float) -> None:
             person_p50_ms=1000 * percentile(during, 0.5),
             person_p99_ms=1000 * percentile(during, 0.99),
             person_max_ms=1000 * max(during, default=math.nan),
+            person_p99_before_ms=1000 * percentile(before, 0.99),
             person_p99_all_ms=1000 * percentile(all_latencies, 0.99),
             rss_samples=[(t - began, m) for t, m in samples],
         )

@@ -587,6 +587,7 @@ def always_on_markdown(r: Results) -> list[str]:
             cpu_added = (
                 v["cpu_percent"] - base["cpu_percent"] if base and key != IDLE_NOTHING else math.nan
             )
+            cpu_added = round(cpu_added, 2) + 0.0  # no "-0.00"
             rows.append(
                 [
                     labels.get(key, key),
@@ -629,7 +630,9 @@ def always_on_markdown(r: Results) -> list[str]:
                 spread([x["rps"] for x in v], 0),
                 spread([x["p99_ms"] for x in v], 2),
                 str(sum(x["wrong_logins"] for x in v)),
-                str(sum(x.get("deliveries_attempted", 0) for x in v)) if v else "-",
+                str(sum(x.get("deliveries_attempted", 0) for x in v))
+                if key.endswith("dead")
+                else "-",
                 f"{sum(1 for x in v if x.get('delivery_hanging'))}/{len(v)}"
                 if key.endswith("dead")
                 else "-",
@@ -677,7 +680,9 @@ def always_on_markdown(r: Results) -> list[str]:
                 ["person's p50 / p99 / max during the storm (ms)",
                  f"{storm['person_p50_ms']:.1f} / {storm['person_p99_ms']:.1f} / "
                  f"{storm['person_max_ms']:.1f}"],
-                ["person's p99 over the whole run (ms)", f"{storm['person_p99_all_ms']:.1f}"],
+                ["person's p99 before the storm / over the whole run (ms)",
+                 f"{_num(storm.get('person_p99_before_ms', math.nan), 1)} / "
+                 f"{storm['person_p99_all_ms']:.1f}"],
             ],
         )  # fmt: skip
     return out
