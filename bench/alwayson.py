@@ -534,6 +534,9 @@ def storm(runner: RunnerLike, seconds: float) -> None:
             person_p99_before_ms=1000 * percentile(before, 0.99),
             person_p99_all_ms=1000 * percentile(all_latencies, 0.99),
             rss_samples=[(t - began, m) for t, m in samples],
+            storm_at_s=storm_at - began,
+            # The person's slow requests (> 20 ms): when, how slow - to set beside the RSS.
+            person_slow=[(t - began, 1000 * s) for t, s, _ in person if s > 0.02][:300],
         )
         out["rss_growth_mb"] = out["peak_rss_mb"] - out["idle_rss_mb"]
     finally:
