@@ -246,6 +246,7 @@ def idle(runner: RunnerLike, seconds: float, settle: float) -> None:
         log(f"idle: {len(ready)} gateways up; settling {settle:.0f} s")
         time.sleep(settle)
         before = {b.key: (procs.cpu_seconds_all(b.pids), procs.wakeups(b.pids)) for b in ready}
+        threads_before = {b.key: procs.wakeups_by_thread(b.pids) for b in ready}
         started = time.monotonic()
         step = max(10.0, seconds / 10)
         while (left := seconds - (time.monotonic() - started)) > 0:
@@ -265,6 +266,7 @@ def idle(runner: RunnerLike, seconds: float, settle: float) -> None:
                 "wakeups_per_s": (procs.wakeups(box.pids) - wake0) / elapsed,
                 "rss_mb": procs.rss_bytes(box.pids) / 2**20,
                 "processes": len(procs._family(box.pids)),
+                "wakeups_by_thread": _by_thread(box, threads_before[box.key], elapsed),
             }
         out["window_measured_s"] = elapsed
     finally:
@@ -272,6 +274,20 @@ def idle(runner: RunnerLike, seconds: float, settle: float) -> None:
             if box.process is not None:
                 runner.procs.stop(box.process)
             box.close()
+
+
+def _by_thread(box: Box, before: dict[int, int], elapsed: float) -> dict[str, float]:
+    """Wakeups per second by thread name (threads of one name summed), busiest first."""
+    from bench.profile import py_spy
+
+    now = procs.wakeups_by_thread(box.pids)
+    names = procs.thread_names(box.process.pid, py_spy())
+    per: dict[str, float] = {}
+    for tid, count in now.items():
+        name = names.get(tid, str(tid))
+        per[name] = per.get(name, 0.0) + (count - before.get(tid, 0)) / elapsed
+    ranked = sorted(per.items(), key=lambda item: -item[1])
+    return {name: round(rate, 2) for name, rate in ranked if rate > 0}
 
 
 # -- start-up with everything configured ------------------------------------------------

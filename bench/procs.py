@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import socket
 import struct
@@ -173,15 +174,39 @@ def cpu_seconds_all(pids: Sequence[int]) -> float:
 def wakeups(pids: Sequence[int]) -> int:
     """Voluntary context switches of every thread of these processes and their living
     descendants (a thread that sleeps and wakes up counts one each time)."""
-    total = 0
+    return sum(wakeups_by_thread(pids).values())
+
+
+def wakeups_by_thread(pids: Sequence[int]) -> dict[int, int]:
+    """:func:`wakeups` per thread id."""
+    found: dict[int, int] = {}
     for member in _family(pids):
         with contextlib.suppress(OSError):
             for task in Path(f"/proc/{member.pid}/task").iterdir():
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, ValueError):
                     for line in (task / "status").read_text().splitlines():
                         if line.startswith("voluntary_ctxt_switches:"):
-                            total += int(line.split()[1])
-    return total
+                            found[int(task.name)] = int(line.split()[1])
+    return found
+
+
+def thread_names(pid: int, py_spy: str | None) -> dict[int, str]:
+    """Thread id -> name: Python's thread names (``py-spy dump``, when installed) for
+    Python processes, else the kernel's (``comm``) - for every thread of ``pid``'s family."""
+    names: dict[int, str] = {}
+    for member in _family([pid]):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{member.pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    names[int(task.name)] = (task / "comm").read_text().strip()
+    if py_spy is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(
+                [py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+            )
+            for match in re.finditer(r'^Thread (\d+) \(\w+\): "([^"]*)"', done.stdout, re.M):
+                names[int(match.group(1))] = match.group(2)
+    return names
 
 
 def wait_until(check: object, timeout: float, interval: float = 0.01) -> float:

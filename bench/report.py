@@ -587,7 +587,7 @@ def always_on_markdown(r: Results) -> list[str]:
             cpu_added = (
                 v["cpu_percent"] - base["cpu_percent"] if base and key != IDLE_NOTHING else math.nan
             )
-            cpu_added = round(cpu_added, 2) + 0.0  # no "-0.00"
+            cpu_added, added = round(cpu_added, 2) + 0.0, round(added, 0) + 0.0  # no "-0"
             rows.append(
                 [
                     labels.get(key, key),
@@ -620,6 +620,12 @@ def always_on_markdown(r: Results) -> list[str]:
             "box takes a minute after start is not idling).",
             "",
         ]
+        for key, v in idle["systems"].items():
+            busiest = list(v.get("wakeups_by_thread", {}).items())[:8]
+            if busiest:
+                threads = ", ".join(f"`{name}` {rate:.1f}" for name, rate in busiest)
+                out.append(f"- wakeups/s by thread, {labels.get(key, key)}: {threads}")
+        out.append("")
     deadrx = r.get("deadrx", {})
     if deadrx.get("ratios"):
         runs = deadrx["runs"]
