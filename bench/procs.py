@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import socket
 import struct
@@ -39,11 +40,16 @@ def enter_own_netns() -> str:
     if os.geteuid() != 0 or not hasattr(os, "unshare"):
         return "the host's loopback (not root, so no network namespace of its own)"
     os.unshare(os.CLONE_NEWNET)
+    bring_loopback_up()
+    return "a network namespace of its own (loopback only)"
+
+
+def bring_loopback_up() -> None:
+    """``ip link set lo up`` in the calling thread's network namespace."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("16sh", b"lo", 0)
         flags = struct.unpack("16sh", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP))
-    return "a network namespace of its own (loopback only)"
 
 
 def free_port() -> int:
@@ -138,6 +144,69 @@ def cpu_seconds(pids: Sequence[int]) -> float:
                 times = member.cpu_times()
                 total += times.user + times.system
     return total
+
+
+def _family(pids: Sequence[int]) -> list[psutil.Process]:
+    found: dict[int, psutil.Process] = {}
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            members = [process, *process.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for member in members:
+            found.setdefault(member.pid, member)
+    return list(found.values())
+
+
+def cpu_seconds_all(pids: Sequence[int]) -> float:
+    """CPU seconds of these processes and their descendants, including the children each
+    of them started and reaped (``ip``, ``wg``, ``nft`` ... run by a check): a reaped
+    child's time moves into its parent's ``children_*``. Compare two readings."""
+    total = 0.0
+    for member in _family(pids):
+        with contextlib.suppress(psutil.Error):
+            t = member.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def wakeups(pids: Sequence[int]) -> int:
+    """Voluntary context switches of every thread of these processes and their living
+    descendants (a thread that sleeps and wakes up counts one each time)."""
+    return sum(wakeups_by_thread(pids).values())
+
+
+def wakeups_by_thread(pids: Sequence[int]) -> dict[int, int]:
+    """:func:`wakeups` per thread id."""
+    found: dict[int, int] = {}
+    for member in _family(pids):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{member.pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    for line in (task / "status").read_text().splitlines():
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            found[int(task.name)] = int(line.split()[1])
+    return found
+
+
+def thread_names(pid: int, py_spy: str | None) -> dict[int, str]:
+    """Thread id -> name: Python's thread names (``py-spy dump``, when installed) for
+    Python processes, else the kernel's (``comm``) - for every thread of ``pid``'s family."""
+    names: dict[int, str] = {}
+    for member in _family([pid]):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{member.pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    names[int(task.name)] = (task / "comm").read_text().strip()
+    if py_spy is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(
+                [py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+            )
+            for match in re.finditer(r'^Thread (\d+) \(\w+\): "([^"]*)"', done.stdout, re.M):
+                names[int(match.group(1))] = match.group(2)
+    return names
 
 
 def wait_until(check: object, timeout: float, interval: float = 0.01) -> float:

@@ -86,19 +86,23 @@ def evaluate_targets(r: Results) -> list[dict[str, Any]]:
         unit: str,
         detail: str = "",
         digits: int = 2,
+        strict: bool = False,
     ) -> None:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             status = "NOT RUN"
+        elif strict and value == limit:
+            status = "MISS"
         elif (value >= limit) if at_least else (value <= limit):
             status = "PASS"
         else:
             status = "MISS"
         shown = "-" if status == "NOT RUN" else f"{_num(value, digits)}{unit}"
+        relation = (">" if at_least else "<") + ("" if strict else "=")
         targets.append(
             {
                 "name": name,
                 "value": shown,
-                "limit": f"{'>=' if at_least else '<='} {limit:g}{unit}",
+                "limit": f"{relation} {limit:g}{unit}",
                 "status": status,
                 "detail": detail,
             }
@@ -205,7 +209,74 @@ def evaluate_targets(r: Results) -> list[dict[str, Any]]:
         False,
         " s",
     )
+    always_on_targets(r, add)
     return targets
+
+
+IDLE_NOTHING = "gateway-idle"
+IDLE_FULL = "gateway-idle-full"
+
+
+def always_on_targets(r: Results, add: Any) -> None:
+    """What an always-on box costs (``bench/alwayson.py``)."""
+    idle = r.get("idle", {}).get("systems", {})
+    window = r.get("idle", {}).get("window_s", 0)
+    for key, what in ((IDLE_NOTHING, "nothing configured"), (IDLE_FULL, "everything configured")):
+        found = idle.get(key, {})
+        add(
+            f"idle CPU, {what}",
+            found.get("cpu_percent"),
+            0.2 if key == IDLE_NOTHING else 0.5,
+            False,
+            " %",
+            f"% of one core over {window:.0f} s, children included",
+        )
+        add(
+            f"idle RSS, {what}",
+            found.get("rss_mb"),
+            115 if key == IDLE_NOTHING else 150,
+            False,
+            " MB",
+            "at the end of the idle window, children included",
+            digits=0,
+        )
+    add(
+        "start-up to serving, everything configured (restart)",
+        median(r.get("startup", {}).get("gateway-full", [])),
+        3.0,
+        False,
+        " s",
+        "spawn to the first proxied 200 with a session",
+    )
+    add(
+        "dead notification receiver: req/s vs notifications off, c=16",
+        median(r.get("deadrx", {}).get("ratios", [])),
+        0.95,
+        True,
+        "x",
+        "median of per-repetition ratios; the receiver accepts and never answers",
+        digits=3,
+    )
+    storm = r.get("storm", {})
+    add(
+        "login storm: gateway RSS above idle",
+        storm.get("rss_growth_mb"),
+        64,
+        False,
+        " MB",
+        f"peak during the storm - median before it; {storm.get('logins', 200)} wrong logins",
+        digits=1,
+    )
+    add(
+        "login storm: a logged-in person's p99",
+        storm.get("person_p99_ms"),
+        50,
+        False,
+        " ms",
+        "requests at 20/s sent while the storm lasted",
+        digits=1,
+        strict=True,
+    )
 
 
 # -- markdown ---------------------------------------------------------------------------
@@ -444,6 +515,8 @@ def markdown(r: Results, targets: list[dict[str, Any]], plot_name: str | None) -
             "",
         ]
 
+    out += always_on_markdown(r)
+
     soak = r.get("soak", {})
     if soak.get("slope_mb_per_min"):
         out += [
@@ -493,6 +566,132 @@ def markdown(r: Results, targets: list[dict[str, Any]], plot_name: str | None) -
     if plot_name:
         out += [f"![latency and memory]({plot_name})", ""]
     return "\n".join(out)
+
+
+def always_on_markdown(r: Results) -> list[str]:
+    """The idle, dead receiver and login storm tables."""
+    labels = r.get("labels", {})
+    out: list[str] = []
+    idle = r.get("idle", {})
+    if idle.get("systems"):
+        base = idle["systems"].get(IDLE_NOTHING, {})
+        out += [
+            f"## Idle: {idle['window_s']:.0f} s left alone, after {idle['settle_s']:.0f} s "
+            "to settle (all configurations side by side, each in a network namespace of "
+            "its own)",
+            "",
+        ]
+        rows = []
+        for key, v in idle["systems"].items():
+            added = v["rss_mb"] - base["rss_mb"] if base and key != IDLE_NOTHING else math.nan
+            cpu_added = (
+                v["cpu_percent"] - base["cpu_percent"] if base and key != IDLE_NOTHING else math.nan
+            )
+            cpu_added, added = round(cpu_added, 2) + 0.0, round(added, 0) + 0.0  # no "-0"
+            rows.append(
+                [
+                    labels.get(key, key),
+                    _num(v["cpu_percent"], 2),
+                    _num(cpu_added, 2),
+                    _num(v["wakeups_per_s"], 1),
+                    _num(v["rss_mb"], 0),
+                    _num(added, 0),
+                    str(v["processes"]),
+                ]
+            )
+        out += _table(
+            [
+                "configuration",
+                "CPU % of a core",
+                "CPU % added",
+                "wakeups/s",
+                "RSS MB",
+                "RSS added MB",
+                "processes",
+            ],
+            rows,
+        )
+        out += [
+            "CPU: user + system of the gateway and its descendants, including children they "
+            "ran and reaped meanwhile (`ip`, `wg`, `nft`). Wakeups: voluntary context "
+            "switches of every thread of the living processes. Added: vs nothing "
+            "configured. Automatic backups: the directory holds a backup from a minute "
+            "before the start, as on a box that has been running (the first backup a new "
+            "box takes a minute after start is not idling).",
+            "",
+        ]
+        for key, v in idle["systems"].items():
+            busiest = list(v.get("wakeups_by_thread", {}).items())[:8]
+            if busiest:
+                threads = ", ".join(f"`{name}` {rate:.1f}" for name, rate in busiest)
+                out.append(f"- wakeups/s by thread, {labels.get(key, key)}: {threads}")
+        out.append("")
+    deadrx = r.get("deadrx", {})
+    if deadrx.get("ratios"):
+        runs = deadrx["runs"]
+        out += ["## A dead notification receiver (wrk c=16 while wrong logins notify)", ""]
+        rows = [
+            [
+                labels.get(key, key),
+                spread([x["rps"] for x in v], 0),
+                spread([x["p99_ms"] for x in v], 2),
+                str(sum(x["wrong_logins"] for x in v)),
+                str(sum(x.get("deliveries_attempted", 0) for x in v))
+                if key.endswith("dead")
+                else "-",
+                f"{sum(1 for x in v if x.get('delivery_hanging'))}/{len(v)}"
+                if key.endswith("dead")
+                else "-",
+            ]
+            for key, v in runs.items()
+        ]
+        out += _table(
+            [
+                "gateway",
+                "req/s",
+                "p99 ms",
+                "wrong logins",
+                "deliveries attempted",
+                "loads with a delivery hanging",
+            ],
+            rows,
+        )
+        out += [
+            f"Ratio (median of per-repetition ratios): {spread(deadrx['ratios'], 3)}x. The "
+            "receiver accepts each connection and never answers (worse than one that is "
+            "down: that fails at once). Wrong logins (a new account name every 10: a "
+            "failed-login burst, then a ban) ran on both gateways from before the first "
+            "load to the end, and the loads began once a first delivery had reached the "
+            "receiver. Deliveries attempted: connections it accepted during each load "
+            f"({deadrx.get('deliveries_attempted', 0)} over the scenario); the gateway "
+            f"logged {deadrx.get('log_not_delivered', 0)} "
+            "failed deliveries in all.",
+            "",
+        ]
+    storm = r.get("storm", {})
+    if storm.get("statuses"):
+        answered = ", ".join(f"{v} x {k}" for k, v in sorted(storm["statuses"].items()))
+        out += [f"## Login storm ({storm['logins']} concurrent wrong logins, one account)", ""]
+        out += _table(
+            ["quantity", "value"],
+            [
+                ["storm lasted (first sent to last answered)", f"{storm['storm_s']:.2f} s"],
+                ["answers", answered],
+                ["RSS before / peak / growth (MB)",
+                 f"{storm['idle_rss_mb']:.0f} / {storm['peak_rss_mb']:.0f} / "
+                 f"{storm['rss_growth_mb']:.1f}"],
+                ["person's requests during the storm (of all)",
+                 f"{storm['person_during']} (of {storm['person_requests']}; "
+                 f"{storm['person_errors']} not 200)"],
+                ["person's p50 / p99 / max during the storm (ms)",
+                 f"{storm['person_p50_ms']:.1f} / {storm['person_p99_ms']:.1f} / "
+                 f"{storm['person_max_ms']:.1f}"],
+                ["person's p99 before the storm / over the whole run (ms)",
+                 f"{_num(storm.get('person_p99_before_ms', math.nan), 1)} / "
+                 f"{storm['person_p99_all_ms']:.1f}"],
+            ],
+        )  # fmt: skip
+    return out
 
 
 def _foreign(meta: dict[str, Any]) -> str:

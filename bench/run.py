@@ -31,7 +31,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import browser, httpload, procs, profile, report, systems
+from bench import alwayson, browser, httpload, procs, profile, report, systems
 from bench.procs import PYTHON, ROOT, Procs
 from bench.systems import System
 from gateway.system.limits import raise_open_file_limit
@@ -60,6 +60,10 @@ class Plan:
     startup_reps: int
     soak_seconds: float
     profile_seconds: float
+    idle_seconds: float
+    idle_settle: float
+    startup_full_reps: int
+    storm_seconds: float
     diagnostics: tuple[str, ...] = ()
 
 
@@ -78,6 +82,10 @@ FULL = Plan(
     startup_reps=5,
     soak_seconds=600,
     profile_seconds=10,
+    idle_seconds=300,
+    idle_settle=15,
+    startup_full_reps=5,
+    storm_seconds=90,
     diagnostics=("lean-noop10", "lean-stream", "gateway-unchained"),
 )
 QUICK = Plan(
@@ -95,7 +103,15 @@ QUICK = Plan(
     startup_reps=1,
     soak_seconds=40,
     profile_seconds=3,
+    idle_seconds=30,
+    idle_settle=15,
+    startup_full_reps=1,
+    storm_seconds=24,
 )
+
+
+# Scenarios that start their own gateways (bench/alwayson.py).
+ALWAYS_ON = {"idle", "startup-full", "deadrx", "storm"}
 
 
 def log(message: str) -> None:
@@ -755,7 +771,8 @@ def main() -> int:
         "--only",
         default="",
         help="comma-separated scenarios (debugging): "
-        "startup,http,rtt,fan100,fan1000,browser,profile,soak",
+        "startup,http,rtt,fan100,fan1000,browser,profile,soak,"
+        "idle,startup-full,deadrx,storm",
     )
     parser.add_argument("--systems", default="", help="comma-separated systems (debugging)")
     parser.add_argument(
@@ -812,6 +829,9 @@ def main() -> int:
     signal.signal(signal.SIGHUP, on_signal)
     runner = Runner(plan, workdir, results)
     runner.only_systems = set(filter(None, args.systems.split(",")))
+    if only and only <= ALWAYS_ON and not runner.only_systems:
+        # These scenarios start gateways of their own: the common systems would idle.
+        runner.only_systems = {"-"}
     started = time.monotonic()
     monitor = LoadMonitor()
     monitor.start()
@@ -837,17 +857,29 @@ def main() -> int:
         ("memory", lambda: runner.memory("after_load_mb")),
         ("profile", runner.profiles),
         ("soak", runner.soak),
+        ("idle", lambda: alwayson.idle(runner, plan.idle_seconds, plan.idle_settle)),
+        ("startup-full", lambda: alwayson.startup_full(runner, plan.startup_full_reps)),
+        ("deadrx", lambda: alwayson.dead_receiver(runner, plan.http_reps, plan.http_seconds)),
+        ("storm", lambda: alwayson.storm(runner, plan.storm_seconds)),
     ]
     partial = args.out / "results.partial.json"
     try:
         runner.start_systems()
-        runner.memory("after_start_mb")
-        for name, scenario in scenarios:
-            if name == "memory" or wanted(name):
-                runner.attempt(name, scenario)
-                # What is done so far survives a crash or an interruption.
-                args.out.mkdir(parents=True, exist_ok=True)
-                partial.write_text(json.dumps(results, indent=1, default=str))
+        if runner.systems:
+            runner.memory("after_start_mb")
+        chosen = [(n, s) for n, s in scenarios if (n == "memory" and runner.systems) or wanted(n)]
+        durations: dict[str, float] = results["meta"].setdefault("scenario_seconds", {})
+        for index, (name, scenario) in enumerate(chosen, 1):
+            log(
+                f"scenario {index}/{len(chosen)}: {name} "
+                f"(elapsed {(time.monotonic() - started) / 60:.1f} min)"
+            )
+            began = time.monotonic()
+            runner.attempt(name, scenario)
+            durations[name] = time.monotonic() - began
+            # What is done so far survives a crash or an interruption.
+            args.out.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(results, indent=1, default=str))
     finally:
         runner.procs.close()
         results["meta"]["seconds"] = time.monotonic() - started

@@ -140,7 +140,9 @@ def gateway_config(
     *,
     auth: bool = True,
     tls: bool = False,
+    extra: str = "",
 ) -> Path:
+    """The configuration file; ``extra``: more TOML sections, appended as they are."""
     directory.mkdir(parents=True, exist_ok=True)
     text = (
         f'data_dir = "{directory / "data"}"\n'
@@ -158,6 +160,7 @@ def gateway_config(
         text += 'trusted_networks = ["127.0.0.0/8", "::1/128"]\n'
     if tls:
         text += "[tls]\nenabled = true\n"
+    text += extra
     path = directory / "gateway.toml"
     path.write_text(text)
     return path

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.alwayson import FEATURES
 from tests.support.ci import cannot_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ def _missing() -> list[str]:
     return missing
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_quick_benchmark_completes(tmp_path: Path) -> None:
     missing = _missing()
     if missing:
@@ -45,7 +46,7 @@ def test_quick_benchmark_completes(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=840,
+        timeout=1140,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = (out / "results.md").read_text()
@@ -63,6 +64,19 @@ def test_quick_benchmark_completes(tmp_path: Path) -> None:
     assert len(results["browser"]["gateway"]) >= 3
     assert results["startup"]["gateway"] and results["startup"]["gateway-first"]
     assert results["soak"]["slope_mb_per_min"]["gateway"] is not None
+    # What an always-on box costs (bench/alwayson.py): numbers, never judged here.
+    idle = results["idle"]["systems"]
+    for key in ("gateway-idle", "gateway-idle-full", *(f"gateway-idle+{f}" for f in FEATURES)):
+        assert idle[key]["cpu_seconds"] >= 0 and idle[key]["rss_mb"] > 20, key
+        assert idle[key]["wakeups_per_s"] > 0, key
+    assert results["startup"]["gateway-full"]
+    deadrx = results["deadrx"]
+    assert deadrx["ratios"] and deadrx["deliveries_attempted"] >= 1
+    assert all(run["wrong_logins"] > 0 for run in deadrx["runs"]["gateway-notify-dead"])
+    storm = results["storm"]
+    assert sum(storm["statuses"].values()) == storm["logins"] == 200
+    assert storm["person_during"] > 0 and storm["rss_growth_mb"] == storm["rss_growth_mb"]
+    assert results["meta"]["scenario_seconds"]["storm"] > 0
     # Every target was evaluated (PASS or MISS, none left out for want of data).
     assert all(t["status"] in ("PASS", "MISS") for t in results["targets"]), [
         t for t in results["targets"] if t["status"] not in ("PASS", "MISS")
