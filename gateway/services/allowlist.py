@@ -119,7 +119,7 @@ class Entry:
     hits: int
     last_hit_at: float | None
 
-    def active(self, now: float) -> bool:
+    def active_at(self, now: float) -> bool:
         return self.expires_at is None or self.expires_at > now
 
 

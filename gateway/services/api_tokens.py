@@ -13,6 +13,9 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
@@ -43,17 +46,21 @@ class TokenRevoked(TokenError, Conflict):
 
 @dataclass(frozen=True)
 class ApiToken:
+    """A token's record (the admin API answers it as ``TokenOut``); the token itself and its
+    hash are no part of it."""
+
     id: str
-    user_name: str
+    user_name: Annotated[str, Field(serialization_alias="user")]
     name: str
     read_only: bool
     created_at: float
     expires_at: float | None
     last_used_at: float | None
     revoked_at: float | None
-    scopes: tuple[str, ...] = ()
+    # Not in the admin API's answers (they never were): the CLI shows them.
+    scopes: Annotated[tuple[str, ...], Field(exclude=True)] = ()
 
-    def active(self, now: float) -> bool:
+    def active_at(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 

@@ -44,7 +44,7 @@ async def create(sub: Submission) -> Response:
     )
     outcome = Outcome(
         notice=_("Created the token '{name}' for {user}.").format(
-            name=record.name, user=record.user
+            name=record.name, user=record.user_name
         ),
         shown_once={"title": _("API token '{name}'").format(name=record.name), "secret": token},
     )
