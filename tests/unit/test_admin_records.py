@@ -19,8 +19,10 @@ from pydantic import TypeAdapter
 
 from gateway.admin import models, views
 from gateway.admin.api import router
+from gateway.admin.api.passkeys import PasskeyOut
 from gateway.services.allowlist import Entry
 from gateway.services.api_tokens import ApiToken
+from gateway.services.passkeys import Passkey
 from gateway.services.peers import Peer
 from gateway.services.users import User
 
@@ -76,6 +78,17 @@ PEER_FIELDS = [
     "handshake_age",
     "rx_bytes",
     "tx_bytes",
+]
+
+PASSKEY_FIELDS = [
+    "id",
+    "user",
+    "name",
+    "rp_id",
+    "transports",
+    "sign_count",
+    "created_at",
+    "last_used_at",
 ]
 
 
@@ -150,11 +163,30 @@ def _peer() -> Any:
     )
 
 
+def _passkey() -> Any:
+    return views.shown(
+        PasskeyOut,
+        Passkey(
+            id=1,
+            user_id=4711,
+            user_name="anna",
+            name="laptop",
+            credential_id=SECRET,
+            rp_id="gateway.example",
+            sign_count=0,
+            transports=("usb",),
+            created_at=1.0,
+            last_used_at=None,
+        ),
+    )
+
+
 CASES: list[tuple[str, Callable[[], Any], list[str]]] = [
     ("UserOut", _user, USER_FIELDS),
     ("TokenOut", _token, TOKEN_FIELDS),
     ("AllowlistEntryOut", _entry, ENTRY_FIELDS),
     ("PeerOut", _peer, PEER_FIELDS),
+    ("PasskeyOut", _passkey, PASSKEY_FIELDS),
 ]
 
 
@@ -198,3 +230,4 @@ def test_the_out_models_are_the_records() -> None:
     assert issubclass(models.UserOut, User)
     assert issubclass(models.TokenOut, ApiToken)
     assert issubclass(models.AllowlistEntryOut, Entry)
+    assert issubclass(PasskeyOut, Passkey)
