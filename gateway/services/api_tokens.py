@@ -93,6 +93,10 @@ def scopes_of(row: sqlite3.Row) -> tuple[str, ...]:
     return tuple(str(scope) for scope in json.loads(row["scopes"] or "[]"))
 
 
+NAME_LENGTH = N_("give the token a name of 1-100 characters, e.g. 'home assistant'")
+NAME_NOT_PLAIN = N_("the token name contains control characters; use plain text")
+
+
 def create_token(
     conn: sqlite3.Connection,
     user_name: str,
@@ -109,13 +113,9 @@ def create_token(
     user = users.require_user(conn, user_name)
     checked = check_scopes(scopes)
     if not name.strip() or len(name) > 100:
-        raise TokenInvalid(
-            N_("give the token a name of 1-100 characters, e.g. 'home assistant'"), field="name"
-        )
+        raise TokenInvalid(NAME_LENGTH, field="name")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise TokenInvalid(
-            N_("the token name contains control characters; use plain text"), field="name"
-        )
+        raise TokenInvalid(NAME_NOT_PLAIN, field="name")
     token, token_id = tokens.new_api_token()
     parsed = tokens.parse_api_token(token)
     assert parsed is not None

@@ -139,12 +139,13 @@ def get_user_by_id(conn: sqlite3.Connection, user_id: int) -> User | None:
     return _user(row) if row else None
 
 
+NO_SUCH_USER = N_("there is no user '{name}'; 'cemm-gateway user list' shows them")
+
+
 def require_user(conn: sqlite3.Connection, name: str) -> User:
     user = get_user(conn, name)
     if user is None:
-        raise UserNotFound(
-            N_("there is no user '{name}'; 'cemm-gateway user list' shows them"), name=name
-        )
+        raise UserNotFound(NO_SUCH_USER, name=name)
     return user
 
 
