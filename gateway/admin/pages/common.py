@@ -36,9 +36,6 @@ class Form:
         value = self._data.get(name, default)
         return value if isinstance(value, str) else default
 
-    def sent(self, name: str) -> bool:
-        return isinstance(self._data.get(name), str)
-
     def flag(self, name: str) -> bool:
         return self.text(name) in ("1", "on", "true", "yes")
 

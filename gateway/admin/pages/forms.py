@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ValidationError
 
 from gateway.admin.pages.common import Form
-from gateway.services.errors import ServiceError
+from gateway.services.errors import Invalid, ServiceError
 
 #: How a page words a refused field: from the text the person typed, and pydantic's error
 #: type (``string_too_long``, ``string_pattern_mismatch``...), when the wording depends on it.
@@ -33,9 +33,10 @@ class FormModel[M: BaseModel]:
     """How one page form maps onto ``model``.
 
     ``texts`` are read as typed, ``stripped`` with surrounding spaces removed, ``flags`` as
-    checkboxes. A text the form does not send is left out (the model's default applies),
-    and so is an ``optional`` one left empty. ``refusals`` words each field the model can
-    refuse, in the order the page checks them.
+    checkboxes. A text the form does not send reads as its ``defaults`` entry (as the page
+    always read it) or as empty; an ``optional`` one left empty is left out, so the model's
+    default applies. ``refusals`` words each field the model can refuse, in the order the
+    page checks them.
     """
 
     model: type[M]
@@ -43,14 +44,14 @@ class FormModel[M: BaseModel]:
     texts: tuple[str, ...] = ()
     stripped: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
-    optional: tuple[str, ...] = field(default=())
+    optional: tuple[str, ...] = ()
+    defaults: Mapping[str, str] = field(default_factory=dict)
 
     def read(self, form: Form) -> M:
         data: dict[str, object] = {}
         for name in (*self.texts, *self.stripped):
-            if not form.sent(name):
-                continue
-            value = form.text(name).strip() if name in self.stripped else form.text(name)
+            value = form.text(name, self.defaults.get(name, ""))
+            value = value.strip() if name in self.stripped else value
             if value or name not in self.optional:
                 data[name] = value
         data.update({name: form.flag(name) for name in self.flags})
@@ -60,9 +61,27 @@ class FormModel[M: BaseModel]:
             raise self.refusal(error, form) from None
 
     def refusal(self, error: ValidationError, form: Form) -> ServiceError:
-        faults = {str(fault["loc"][0]): fault["type"] for fault in error.errors() if fault["loc"]}
+        faults = {str(fault["loc"][0]): fault for fault in error.errors() if fault["loc"]}
         for name, wording in self.refusals.items():
             if name in faults:
-                return wording(form.text(name), faults[name])
-        # A field no page form sends (or a model that gained one): never a silent pass.
-        raise error
+                text = form.text(name, self.defaults.get(name, ""))
+                return wording(
+                    text.strip() if name in self.stripped else text, faults[name]["type"]
+                )
+        # Only a field no refusal words (a test checks there is none) gets pydantic's words.
+        fault = error.errors()[0]
+        return Invalid(str(fault["msg"]), field=str(fault["loc"][0]) if fault["loc"] else None)
+
+
+def service_words(check: Callable[[str], object]) -> Wording:
+    """Word a refused field as the service's own check of it does (``users.check_name``):
+    the page then says exactly what the service would have said."""
+
+    def wording(text: str, kind: str) -> ServiceError:
+        try:
+            check(text)
+        except ServiceError as refusal:
+            return refusal
+        return Invalid(kind)  # the model and the service disagree: say which rule it was
+
+    return wording

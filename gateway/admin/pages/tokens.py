@@ -47,6 +47,7 @@ CREATE = FormModel(
     texts=("user", "expires"),
     stripped=("name",),
     flags=("read_only",),
+    defaults={"expires": "never"},
     # In the order the page checked them before the service did.
     refusals={
         "expires": _expiry_from_the_list,
