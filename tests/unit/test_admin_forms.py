@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admin.pages import tokens, users
+from gateway.admin.pages import peers, tokens, users
 from gateway.admin.pages.common import Form
 from gateway.admin.pages.forms import FormModel
 from gateway.services.api_tokens import NAME_LENGTH, NAME_NOT_PLAIN
 from gateway.services.errors import Invalid, NotFound, ServiceError
 
-FORMS: list[FormModel] = [tokens.CREATE, users.ADD, users.ROLE, users.PASSWORD]  # type: ignore[type-arg]
+FORMS: list[FormModel] = [tokens.CREATE, users.ADD, users.ROLE, users.PASSWORD, peers.ADD]  # type: ignore[type-arg]
 
 GOOD = {"user": "anna", "name": "  home assistant ", "expires": "7d", "read_only": "on"}
 
@@ -97,3 +97,32 @@ def test_a_role_and_a_password_are_chosen_or_typed() -> None:
     with pytest.raises(Invalid) as caught:
         users.PASSWORD.read(Form({"password": "short"}))
     assert caught.value.field == "password"
+
+
+def test_adding_a_peer_reads_as_the_page_always_did() -> None:
+    body = peers.ADD.read(Form({"name": " anna phone ", "user": " ", "public_key": ""}))
+    assert (body.name, body.user, body.public_key, body.trusted, body.expires) == (
+        "anna phone",
+        None,
+        None,
+        False,
+        "never",
+    )
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"name": "a/b"}, "name", "peer name 'a/b' is not allowed"),
+        ({"name": "phone", "public_key": "abc"}, "public_key", "'abc' is not a WireGuard"),
+        ({"name": "phone", "expires": "soon"}, "expires", "Choose an expiry from the list."),
+        ({"name": "phone", "user": "no body"}, None, "there is no user 'no body'"),
+    ],
+)
+def test_adding_a_peer_is_refused_in_the_pages_words(
+    form: dict[str, str], field: str | None, message: str
+) -> None:
+    with pytest.raises(ServiceError) as caught:
+        peers.ADD.read(Form(form))
+    assert caught.value.field == field
+    assert caught.value.message.startswith(message)
