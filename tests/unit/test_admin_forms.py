@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admin.pages import peers, tokens, users
+from gateway.admin.pages import allowlist, peers, tokens, users
 from gateway.admin.pages.common import Form
 from gateway.admin.pages.forms import FormModel
 from gateway.services.api_tokens import NAME_LENGTH, NAME_NOT_PLAIN
 from gateway.services.errors import Invalid, NotFound, ServiceError
 
-FORMS: list[FormModel] = [tokens.CREATE, users.ADD, users.ROLE, users.PASSWORD, peers.ADD]  # type: ignore[type-arg]
+FORMS: list[FormModel] = [
+    tokens.CREATE,
+    users.ADD,
+    users.ROLE,
+    users.PASSWORD,
+    peers.ADD,
+    allowlist.ADD,
+]  # type: ignore[type-arg]
 
 GOOD = {"user": "anna", "name": "  home assistant ", "expires": "7d", "read_only": "on"}
 
@@ -124,5 +131,38 @@ def test_adding_a_peer_is_refused_in_the_pages_words(
 ) -> None:
     with pytest.raises(ServiceError) as caught:
         peers.ADD.read(Form(form))
+    assert caught.value.field == field
+    assert caught.value.message.startswith(message)
+
+
+def test_adding_to_the_allowlist_reads_as_the_page_always_did() -> None:
+    form = Form({"network": " 192.0.2.0/24 ", "label": " office ", "confirm_wide": "1"})
+    body = allowlist.ADD.read(form)
+    assert body.model_dump() == {
+        "network": "192.0.2.0/24",
+        "label": "office",
+        "expires": "never",
+        "confirm_lockout": False,
+        "confirm_wide": True,
+    }
+    mine = allowlist.ADD.read(form.but(network="192.0.2.7", label="my address"))
+    assert (mine.network, mine.label) == ("192.0.2.7", "my address")
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"network": " "}, "network", "Enter a network or an address to add."),
+        ({"network": "1"}, "network", "allowlist entry '1' is not"),
+        ({"network": "192.0.2.0/24", "label": "x" * 201}, "label", "label is longer than 200"),
+        ({"network": "192.0.2.0/24", "label": "a\x07"}, "label", "label contains control"),
+        ({"network": "", "expires": "soon"}, "expires", "Choose an expiry from the list."),
+    ],
+)
+def test_adding_to_the_allowlist_is_refused_in_the_pages_words(
+    form: dict[str, str], field: str, message: str
+) -> None:
+    with pytest.raises(Invalid) as caught:
+        allowlist.ADD.read(Form(form))
     assert caught.value.field == field
     assert caught.value.message.startswith(message)
