@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.dataclasses import dataclass as shown_record
 
 from gateway.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from gateway.services.allowlist import Entry
 from gateway.services.api_tokens import ApiToken
 from gateway.services.audit import AuditEntry
+from gateway.services.guests import MAX_BROWSERS
 from gateway.services.users import User
 
 
@@ -244,6 +245,23 @@ class BanOut(BaseModel):
     reason: str
     created_at: float
     until: float
+
+
+# -- guest links ------------------------------------------------------------------------
+def _whole(value: object) -> object:
+    """JSON has no integers apart from numbers: ``2.0`` is the whole number 2."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class GuestCreate(_Input):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
+    role: Literal["viewer", "user"] = "viewer"
+    expires: Annotated[
+        str, Field(min_length=1, max_length=32, description="a duration (8h) or a moment")
+    ]
+    browsers: Annotated[int, Field(ge=1, le=MAX_BROWSERS), BeforeValidator(_whole)] = 1
 
 
 # -- audit ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.admin.pages import allowlist, peers, tokens, users
+from gateway.admin.pages import allowlist, guests, peers, tokens, users
 from gateway.admin.pages.common import Form
 from gateway.admin.pages.forms import FormModel
 from gateway.services.api_tokens import NAME_LENGTH, NAME_NOT_PLAIN
@@ -68,7 +68,7 @@ def test_what_the_model_refuses_the_page_words_as_before(
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda form: form.model.__name__)
 def test_every_field_the_model_can_refuse_has_words(form: FormModel) -> None:  # type: ignore[type-arg]
-    texts = {*form.texts, *form.stripped}
+    texts = {*form.texts, *form.stripped, *form.numbers}
     assert texts | set(form.flags) <= set(form.model.model_fields)
     assert set(form.refusals) == texts
 
@@ -164,5 +164,35 @@ def test_adding_to_the_allowlist_is_refused_in_the_pages_words(
 ) -> None:
     with pytest.raises(Invalid) as caught:
         allowlist.ADD.read(Form(form))
+    assert caught.value.field == field
+    assert caught.value.message.startswith(message)
+
+
+def test_making_a_guest_link_reads_as_the_page_always_did() -> None:
+    body = guests.CREATE.read(Form({"name": " installer Jan "}))
+    assert body.model_dump() == {
+        "name": "installer Jan",
+        "role": "viewer",
+        "expires": "8h",
+        "browsers": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"name": "Jan", "browsers": "two"}, "browsers", "Give a whole number."),
+        ({"name": "", "browsers": "2.0"}, "browsers", "Give a whole number."),
+        ({"name": "Jan", "browsers": "99"}, "browsers", "browsers must be 1 to"),
+        ({"name": " "}, "name", "give the link a name of 1-"),
+        ({"name": "Jan", "role": "admin"}, "role", "role 'admin' is not for guests"),
+        ({"name": "", "expires": ""}, "expires", ""),
+    ],
+)
+def test_making_a_guest_link_is_refused_in_the_pages_words(
+    form: dict[str, str], field: str, message: str
+) -> None:
+    with pytest.raises(Invalid) as caught:
+        guests.CREATE.read(Form(form))
     assert caught.value.field == field
     assert caught.value.message.startswith(message)

@@ -33,10 +33,11 @@ class FormModel[M: BaseModel]:
     """How one page form maps onto ``model``.
 
     ``texts`` are read as typed, ``stripped`` with surrounding spaces removed, ``flags`` as
-    checkboxes. A text the form does not send reads as its ``defaults`` entry (as the page
-    always read it) or as empty; an ``optional`` one left empty is left out, so the model's
-    default applies. ``refusals`` words each field the model can refuse, in the order the
-    page checks them.
+    checkboxes, ``numbers`` as whole numbers (text that is none is refused at once, with
+    the error type ``int_parsing``, as the page always refused it first). A text the form
+    does not send reads as its ``defaults`` entry (as the page always read it) or as empty;
+    an ``optional`` one left empty is left out, so the model's default applies.
+    ``refusals`` words each field the model can refuse, in the order the page checks them.
     """
 
     model: type[M]
@@ -44,6 +45,7 @@ class FormModel[M: BaseModel]:
     texts: tuple[str, ...] = ()
     stripped: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     defaults: Mapping[str, str] = field(default_factory=dict)
 
@@ -55,6 +57,12 @@ class FormModel[M: BaseModel]:
             if value or name not in self.optional:
                 data[name] = value
         data.update({name: form.flag(name) for name in self.flags})
+        for name in self.numbers:
+            text = form.text(name, self.defaults.get(name, ""))
+            try:
+                data[name] = int(text)
+            except ValueError:
+                raise self.refusals[name](text, "int_parsing") from None
         try:
             return self.model.model_validate(data)
         except ValidationError as error:
