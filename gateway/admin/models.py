@@ -165,8 +165,9 @@ class AllowlistAdd(_Input):
 @shown_record(frozen=True, kw_only=True)
 class UserOut(User):
     # A user as the API answers it: the record, nothing added. (No docstring: it would
-    # become the schema's description.)
-    pass
+    # become the schema's description.) The row id, never answered, may be left out by
+    # whoever shows a user that is not stored (a page's preview).
+    id: int = Field(default=0, exclude=True)
 
 
 class UserAdd(_Input):
