@@ -1,5 +1,13 @@
 """Service-layer records as the admin app shows them (API models; the pages render the
-same models), so the API and the pages can never disagree about a field."""
+same models), so the API and the pages can never disagree about a field.
+
+:func:`shown` makes a record's ``*Out`` model (which extends the record's dataclass, see
+:mod:`gateway.admin.models`) from the record and what only the admin app knows. Sessions,
+bans, peers (and guest links, ``api/guests.py``) keep a model and a converter of their
+own: their answers place computed values between the record's fields (a ban's ``kind``
+and ``target`` after ``subject``, a peer's ``state`` after ``enabled``) or list them in
+another order than the record (a session, whose record also holds the CSRF token; a guest
+link, whose record order the CLI's JSON shows), and neither answer may change."""
 
 from __future__ import annotations
 
