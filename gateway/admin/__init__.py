@@ -3,12 +3,14 @@ sessions, bans, audit, status):
 
 - ``pages/`` - server-rendered pages, one module per resource; each form action is a
   function of its own (``pages/common.py`` routes and answers refusals), drawn with
-  ``rendering.py`` (templates, the frame, confirmation and message pages);
+  ``rendering.py`` (templates, the frame, confirmation and message pages); a form is read
+  through the JSON API's input model (``pages/forms.py``);
 - ``api/`` - the JSON API under ``/api/``, one module per resource; ``api/errors.py``
   answers every refusal;
 - ``actions/`` - every operation once, for both: runs the service functions on the
   database worker, tells the proxy what changed, and answers the records as shown
-  (``models.py``, ``views.py``);
+  (``models.py``: what the API accepts and answers - a record's ``*Out`` model extends
+  the service's dataclass -, ``views.py``: a record and what only the admin app knows);
 - ``security.py`` - who may use the app (the guard), ``caller.py`` - who is asking;
 - ``dashboard.py`` - what the dashboard shows.
 

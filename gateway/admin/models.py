@@ -1,6 +1,13 @@
 """What the admin JSON API accepts and answers: pydantic models, so the OpenAPI document
 at ``/openapi.json`` describes every request and response exactly.
 
+A record the services keep (a user, an API token, an allowlist entry...) is defined once,
+as the service's frozen dataclass; its ``*Out`` model here is a pydantic dataclass that
+extends it with what only the admin app can say (``active`` now, ``admits_you`` for the
+caller). The record decides which of its fields stay inside (``Field(exclude=True)``) and
+which are named differently outside (``serialization_alias``); a test pins the field set
+of every answer, so a field the record gains is seen, not leaked.
+
 Input text is plain: no control characters and no lone surrogates (which SQLite could not
 store), within stated lengths. Times are Unix timestamps in seconds (floats), as the
 service layer keeps them.
@@ -10,10 +17,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.dataclasses import dataclass as shown_record
 
 from gateway.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from gateway.services.allowlist import Entry
+from gateway.services.api_tokens import ApiToken
 from gateway.services.audit import AuditEntry
+from gateway.services.guests import MAX_BROWSERS
+from gateway.services.users import User
 
 
 def _plain(value: str) -> str:
@@ -113,17 +125,12 @@ class MeOut(BaseModel):
 
 
 # -- allowlist --------------------------------------------------------------------------
-class AllowlistEntryOut(BaseModel):
-    id: int
-    network: str
-    label: str
-    expires_at: float | None
-    created_at: float
-    created_by: str
-    hits: int
-    last_hit_at: float | None
+@shown_record(frozen=True, kw_only=True)
+class AllowlistEntryOut(Entry):
+    # An entry as the API answers it: the record, whether it admits now, and whether it
+    # admits the caller.
     active: bool
-    admits_you: bool = Field(description="whether this entry admits the caller's address")
+    admits_you: Annotated[bool, Field(description="whether this entry admits the caller's address")]
 
 
 class AllowlistOut(BaseModel):
@@ -155,15 +162,12 @@ class AllowlistAdd(_Input):
 
 
 # -- users ------------------------------------------------------------------------------
-class UserOut(BaseModel):
-    name: str
-    role: str
-    disabled: bool
-    email: str | None
-    oidc_managed: bool
-    totp_enabled: bool
-    has_password: bool
-    created_at: float
+@shown_record(frozen=True, kw_only=True)
+class UserOut(User):
+    # A user as the API answers it: the record, nothing added. (No docstring: it would
+    # become the schema's description.) The row id, never answered, may be left out by
+    # whoever shows a user that is not stored (a page's preview).
+    id: int = Field(default=0, exclude=True)
 
 
 class UserAdd(_Input):
@@ -199,15 +203,9 @@ class RevokedCount(BaseModel):
 
 
 # -- API tokens -------------------------------------------------------------------------
-class TokenOut(BaseModel):
-    id: str
-    user: str
-    name: str
-    read_only: bool
-    created_at: float
-    expires_at: float | None
-    last_used_at: float | None
-    revoked_at: float | None
+@shown_record(frozen=True, kw_only=True)
+class TokenOut(ApiToken):
+    # A token as the API answers it: the record, and whether it works now.
     active: bool
 
 
@@ -248,6 +246,23 @@ class BanOut(BaseModel):
     reason: str
     created_at: float
     until: float
+
+
+# -- guest links ------------------------------------------------------------------------
+def _whole(value: object) -> object:
+    """JSON has no integers apart from numbers: ``2.0`` is the whole number 2."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class GuestCreate(_Input):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
+    role: Literal["viewer", "user"] = "viewer"
+    expires: Annotated[
+        str, Field(min_length=1, max_length=32, description="a duration (8h) or a moment")
+    ]
+    browsers: Annotated[int, Field(ge=1, le=MAX_BROWSERS), BeforeValidator(_whole)] = 1
 
 
 # -- audit ------------------------------------------------------------------------------

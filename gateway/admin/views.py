@@ -1,11 +1,20 @@
 """Service-layer records as the admin app shows them (API models; the pages render the
-same models), so the API and the pages can never disagree about a field."""
+same models), so the API and the pages can never disagree about a field.
+
+:func:`shown` makes a record's ``*Out`` model (which extends the record's dataclass, see
+:mod:`gateway.admin.models`) from the record and what only the admin app knows. Sessions,
+bans, peers (and guest links, ``api/guests.py``) keep a model and a converter of their
+own: their answers place computed values between the record's fields (a ban's ``kind``
+and ``target`` after ``subject``, a peer's ``state`` after ``enabled``) or list them in
+another order than the record (a session, whose record also holds the CSRF token; a guest
+link, whose record order the CLI's JSON shows), and neither answer may change."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Collection, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.admin.models import (
     AllowlistEntryOut,
@@ -24,18 +33,19 @@ from gateway.services.peers import Peer
 from gateway.services.users import User
 from gateway.web.context import WebContext
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+
+def shown[Out](out: Callable[..., Out], record: DataclassInstance, **added: object) -> Out:
+    """``record`` as its ``*Out`` model (which extends the record's dataclass), with the
+    values only the admin app knows (``added``)."""
+    fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+    return out(**fields, **added)
+
 
 def user_out(user: User) -> UserOut:
-    return UserOut(
-        name=user.name,
-        role=user.role,
-        disabled=user.disabled,
-        email=user.email,
-        oidc_managed=user.oidc_managed,
-        totp_enabled=user.totp_enabled,
-        has_password=user.has_password,
-        created_at=user.created_at,
-    )
+    return shown(UserOut, user)
 
 
 def entry_admits(entry: Entry, address: str) -> bool:
@@ -47,33 +57,14 @@ def entry_admits(entry: Entry, address: str) -> bool:
 
 
 def entry_out(entry: Entry, *, address: str, now: float | None = None) -> AllowlistEntryOut:
-    active = entry.active(time.time() if now is None else now)
-    return AllowlistEntryOut(
-        id=entry.id,
-        network=entry.network,
-        label=entry.label,
-        expires_at=entry.expires_at,
-        created_at=entry.created_at,
-        created_by=entry.created_by,
-        hits=entry.hits,
-        last_hit_at=entry.last_hit_at,
-        active=active,
-        admits_you=active and entry_admits(entry, address),
+    active = entry.active_at(time.time() if now is None else now)
+    return shown(
+        AllowlistEntryOut, entry, active=active, admits_you=active and entry_admits(entry, address)
     )
 
 
 def token_out(token: ApiToken, *, now: float | None = None) -> TokenOut:
-    return TokenOut(
-        id=token.id,
-        user=token.user_name,
-        name=token.name,
-        read_only=token.read_only,
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        last_used_at=token.last_used_at,
-        revoked_at=token.revoked_at,
-        active=token.active(time.time() if now is None else now),
-    )
+    return shown(TokenOut, token, active=token.active_at(time.time() if now is None else now))
 
 
 def session_out(

@@ -60,7 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         listing = {
             "default_networks": settings.allowlist.default_networks,
-            "entries": [{**entry.__dict__, "active": entry.active(now)} for entry in entries],
+            "entries": [{**entry.__dict__, "active": entry.active_at(now)} for entry in entries],
         }
         print(json.dumps(listing, indent=2))
         return EXIT_OK
@@ -74,7 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         (
             entry.network,
             entry.label or "-",
-            when(entry.expires_at) + ("" if entry.active(now) else " (expired)"),
+            when(entry.expires_at) + ("" if entry.active_at(now) else " (expired)"),
             str(entry.hits),
             when(entry.last_hit_at),
             entry.created_by,

@@ -48,7 +48,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             _access(token),
             when(token.expires_at),
             when(token.last_used_at),
-            "active" if token.active(now) else ("revoked" if token.revoked_at else "expired"),
+            "active" if token.active_at(now) else ("revoked" if token.revoked_at else "expired"),
         )
         for token in found
     ]
@@ -67,7 +67,7 @@ def _access(token: api_tokens.ApiToken) -> str:
 
 
 def _record(token: api_tokens.ApiToken, now: float) -> dict[str, object]:
-    record: dict[str, object] = {**token.__dict__, "active": token.active(now)}
+    record: dict[str, object] = {**token.__dict__, "active": token.active_at(now)}
     if not token.scopes:
         del record["scopes"]  # an unscoped token's record reads as it always has
     return record

@@ -119,7 +119,7 @@ class Entry:
     hits: int
     last_hit_at: float | None
 
-    def active(self, now: float) -> bool:
+    def active_at(self, now: float) -> bool:
         return self.expires_at is None or self.expires_at > now
 
 
@@ -139,6 +139,16 @@ def normalise(network: str) -> str:
         return str(parse_network(network))
     except AllowlistEntryError as error:
         raise AllowlistInvalid(error.text, field="network") from None
+
+
+def check_label(label: str) -> str:
+    if len(label) > 200:
+        raise AllowlistInvalid(N_("label is longer than 200 characters"), field="label")
+    if any(ord(c) < 32 or ord(c) == 127 for c in label):
+        raise AllowlistInvalid(
+            N_("label contains control characters; use plain text"), field="label"
+        )
+    return label
 
 
 def _entry(row: sqlite3.Row) -> Entry:
@@ -280,12 +290,7 @@ def save_entry(
     address's access sooner is refused unless confirmed (:class:`SelfLockoutError`).
     """
     canonical = normalise(network)
-    if len(label) > 200:
-        raise AllowlistInvalid(N_("label is longer than 200 characters"), field="label")
-    if any(ord(c) < 32 or ord(c) == 127 for c in label):
-        raise AllowlistInvalid(
-            N_("label contains control characters; use plain text"), field="label"
-        )
+    check_label(label)
     now = clock.now()
     expires_at = now + expires_in if expires_in is not None else None
     warning = wide_network_message(parse_network(canonical))

@@ -13,6 +13,9 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 from gateway.auth import tokens
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
@@ -43,17 +46,21 @@ class TokenRevoked(TokenError, Conflict):
 
 @dataclass(frozen=True)
 class ApiToken:
+    """A token's record (the admin API answers it as ``TokenOut``); the token itself and its
+    hash are no part of it."""
+
     id: str
-    user_name: str
+    user_name: Annotated[str, Field(serialization_alias="user")]
     name: str
     read_only: bool
     created_at: float
     expires_at: float | None
     last_used_at: float | None
     revoked_at: float | None
-    scopes: tuple[str, ...] = ()
+    # Not in the admin API's answers (they never were): the CLI shows them.
+    scopes: Annotated[tuple[str, ...], Field(exclude=True)] = ()
 
-    def active(self, now: float) -> bool:
+    def active_at(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
@@ -86,6 +93,10 @@ def scopes_of(row: sqlite3.Row) -> tuple[str, ...]:
     return tuple(str(scope) for scope in json.loads(row["scopes"] or "[]"))
 
 
+NAME_LENGTH = N_("give the token a name of 1-100 characters, e.g. 'home assistant'")
+NAME_NOT_PLAIN = N_("the token name contains control characters; use plain text")
+
+
 def create_token(
     conn: sqlite3.Connection,
     user_name: str,
@@ -102,13 +113,9 @@ def create_token(
     user = users.require_user(conn, user_name)
     checked = check_scopes(scopes)
     if not name.strip() or len(name) > 100:
-        raise TokenInvalid(
-            N_("give the token a name of 1-100 characters, e.g. 'home assistant'"), field="name"
-        )
+        raise TokenInvalid(NAME_LENGTH, field="name")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise TokenInvalid(
-            N_("the token name contains control characters; use plain text"), field="name"
-        )
+        raise TokenInvalid(NAME_NOT_PLAIN, field="name")
     token, token_id = tokens.new_api_token()
     parsed = tokens.parse_api_token(token)
     assert parsed is not None

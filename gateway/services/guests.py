@@ -120,7 +120,7 @@ def parse_deadline(text: str, *, now: float) -> float:
     return deadline
 
 
-def _check(name: str, role: str, browsers: int) -> str:
+def check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise GuestInvalid(
@@ -128,12 +128,27 @@ def _check(name: str, role: str, browsers: int) -> str:
             field="name",
             most=MAX_NAME,
         )
+    return name
+
+
+def check_role(role: str) -> str:
     if role not in GUEST_ROLES:
         raise GuestInvalid(
             N_("role '{role}' is not for guests; choose viewer or user"), field="role", role=role
         )
+    return role
+
+
+def check_browsers(browsers: int) -> int:
     if not 1 <= browsers <= MAX_BROWSERS:
         raise GuestInvalid(N_("browsers must be 1 to {most}"), field="browsers", most=MAX_BROWSERS)
+    return browsers
+
+
+def _check(name: str, role: str, browsers: int) -> str:
+    name = check_name(name)
+    check_role(role)
+    check_browsers(browsers)
     return name
 
 

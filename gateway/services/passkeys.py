@@ -30,7 +30,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
 
 from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.i18n import N_
@@ -66,14 +68,17 @@ MAX_NAME = 64
 
 @dataclass(frozen=True)
 class Passkey:
+    """A passkey's record (the admin API answers it as ``PasskeyOut``); the credential's
+    public key is no part of it, and its id and the owner's row id stay inside."""
+
     id: int
-    user_id: int
-    user_name: str
+    user_id: Annotated[int, Field(exclude=True)]
+    user_name: Annotated[str, Field(serialization_alias="user")]
     name: str
-    credential_id: str
+    credential_id: Annotated[str, Field(exclude=True)]
     rp_id: str
-    sign_count: int
     transports: tuple[str, ...]
+    sign_count: int
     created_at: float
     last_used_at: float | None
 

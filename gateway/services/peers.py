@@ -122,7 +122,7 @@ def get_peer(conn: sqlite3.Connection, name: str, *, clock: Clock = SYSTEM_CLOCK
     return _peer(row, clock.now())
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
     if not name or len(name) > 64 or not set(name) <= _NAME_CHARS or name.strip() != name:
         raise PeerInvalid(
             N_(
@@ -148,7 +148,7 @@ def add_peer(
     expires_in: float | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Peer:
-    _check_name(name)
+    check_name(name)
     private_key = None
     if public_key is None:
         private_key = keys.generate_private_key()

@@ -19,7 +19,9 @@ import dataclasses
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from gateway.auth import passwords, tokens, totp
 from gateway.clock import SYSTEM_CLOCK, Clock, ManualClock
@@ -73,7 +75,11 @@ def _refuse_own_account(user: User, actor: str, refusal: str) -> None:
 
 @dataclass(frozen=True)
 class User:
-    id: int
+    """An account as every edge shows it (the admin API answers it as ``UserOut``); the
+    password hash and the TOTP secret are no part of it, only whether there are any."""
+
+    # The row id stays inside the gateway: accounts are named by their name.
+    id: Annotated[int, Field(exclude=True)]
     name: str
     role: Role
     disabled: bool
@@ -133,12 +139,13 @@ def get_user_by_id(conn: sqlite3.Connection, user_id: int) -> User | None:
     return _user(row) if row else None
 
 
+NO_SUCH_USER = N_("there is no user '{name}'; 'cemm-gateway user list' shows them")
+
+
 def require_user(conn: sqlite3.Connection, name: str) -> User:
     user = get_user(conn, name)
     if user is None:
-        raise UserNotFound(
-            N_("there is no user '{name}'; 'cemm-gateway user list' shows them"), name=name
-        )
+        raise UserNotFound(NO_SUCH_USER, name=name)
     return user
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from gateway.admin.actions import guests as actions
 from gateway.admin.api.common import (
@@ -18,16 +18,10 @@ from gateway.admin.api.common import (
     NumericId,
     resource_router,
 )
-from gateway.services.guests import MAX_BROWSERS, GuestLink
+from gateway.admin.models import GuestCreate
+from gateway.services.guests import GuestLink
 
 router = resource_router()
-
-
-def _whole(value: object) -> object:
-    """JSON has no integers apart from numbers: ``2.0`` is the whole number 2."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 class GuestOut(BaseModel):
@@ -43,17 +37,6 @@ class GuestOut(BaseModel):
     first_used_at: float | None
     first_used_from: str | None
     state: Literal["active", "expired", "revoked"]
-
-
-class GuestCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
-    role: Literal["viewer", "user"] = "viewer"
-    expires: Annotated[
-        str, Field(min_length=1, max_length=32, description="a duration (8h) or a moment")
-    ]
-    browsers: Annotated[int, Field(ge=1, le=MAX_BROWSERS), BeforeValidator(_whole)] = 1
 
 
 class GuestCreated(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Response
-from pydantic import BaseModel
 
 from gateway.admin.actions import passkeys as actions
 from gateway.admin.api.common import (
@@ -17,36 +16,21 @@ from gateway.admin.api.common import (
     UserQuery,
     resource_router,
 )
+from gateway.admin.models import shown_record
+from gateway.admin.views import shown
 from gateway.services.passkeys import Passkey
 
 router = resource_router()
 
 
-class PasskeyOut(BaseModel):
-    id: int
-    user: str
-    name: str
-    rp_id: str
-    transports: list[str]
-    sign_count: int
-    created_at: float
-    last_used_at: float | None
+@shown_record(frozen=True, kw_only=True)
+class PasskeyOut(Passkey):
+    # A passkey as the API answers it: the record, nothing added.
+    pass
 
 
 def _out(found: list[Passkey]) -> list[PasskeyOut]:
-    return [
-        PasskeyOut(
-            id=p.id,
-            user=p.user_name,
-            name=p.name,
-            rp_id=p.rp_id,
-            transports=list(p.transports),
-            sign_count=p.sign_count,
-            created_at=p.created_at,
-            last_used_at=p.last_used_at,
-        )
-        for p in found
-    ]
+    return [shown(PasskeyOut, passkey) for passkey in found]
 
 
 @router.get("/passkeys", response_model=list[PasskeyOut], summary="Passkeys", responses=NOT_FOUND)

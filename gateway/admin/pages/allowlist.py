@@ -11,10 +11,13 @@ from fastapi.responses import HTMLResponse
 from gateway.admin.actions import allowlist as actions
 from gateway.admin.caller import Caller
 from gateway.admin.deps import web_context
-from gateway.admin.pages.common import Actions, Submission, dispatch, refused
+from gateway.admin.models import AllowlistAdd
+from gateway.admin.pages.common import Actions, Form, Submission, dispatch, refused
+from gateway.admin.pages.forms import FormModel, service_words
 from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
 from gateway.admin.security import current_caller
 from gateway.i18n import gettext as _
+from gateway.services import allowlist
 from gateway.services.allowlist import EXPIRY_CHOICES, SelfLockoutError, WideNetworkError
 from gateway.services.errors import Invalid, ServiceError
 from gateway.web.i18n import gettext
@@ -28,18 +31,43 @@ async def _page(request: Request, caller: Caller, outcome: Outcome = NO_OUTCOME)
     return render_outcome(request, caller, "allowlist.html", {"view": view}, outcome)
 
 
-async def _save(sub: Submission, network: str, label: str) -> Response:
-    expires = sub.form.text("expires", "never")
-    if expires not in EXPIRY_CHOICES:
-        raise Invalid(_("Choose an expiry from the list."), field="expires")
+def _expiry_from_the_list(text: str, kind: str) -> ServiceError:
+    return Invalid(_("Choose an expiry from the list."), field="expires")
+
+
+def _network(text: str, kind: str) -> ServiceError:
+    if not text:
+        return Invalid(_("Enter a network or an address to add."), field="network")
+    return service_words(allowlist.normalise)(text, kind)
+
+
+ADD = FormModel(
+    AllowlistAdd,
+    texts=("expires",),
+    stripped=("network", "label"),
+    flags=("confirm_lockout", "confirm_wide"),
+    defaults={"expires": "never"},
+    # In the order the page, then the service, checked them.
+    refusals={
+        "expires": _expiry_from_the_list,
+        "network": _network,
+        "label": service_words(allowlist.check_label),
+    },
+)
+
+
+async def _save(sub: Submission, form: Form) -> Response:
+    body = ADD.read(form)
+    if body.expires not in EXPIRY_CHOICES:  # the page offers a list; the API takes any
+        raise _expiry_from_the_list(body.expires, "")
     entry, updated = await actions.save_allowlist_entry(
         sub.context,
         sub.caller,
-        network=network,
-        label=label,
-        expires=expires,
-        confirm_lockout=sub.form.flag("confirm_lockout"),
-        confirm_wide=sub.form.flag("confirm_wide"),
+        network=body.network,
+        label=body.label,
+        expires=body.expires,
+        confirm_lockout=body.confirm_lockout,
+        confirm_wide=body.confirm_wide,
     )
     if updated:
         notice = _("Updated the label and expiry of {network}.").format(network=entry.network)
@@ -49,14 +77,12 @@ async def _save(sub: Submission, network: str, label: str) -> Response:
 
 
 async def add(sub: Submission) -> Response:
-    network = sub.form.text("network").strip()
-    if not network:
-        raise Invalid(_("Enter a network or an address to add."), field="network")
-    return await _save(sub, network, sub.form.text("label"))
+    return await _save(sub, sub.form)
 
 
 async def add_mine(sub: Submission) -> Response:
-    return await _save(sub, sub.caller.address, sub.form.text("label") or _("my address"))
+    label = sub.form.text("label") or _("my address")
+    return await _save(sub, sub.form.but(network=sub.caller.address, label=label))
 
 
 async def remove(sub: Submission) -> Response:

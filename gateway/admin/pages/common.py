@@ -39,6 +39,10 @@ class Form:
     def flag(self, name: str) -> bool:
         return self.text(name) in ("1", "on", "true", "yes")
 
+    def but(self, **values: str) -> Form:
+        """This form with some fields set as given (what a button means, not what it sent)."""
+        return Form({**self._data, **values})
+
     def fields(self, *names: str) -> dict[str, str]:
         return {name: self.text(name) for name in names}
 

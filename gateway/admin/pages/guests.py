@@ -11,10 +11,13 @@ from fastapi.responses import HTMLResponse
 from gateway.admin.actions import guests as actions
 from gateway.admin.caller import Caller
 from gateway.admin.deps import web_context
+from gateway.admin.models import GuestCreate
 from gateway.admin.pages.common import Actions, Submission, dispatch, refused
+from gateway.admin.pages.forms import FormModel, service_words
 from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
 from gateway.admin.security import current_caller
 from gateway.i18n import gettext as _
+from gateway.services import guests
 from gateway.services.errors import Invalid, ServiceError
 
 router = APIRouter(include_in_schema=False)
@@ -42,15 +45,41 @@ def _number(text: str, field: str) -> int:
         raise Invalid(_("Give a whole number."), field=field) from None
 
 
+def _browsers(text: str, kind: str) -> ServiceError:
+    if kind == "int_parsing":
+        return Invalid(_("Give a whole number."), field="browsers")
+    return service_words(lambda number: guests.check_browsers(int(number)))(text, kind)
+
+
+def _deadline(text: str) -> None:
+    guests.parse_deadline(text, now=time.time())
+
+
+CREATE = FormModel(
+    GuestCreate,
+    texts=("role", "expires"),
+    stripped=("name",),
+    numbers=("browsers",),
+    defaults={"role": "viewer", "expires": "8h", "browsers": "1"},
+    # In the order the page, then the service, checked them.
+    refusals={
+        "expires": service_words(_deadline),
+        "name": service_words(guests.check_name),
+        "role": service_words(guests.check_role),
+        "browsers": _browsers,
+    },
+)
+
+
 async def create(sub: Submission) -> Response:
-    form = sub.form
+    body = CREATE.read(sub.form)
     made = await actions.create_link(
         sub.context,
         sub.caller,
-        name=form.text("name"),
-        role=form.text("role", "viewer"),
-        expires=form.text("expires", "8h"),
-        browsers=_number(form.text("browsers", "1"), "browsers"),
+        name=body.name,
+        role=body.role,
+        expires=body.expires,
+        browsers=body.browsers,
         host=sub.host(),
     )
     notice = _("Made the guest link '{name}'. Send it now: it is shown only once.").format(

@@ -16,7 +16,9 @@ from gateway.admin.actions import settings as settings_actions
 from gateway.admin.actions import users as user_actions
 from gateway.admin.caller import Caller
 from gateway.admin.deps import live_settings, web_context, wireguard_manager
+from gateway.admin.models import PeerAdd
 from gateway.admin.pages.common import Actions, Handler, Submission, dispatch, refused
+from gateway.admin.pages.forms import FormModel, service_words
 from gateway.admin.rendering import (
     EXPIRY_LABELS,
     NO_OUTCOME,
@@ -29,8 +31,10 @@ from gateway.admin.security import current_caller
 from gateway.i18n import N_
 from gateway.i18n import gettext as _
 from gateway.qr import qr_svg
+from gateway.services import peers, users
 from gateway.services.errors import Invalid, ServiceError
 from gateway.web.i18n import gettext
+from gateway.wireguard import keys
 
 router = APIRouter(include_in_schema=False)
 PEER_EXPIRY_LABELS = {key: EXPIRY_LABELS[key] for key in actions.PEER_EXPIRY_CHOICES}
@@ -130,20 +134,47 @@ def confirmed_first(handler: Handler) -> Handler:
     return handle
 
 
+def _expiry_from_the_list(text: str, kind: str) -> ServiceError:
+    return Invalid(_("Choose an expiry from the list."), field="expires")
+
+
+def _public_key(text: str) -> None:
+    try:
+        keys.check_key(text)
+    except keys.WireguardKeyError as error:
+        raise peers.PeerInvalid(error.text, field="public_key") from None
+
+
+ADD = FormModel(
+    PeerAdd,
+    texts=("expires",),
+    stripped=("name", "user", "public_key"),
+    flags=("trusted",),
+    optional=("user", "public_key"),
+    defaults={"expires": "never"},
+    # In the order the page, then the service, checked them.
+    refusals={
+        "expires": _expiry_from_the_list,
+        "name": service_words(peers.check_name),
+        "public_key": service_words(_public_key),
+        "user": lambda text, kind: users.UserNotFound(users.NO_SUCH_USER, name=text),
+    },
+)
+
+
 async def add(sub: Submission) -> Response:
-    form = sub.form
-    expires = form.text("expires", "never")
-    if expires not in actions.PEER_EXPIRY_CHOICES:
-        raise Invalid(_("Choose an expiry from the list."), field="expires")
+    body = ADD.read(sub.form)
+    if body.expires not in actions.PEER_EXPIRY_CHOICES:  # the page offers a list
+        raise _expiry_from_the_list(body.expires, "")
     added = await actions.add_peer(
         sub.wireguard,
         sub.context,
         sub.caller,
-        name=form.text("name").strip(),
-        user=form.text("user").strip() or None,
-        public_key=form.text("public_key").strip() or None,
-        trusted=form.flag("trusted"),
-        expires=expires,
+        name=body.name,
+        user=body.user,
+        public_key=body.public_key,
+        trusted=body.trusted,
+        expires=body.expires,
     )
     peer = added.peer
     notice = _("Added {name} ({address}).").format(name=peer.name, address=peer.address_v4)

@@ -9,12 +9,16 @@ from gateway.admin.actions import tokens as actions
 from gateway.admin.actions import users as user_actions
 from gateway.admin.caller import Caller
 from gateway.admin.deps import web_context
+from gateway.admin.models import TokenCreate
 from gateway.admin.pages.common import Actions, Submission, dispatch, refused
+from gateway.admin.pages.forms import FormModel
 from gateway.admin.rendering import NO_OUTCOME, Outcome, confirm_page, render_outcome
 from gateway.admin.security import current_caller
 from gateway.i18n import gettext as _
 from gateway.services.allowlist import EXPIRY_CHOICES
+from gateway.services.api_tokens import NAME_LENGTH, NAME_NOT_PLAIN, TokenInvalid
 from gateway.services.errors import Invalid, ServiceError
+from gateway.services.users import NO_SUCH_USER, UserNotFound
 
 router = APIRouter(include_in_schema=False)
 FIELDS = ("action", "user", "name", "expires", "read_only", "token_id")
@@ -29,22 +33,45 @@ async def _page(request: Request, caller: Caller, outcome: Outcome = NO_OUTCOME)
     return render_outcome(request, caller, "tokens.html", listed, outcome)
 
 
+def _expiry_from_the_list(text: str, kind: str) -> ServiceError:
+    return Invalid(_("Choose an expiry from the list."), field="expires")
+
+
+def _token_name(text: str, kind: str) -> ServiceError:
+    not_plain = kind in ("string_pattern_mismatch", "value_error")
+    return TokenInvalid(NAME_NOT_PLAIN if not_plain else NAME_LENGTH, field="name")
+
+
+CREATE = FormModel(
+    TokenCreate,
+    texts=("user", "expires"),
+    stripped=("name",),
+    flags=("read_only",),
+    defaults={"expires": "never"},
+    # In the order the page checked them before the service did.
+    refusals={
+        "expires": _expiry_from_the_list,
+        "user": lambda text, kind: UserNotFound(NO_SUCH_USER, name=text),
+        "name": _token_name,
+    },
+)
+
+
 async def create(sub: Submission) -> Response:
-    form = sub.form
-    expires = form.text("expires", "never")
-    if expires not in EXPIRY_CHOICES:
-        raise Invalid(_("Choose an expiry from the list."), field="expires")
+    body = CREATE.read(sub.form)
+    if body.expires not in EXPIRY_CHOICES:  # the page offers a list; the API takes any
+        raise _expiry_from_the_list(body.expires, "")
     token, record = await actions.create_token(
         sub.context,
         sub.caller,
-        user=form.text("user"),
-        name=form.text("name"),
-        read_only=form.flag("read_only"),
-        expires=expires,
+        user=body.user,
+        name=body.name,
+        read_only=body.read_only,
+        expires=body.expires,
     )
     outcome = Outcome(
         notice=_("Created the token '{name}' for {user}.").format(
-            name=record.name, user=record.user
+            name=record.name, user=record.user_name
         ),
         shown_once={"title": _("API token '{name}'").format(name=record.name), "secret": token},
     )

@@ -13,7 +13,9 @@ from gateway.admin.actions import tokens as token_actions
 from gateway.admin.actions import users as actions
 from gateway.admin.caller import Caller
 from gateway.admin.deps import web_context
+from gateway.admin.models import PasswordSet, UserAdd, UserChange
 from gateway.admin.pages.common import Actions, Handler, Submission, dispatch, refused
+from gateway.admin.pages.forms import FormModel, service_words
 from gateway.admin.rendering import (
     NO_OUTCOME,
     Outcome,
@@ -23,8 +25,10 @@ from gateway.admin.rendering import (
     render_outcome,
 )
 from gateway.admin.security import current_caller
+from gateway.auth import passwords
 from gateway.i18n import N_, ngettext
 from gateway.i18n import gettext as _
+from gateway.services import users
 from gateway.services.errors import Invalid, NotFound, ServiceError
 
 router = APIRouter(include_in_schema=False)
@@ -66,15 +70,46 @@ async def _user_page(
     )
 
 
+# -- the forms, read through the API's models -----------------------------------------------
+def _password_policy(password: str) -> None:
+    # The length rules the model states; the rest (the user's name in it...) the service checks.
+    try:
+        passwords.check_password_policy(password, username="")
+    except passwords.PasswordPolicyError as error:
+        raise users.UserInvalid(error.text, field="password") from None
+
+
+def _role_from_the_list(text: str, kind: str) -> ServiceError:
+    return Invalid(_("Choose the role admin, user or viewer."), field="role")
+
+
+def _new_password(text: str, kind: str) -> ServiceError:
+    if not text:
+        return Invalid(_("Enter a new password, or generate one."), field="password")
+    return service_words(_password_policy)(text, kind)
+
+
+ADD = FormModel(
+    UserAdd,
+    texts=("role", "password"),
+    stripped=("name",),
+    optional=("password",),
+    defaults={"role": "user"},
+    refusals={
+        "name": service_words(users.check_name),
+        "role": service_words(users.check_role),
+        "password": service_words(_password_policy),
+    },
+)
+ROLE = FormModel(UserChange, texts=("role",), refusals={"role": _role_from_the_list})
+PASSWORD = FormModel(PasswordSet, texts=("password",), refusals={"password": _new_password})
+
+
 # -- the list -----------------------------------------------------------------------------
 async def add(sub: Submission) -> Response:
-    form = sub.form
+    body = ADD.read(sub.form)
     added = await actions.add_user(
-        sub.context,
-        sub.caller,
-        name=form.text("name").strip(),
-        role=form.text("role", "user"),
-        password=form.text("password") or None,
+        sub.context, sub.caller, name=body.name, role=body.role, password=body.password
     )
     shown = (
         {
@@ -191,9 +226,7 @@ async def disable(sub: Submission) -> Response:
 
 
 async def role(sub: Submission) -> Response:
-    chosen = sub.form.text("role")
-    if chosen not in ("admin", "user", "viewer"):
-        raise Invalid(_("Choose the role admin, user or viewer."), field="role")
+    chosen = ROLE.read(sub.form).role
     await actions.change_user(sub.context, sub.caller, sub.name, role=chosen)
     if chosen == "admin":
         return await _done(sub, _("{name} is now an admin.").format(name=sub.name))
@@ -201,9 +234,7 @@ async def role(sub: Submission) -> Response:
 
 
 async def password(sub: Submission) -> Response:
-    typed = None if sub.form.flag("generate") else sub.form.text("password")
-    if typed == "":
-        raise Invalid(_("Enter a new password, or generate one."), field="password")
+    typed = None if sub.form.flag("generate") else PASSWORD.read(sub.form).password
     generated = await actions.set_password(sub.context, sub.caller, sub.name, password=typed)
     title = _("New password for {name}").format(name=sub.name)
     shown = {"title": title, "secret": generated} if generated else None
