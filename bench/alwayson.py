@@ -24,6 +24,7 @@ import itertools
 import json
 import math
 import os
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -448,29 +449,6 @@ def _url(box: Box) -> str:
 # -- a login storm ---------------------------------------------------------------------
 
 
-def _person(port: int, headers: dict[str, str], stop: threading.Event, out: list[Any]) -> None:
-    """GET /api/v1/public/cemm at :data:`PERSON_RATE`/s on one kept-alive connection:
-    (sent at, seconds, status)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    interval = 1 / PERSON_RATE
-    next_at = time.monotonic()
-    while not stop.is_set():
-        sent = time.monotonic()
-        try:
-            connection.request("GET", "/api/v1/public/cemm", headers=headers)
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            status = 0
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        out.append((sent, time.monotonic() - sent, status))
-        next_at += interval
-        stop.wait(max(0.0, next_at - time.monotonic()))
-    connection.close()
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return math.nan
@@ -497,15 +475,24 @@ def storm(runner: RunnerLike, seconds: float) -> None:
                 samples.append((time.monotonic(), procs.rss_bytes(box.pids) / 2**20))
                 stop.wait(0.2)
 
-        person: list[tuple[float, float, int]] = []
-        threads = [
-            threading.Thread(target=sample, daemon=True),
-            threading.Thread(
-                target=_person, args=(box.http_port, headers, stop, person), daemon=True
-            ),
-        ]
-        for thread in threads:
-            thread.start()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        # The person in a process of their own (bench/person.py): measured in this one,
+        # the storm's client threads would hold the interpreter lock while it waits.
+        person_process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "bench.person",
+                str(box.http_port),
+                json.dumps(headers),
+                str(PERSON_RATE),
+                str(seconds),
+            ],
+            stdout=subprocess.PIPE,
+            cwd=procs.ROOT,
+            env={**os.environ, "PYTHONPATH": str(procs.ROOT)},
+        )
         began = time.monotonic()
         time.sleep(seconds / 6)
         idle_rss = [m for _, m in samples]
@@ -528,9 +515,10 @@ def storm(runner: RunnerLike, seconds: float) -> None:
         while (left := seconds - (time.monotonic() - began)) > 0:
             log(f"login storm: the person goes on, {left:.0f} s left")
             time.sleep(min(10.0, left))
+        stdout, _ = person_process.communicate(timeout=seconds + 60)
+        person = [(t, s, status) for t, s, status in json.loads(stdout)]
         stop.set()
-        for thread in threads:
-            thread.join(10)
+        sampler.join(10)
         during = [s for t, s, _ in person if storm_at <= t <= storm_end]
         all_latencies = [s for _, s, _ in person]
         before = [s for t, s, _ in person if t < storm_at]

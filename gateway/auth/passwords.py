@@ -6,19 +6,21 @@ Passwords are hashed with argon2id (the variant RFC 9106 recommends) through
 ``argon2.PasswordHasher`` with parameters pinned here rather than taken from the library's
 defaults, so an upgrade of argon2-cffi cannot silently change the cost of a login:
 
-* ``time_cost=2`` passes over ``memory_cost=64 MiB`` with ``parallelism=1``, 16-byte salt,
-  32-byte tag. This is RFC 9106's second recommended option (t=3, m=64 MiB) trimmed to
-  t=2 to stay inside the latency budget, and well above OWASP's minimum for argon2id
-  (m=19 MiB t=2, or m=46 MiB t=1). Parallelism 1 because the gateway runs on small boxes
-  where a login must not take every core.
-* Measured on the 2-core development box (Python 3.13, argon2-cffi 25, other work
-  running): one verify took a median 121 ms (119-126 ms over 15 runs; 135 ms median in a
-  later run through this module, unknown-user verify 133 ms). For comparison
-  t=3/64 MiB took 173 ms, t=1/64 MiB 80 ms, t=2/46 MiB 88 ms. The target was 50-150 ms:
-  slow enough to make offline guessing of a stolen database expensive, fast enough that
-  a login on a phone feels instant.
-* Each verify holds 64 MiB while it runs; the service layer should not run many verifies
-  at once (brute-force delays help here too).
+* ``time_cost=3`` passes over ``memory_cost=32 MiB`` with ``parallelism=1``, 16-byte salt,
+  32-byte tag: above OWASP's recommended minimum for argon2id (m=19 MiB t=2, or its
+  equivalent m=46 MiB t=1) in both memory and passes. Parallelism 1 because the gateway
+  runs on small boxes where a login must not take every core.
+* Why not more memory: each verify holds its ``memory_cost`` while it runs, on top of the
+  gateway's own memory. With 64 MiB (t=2, the earlier choice) a login storm - 200
+  concurrent wrong logins against one account - took the gateway 89 MB above idle; with
+  32 MiB, 57 MB (``bench/results.md``, the login storm, whose target is 64 MB: a small box
+  must not swap because someone guesses passwords).
+* Measured on the 2-core development box (Python 3.13, argon2-cffi 25): one verify took
+  a median 80 ms (64 MiB t=2: 133 ms; 46 MiB t=1: 65 ms; 19 MiB t=2: 28 ms). The target is
+  50-150 ms: slow enough to make offline guessing of a stolen database expensive, fast
+  enough that a login on a phone feels instant.
+* Verifies run one at a time, on the database thread (``gateway/portal/guesses.py``), and
+  the brute-force gate delays and refuses guesses before any verify.
 
 ``needs_rehash`` reports hashes made with other parameters so the service layer can
 re-hash on the next successful login when these parameters change.
@@ -76,8 +78,8 @@ __all__ = [
     "warm_up",
 ]
 
-ARGON2_TIME_COST = 2
-ARGON2_MEMORY_COST_KIB = 64 * 1024  # 64 MiB
+ARGON2_TIME_COST = 3
+ARGON2_MEMORY_COST_KIB = 32 * 1024  # 32 MiB
 ARGON2_PARALLELISM = 1
 
 MIN_PASSWORD_LENGTH = 10

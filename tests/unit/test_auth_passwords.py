@@ -36,7 +36,19 @@ def stored_hash() -> str:
 
 
 def test_hash_is_argon2id_with_the_pinned_parameters(stored_hash: str) -> None:
-    assert stored_hash.startswith("$argon2id$v=19$m=65536,t=2,p=1$")
+    assert stored_hash.startswith("$argon2id$v=19$m=32768,t=3,p=1$")
+
+
+def test_a_hash_of_the_earlier_parameters_verifies_and_is_made_again() -> None:
+    from argon2 import PasswordHasher, Type
+
+    from gateway.auth.passwords import needs_rehash
+
+    earlier = PasswordHasher(
+        time_cost=2, memory_cost=64 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+    ).hash(PASSWORD)
+    assert verify_password(earlier, PASSWORD) is True
+    assert needs_rehash(earlier) is True
 
 
 def test_hash_is_salted() -> None:
