@@ -45,7 +45,7 @@ from gateway.policy.allowlist import CompiledAllowlist
 from gateway.proxy.engine import ProxyEngine
 from gateway.proxy.errorpages import ErrorPages
 from gateway.proxy.state import Listener, ProxyState
-from gateway.services import held, runtime_settings, sessions
+from gateway.services import held, runtime_settings, sessions, users
 from gateway.services.recorder import Recorder
 from gateway.settings import (
     Settings,
@@ -138,7 +138,7 @@ class Gateway:
         settings = self.settings = self.live.current
         check_wireguard(settings)
         startup.create_initial_admin(conn, settings, self.clock)
-        await asyncio.to_thread(passwords.warm_up)
+        await asyncio.to_thread(passwords.warm_up, users.password_hashes(conn))
         self.watcher = StateWatcher(conn, settings, clock=self.clock, disk_full=db.read_only(conn))
         policy = self.watcher.policy_loader.load()
         admin_socket = startup.admin_socket()

@@ -54,8 +54,9 @@ import secrets
 import string
 import threading
 import unicodedata
+from collections.abc import Iterable
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from gateway.i18n import N_, Message
@@ -165,9 +166,27 @@ def _get_dummy_hash() -> str:
     return _dummy_hash
 
 
-def warm_up() -> None:
-    """Compute the dummy hash now, so the first unknown-user login is not slower."""
-    _get_dummy_hash()
+def warm_up(stored: Iterable[str] = ()) -> None:
+    """Compute the dummy hash now, so the first unknown-user login is not slower.
+
+    ``stored``: the accounts' password hashes. A hash made with costlier parameters than
+    today's (an account whose owner has not logged in since the parameters changed) takes
+    longer to verify; the dummy is made with the costliest of them, so that a wrong password
+    for such an account cannot be told from a name that does not exist.
+    """
+    global _dummy_hash
+    costliest = _HASHER
+    for encoded in stored:
+        try:
+            parameters = extract_parameters(encoded)
+        except InvalidHashError:
+            continue
+        if parameters.memory_cost * parameters.time_cost > (
+            costliest.memory_cost * costliest.time_cost
+        ):
+            costliest = PasswordHasher.from_parameters(parameters)
+    with _dummy_lock:
+        _dummy_hash = costliest.hash(secrets.token_urlsafe(32))
 
 
 def verify_unknown_user(password: str) -> bool:

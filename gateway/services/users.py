@@ -599,6 +599,12 @@ def disable_totp(
 
 
 # -- first start --------------------------------------------------------------------------
+def password_hashes(conn: sqlite3.Connection) -> list[str]:
+    """Every stored password hash (what the unknown-user dummy must cost as much as)."""
+    rows = conn.execute("SELECT password_hash FROM user WHERE password_hash IS NOT NULL")
+    return [row[0] for row in rows]
+
+
 def ensure_initial_admin(
     conn: sqlite3.Connection, name: str, password: str | None, *, clock: Clock = SYSTEM_CLOCK
 ) -> str | None:

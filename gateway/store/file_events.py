@@ -31,6 +31,8 @@ IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 IN_DELETE = 0x00000200
+IN_Q_OVERFLOW = 0x00004000
+IN_IGNORED = 0x00008000
 _MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
 
@@ -43,6 +45,9 @@ class FileEvents:
         self._names = names
         self._loop = loop
         self.changed = asyncio.Event()
+        self.lost = False
+        """The kernel no longer reports (the directory went away, the descriptor failed):
+        the caller polls from now on."""
         loop.add_reader(fd, self._read)
 
     def _read(self) -> None:
@@ -51,16 +56,25 @@ class FileEvents:
         except BlockingIOError:
             return
         except OSError:
-            # The descriptor failed: say "changed" once; the caller reads the database.
-            self.changed.set()
+            self._lose()
             return
         offset = 0
         while offset + _EVENT.size <= len(data):
-            _, _, _, length = _EVENT.unpack_from(data, offset)
+            _, mask, _, length = _EVENT.unpack_from(data, offset)
             name = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
             offset += _EVENT.size + length
-            if name.decode(errors="replace") in self._names:
+            if mask & IN_IGNORED:  # the watch is gone (directory removed or unmounted)
+                self._lose()
+                return
+            # An overflowed queue may have dropped one of ours: a change, to be safe.
+            if mask & IN_Q_OVERFLOW or name.decode(errors="replace") in self._names:
                 self.changed.set()
+
+    def _lose(self) -> None:
+        self.lost = True
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._fd)
+        self.changed.set()
 
     async def wait(self, timeout: float) -> None:
         """Until a watched file changed or ``timeout`` seconds passed."""
@@ -77,6 +91,8 @@ class FileEvents:
 def watch(path: Path) -> FileEvents | None:
     """Watch the database at ``path`` (and its ``-wal``/``-journal`` files); None where
     inotify cannot be had (then the caller polls)."""
+    # SQLite follows a symbolic link and keeps its -wal beside the file it points to.
+    path = path.resolve()
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name, use_errno=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 
 from addons.connection_registry import ConnectionRegistry
@@ -44,6 +45,9 @@ logger = logging.getLogger("cemm_gateway")
 
 DISK_CHECK = 2.0
 """How often the data disk is looked at while nothing else happens."""
+SETTLE = 2.0
+"""How long after the kernel's word of a write the database is read every
+``reload_interval``, until the commit that wrote is surely visible."""
 
 
 class StateWatcher:
@@ -62,6 +66,7 @@ class StateWatcher:
         self.changes = db.ChangeWatcher(conn)
         self.policy_loader = PolicyLoader(conn, settings, clock)
         self._read_failure: str | None = None
+        self._settling_until = 0.0
         self._reopen_failure: str | None = None
 
     def connect(
@@ -120,18 +125,30 @@ class StateWatcher:
             await every(interval, self.watch_once, what=what)
             return
         try:
-            while True:
+            while not events.lost:
                 await events.wait(self._quiet_for())
+                if events.changed.is_set():
+                    # A commit's first write wakes this before the commit is visible to
+                    # readers (its index is updated in mapped memory, which reports
+                    # nothing): look again every reload_interval for a while.
+                    self._settling_until = time.monotonic() + SETTLE
                 # Cleared before the round: a change committed during it wakes the next.
                 events.changed.clear()
                 await guarded(self.watch_once, what=what)
                 await asyncio.sleep(interval)
         finally:
             events.close()
+        logger.warning("the database's files are no longer watched; polling them instead")
+        await every(interval, self.watch_once, what=what)
 
     def _quiet_for(self) -> float:
         """How long nothing needs a round unless the database changes."""
-        if self.disk_full or self._read_failure is not None or db.read_only(self.conn):
+        if (
+            self.disk_full
+            or self._read_failure is not None
+            or db.read_only(self.conn)
+            or time.monotonic() < self._settling_until
+        ):
             return 0.0
         expiry = self.policy_loader.next_expiry()
         if expiry is None:

@@ -5,9 +5,9 @@ A change is what the kernel reports on netlink (an interface or address added or
 an nftables change: :mod:`gateway.system.netlink`) or the database (peers added, changed,
 removed). Between changes a round runs at a peer's expiry and every 30 s (a peer's
 configuration changed by hand reports nothing; handshakes and transfer for the dashboard);
-while a generated private key waits for its peer's first handshake, and where netlink
-cannot be heard, every :data:`CHECK_INTERVAL` seconds as before. An idle gateway with a
-VPN starts no ``ip``, ``wg`` or ``nft`` between those rounds.
+while a generated private key waits for its peer's first handshake, after a round that
+failed, and where netlink cannot be heard, every :data:`CHECK_INTERVAL` seconds as before.
+An idle gateway with a VPN starts no ``ip``, ``wg`` or ``nft`` between those rounds.
 
 A round deletes generated private keys older than a day, rebuilds or reconfigures the
 interface if it died or lost its configuration, puts the firewall rule back
@@ -33,13 +33,27 @@ logger = logging.getLogger("cemm_gateway.wireguard")
 CHECK_INTERVAL = 2.0
 
 
-async def check_once(manager: WireguardManager) -> None:
+async def check_once(manager: WireguardManager) -> bool:
+    """One round; whether it succeeded (after a failure the next comes in 2 s)."""
     try:
         await manager.check()
     except WireguardError as error:
         logger.warning("WireGuard check failed, trying again in %g s: %s", CHECK_INTERVAL, error)
     except Exception:
         logger.exception("checking the WireGuard interface failed; trying again")
+    else:
+        return True
+    return False
+
+
+def _quiet_for(manager: WireguardManager, *, heard: bool, failed: bool) -> float:
+    if failed:
+        return 0.0
+    try:
+        return manager.quiet_for(heard=heard)
+    except Exception:
+        logger.exception("cannot tell when the WireGuard interface is next due; checking now")
+        return 0.0
 
 
 async def run(manager: WireguardManager, interval: float = CHECK_INTERVAL) -> None:
@@ -48,14 +62,15 @@ async def run(manager: WireguardManager, interval: float = CHECK_INTERVAL) -> No
     every ``interval`` seconds."""
     events = netlink.watch(manager.wake)
     try:
+        failed = False
         while True:
             await asyncio.sleep(interval)
-            quiet = manager.quiet_for(heard=events.links and events.firewall)
+            quiet = _quiet_for(manager, heard=events.links and events.firewall, failed=failed)
             if quiet > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(manager.wake.wait(), quiet)
             # Cleared before the check: a change during it makes the next one due.
             manager.wake.clear()
-            await check_once(manager)
+            failed = not await check_once(manager)
     finally:
         events.close()

@@ -218,3 +218,25 @@ def test_pure_auth_modules_import_no_storage_web_or_proxy_code() -> None:
     ours = {name for name in loaded if name.split(".")[0] == "gateway"}
     # gateway.i18n: the messages' catalogs (gettext and Babel; no storage, web or proxy).
     assert ours <= {"gateway", "gateway.auth", "gateway.clock", "gateway.i18n", *PURE_MODULES}
+
+
+def test_the_unknown_user_dummy_costs_as_much_as_the_costliest_stored_hash() -> None:
+    from argon2 import PasswordHasher, Type, extract_parameters
+
+    from gateway.auth import passwords
+
+    earlier = PasswordHasher(
+        time_cost=2, memory_cost=64 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+    ).hash(PASSWORD)
+    try:
+        passwords.warm_up([hash_password(PASSWORD), earlier, "not a hash"])
+        dummy = passwords._get_dummy_hash()
+        assert (extract_parameters(dummy).memory_cost, extract_parameters(dummy).time_cost) == (
+            64 * 1024,
+            2,
+        )
+        passwords.warm_up([hash_password(PASSWORD)])
+        dummy = passwords._get_dummy_hash()
+        assert extract_parameters(dummy).memory_cost == passwords.ARGON2_MEMORY_COST_KIB
+    finally:
+        passwords.warm_up()

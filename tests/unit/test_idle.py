@@ -27,6 +27,7 @@ from gateway.tasks import wireguard_check
 from gateway.tasks.state_watcher import StateWatcher
 from gateway.upstream.monitor import UpstreamMonitor
 from gateway.web.server import AdminServer
+from gateway.wireguard.interface import WireguardError
 from tests.support.proxy_state import proxy_state
 
 QUIET = 0.6  # more than the old ticks (0.1 s uvicorn, 0.25 s reloads, 0.5 s deadlines)
@@ -208,3 +209,50 @@ def test_the_state_watcher_waits_for_a_commit_then_reloads_promptly(tmp_path: Pa
         assert asyncio.run(main()) < PROMPT
     finally:
         watcher.close()
+
+
+def test_after_the_kernels_word_the_watcher_looks_again_until_the_commit_shows(
+    tmp_path: Path,
+) -> None:
+    # A commit's first write wakes the watcher before the commit is visible; it must look
+    # again every reload_interval for a while, or the change would wait for the disk check.
+    settings = Settings(data_dir=tmp_path, reload_interval=0.05)
+    conn = db.connect(settings.database_path)
+    watcher = StateWatcher(conn, settings, clock=ManualClock(100.0), disk_full=False)
+    rounds: list[float] = []
+
+    async def counted() -> None:
+        rounds.append(time.monotonic())
+
+    watcher.watch_once = counted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(0.2)
+        (tmp_path / "gateway.db-journal").write_bytes(b"")  # a write the kernel reports
+        written = time.monotonic()
+        await asyncio.sleep(1.0)
+        task.cancel()
+        looks = [t - written for t in rounds]
+        assert len(looks) >= 5, looks  # one look every 0.05-0.1 s, not one look and quiet
+
+    try:
+        asyncio.run(main())
+    finally:
+        watcher.close()
+
+
+def test_a_failed_wireguard_check_is_tried_again_soon() -> None:
+    class Failing(_Manager):
+        async def check(self) -> None:
+            self.checks += 1
+            raise WireguardError("nft: Operation not permitted")
+
+    async def main() -> None:
+        manager = Failing(quiet=30.0)
+        task = asyncio.create_task(wireguard_check.run(manager, interval=0.05))  # type: ignore[arg-type]
+        manager.wake.set()
+        await _within(PROMPT, lambda: manager.checks >= 3)  # not 30 s apart
+        task.cancel()
+
+    asyncio.run(main())
