@@ -138,7 +138,10 @@ class Gateway:
         settings = self.settings = self.live.current
         check_wireguard(settings)
         startup.create_initial_admin(conn, settings, self.clock)
-        await asyncio.to_thread(passwords.warm_up, users.password_hashes(conn))
+        # In the background: a login before it is done computes the same under its lock.
+        self._start_task(
+            asyncio.to_thread(passwords.warm_up, users.password_hashes(conn)), "password warm-up"
+        )
         self.watcher = StateWatcher(conn, settings, clock=self.clock, disk_full=db.read_only(conn))
         policy = self.watcher.policy_loader.load()
         admin_socket = startup.admin_socket()

@@ -185,6 +185,7 @@ def warm_up(stored: Iterable[str] = ()) -> None:
             costliest.memory_cost * costliest.time_cost
         ):
             costliest = PasswordHasher.from_parameters(parameters)
+    # Under the lock: a login meanwhile waits for this dummy rather than make a cheaper one.
     with _dummy_lock:
         _dummy_hash = costliest.hash(secrets.token_urlsafe(32))
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.notify.message import Message, Notice, compose, mask
 
@@ -37,7 +38,23 @@ Send = Callable[[Message], bool]
 
 
 def apprise_sender(urls: Sequence[str], *, timeout: float = 10.0) -> Send:
-    """Send through Apprise to every URL; True when every receiver took it."""
+    """Send through Apprise to every URL; True when every receiver took it. Apprise is
+    loaded by the first send, on the delivery thread: its plugins take a while to import
+    and the gateway starts serving meanwhile."""
+    client: Any = None
+    lock = threading.Lock()
+
+    def send(message: Message) -> bool:
+        nonlocal client
+        with lock:
+            if client is None:
+                client = _apprise_client(urls, timeout)
+        return bool(client.notify(title=message.title, body=message.body))
+
+    return send
+
+
+def _apprise_client(urls: Sequence[str], timeout: float) -> Any:
     # Imported here: its plugins load slowly, and only a gateway with receivers needs them.
     import apprise
 
@@ -54,11 +71,7 @@ def apprise_sender(urls: Sequence[str], *, timeout: float = 10.0) -> Send:
     for server in client:
         # Apprise's default read timeout is long; a hanging receiver holds only this thread.
         server.socket_connect_timeout = server.socket_read_timeout = timeout
-
-    def send(message: Message) -> bool:
-        return bool(client.notify(title=message.title, body=message.body))
-
-    return send
+    return client
 
 
 @dataclass

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ua_parser import parse
-
 from gateway.web.i18n import gettext as _
 
 __all__ = ["browser_name"]
@@ -39,6 +37,9 @@ def browser_name(user_agent: str | None) -> str:
     text = (user_agent or "").strip()
     if not text or text == "-":
         return _("Unknown device")
+    # Imported at first use: its rules take a while to load, and most pages show no device.
+    from ua_parser import parse
+
     found = parse(text)
     browser = found.user_agent.family if found.user_agent else None
     system = found.os.family if found.os else None
