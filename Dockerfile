@@ -131,6 +131,10 @@ ARG VERSION=""
 ARG REVISION=""
 ARG CREATED=""
 ARG SOURCE=""
+# buildah's layer cache does not look at build arguments used only in LABEL: a rebuild after
+# a commit that changed no copied file kept the previous revision and date. A step that reads
+# them is made again when they change, and so is every step after it.
+RUN : "${VERSION} ${REVISION} ${CREATED} ${SOURCE}"
 LABEL org.opencontainers.image.title="cemm-gateway" \
       org.opencontainers.image.description="Secure remote-access gateway for the CEMM home energy management module" \
       org.opencontainers.image.licenses="MIT" \
