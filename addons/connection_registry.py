@@ -25,7 +25,8 @@ upstream deadlines of ``addons/upstream.py`` cover a CEMM that stops answering).
 deadlines are checked by one timer every :data:`TICK` seconds at most, while any connection
 is open (:mod:`addons.ticker`: an idle gateway is not woken); the closes are
 counted (``header_timeout``, ``idle_timeout`` in the denial counters), not logged one by
-one.
+one. Any other timer that has work only while a connection is open (the session sweeper)
+is made by :meth:`ConnectionRegistry.while_open`, and woken by the same new connection.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class ConnectionRegistry:
     def connections_from(self, peer: str) -> int:
         return self.per_address.get(peer, 0)
 
+    # -- idle deadlines ---------------------------------------------------------------
     def while_open(
         self, name: str, *, interval: Callable[[], float], check: Callable[[float], object]
     ) -> Ticker:
@@ -123,7 +125,6 @@ class ConnectionRegistry:
         self._tickers.append(ticker)
         return ticker
 
-    # -- idle deadlines ---------------------------------------------------------------
     def running(self) -> None:
         self._ticker.start()
 
