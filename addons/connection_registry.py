@@ -25,12 +25,12 @@ upstream deadlines of ``addons/upstream.py`` cover a CEMM that stops answering).
 deadlines are checked by one timer every :data:`TICK` seconds at most, while any connection
 is open (:mod:`addons.ticker`: an idle gateway is not woken); the closes are
 counted (``header_timeout``, ``idle_timeout`` in the denial counters), not logged one by
-one.
+one. Any other timer that has work only while a connection is open (the session sweeper)
+is made by :meth:`ConnectionRegistry.while_open`, and woken by the same new connection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -87,13 +87,9 @@ class ConnectionRegistry:
         self.state = state
         self.clients: dict[str, LiveClient] = {}
         self.per_address: Counter[str] = Counter()
-        self._arrived = asyncio.Event()
-        self._ticker = Ticker(
-            "client deadlines",
-            busy=lambda: bool(self.clients),
-            interval=self._interval,
-            check=self._check,
-            monotonic=time.monotonic,
+        self._tickers: list[Ticker] = []
+        self._ticker = self.while_open(
+            "client deadlines", interval=self._interval, check=self._check
         )
         # Set with ACME HTTP-01; None otherwise (then no connection is a window connection).
         self.challenge_window: ChallengeWindow | None = None
@@ -107,18 +103,27 @@ class ConnectionRegistry:
         live.deadline = time.monotonic() + timeout if timeout else None
         self.clients[client.id] = live
         self.per_address[peer] += 1
-        self._ticker.wake()
-        self._arrived.set()
+        for ticker in self._tickers:
+            ticker.wake()
 
     def connections_from(self, peer: str) -> int:
         return self.per_address.get(peer, 0)
 
     # -- idle deadlines ---------------------------------------------------------------
-    async def occupied(self) -> None:
-        """Until at least one connection is open (at once if one is)."""
-        while not self.clients:
-            self._arrived.clear()
-            await self._arrived.wait()
+    def while_open(
+        self, name: str, *, interval: Callable[[], float], check: Callable[[float], object]
+    ) -> Ticker:
+        """A timer that runs ``check(now)`` every ``interval()`` seconds while any connection
+        is open, and sleeps while none is (a new connection wakes it)."""
+        ticker = Ticker(
+            name,
+            busy=lambda: bool(self.clients),
+            interval=interval,
+            check=check,
+            monotonic=time.monotonic,
+        )
+        self._tickers.append(ticker)
+        return ticker
 
     def running(self) -> None:
         self._ticker.start()

@@ -1,9 +1,10 @@
 """A deadline timer that does not wake an idle gateway.
 
-The registry's client deadlines and the upstream deadlines are checked by a timer while
-there is something to check. With nothing to watch (no connection, no request waiting
-for the CEMM, no open WebSocket) the timer waits for :meth:`Ticker.wake` instead of
-waking a few times a second for nothing: an idle gateway on a small board stays idle.
+The registry's client deadlines, the upstream deadlines and the logins' time limits (the
+session sweeper) are checked by a timer while there is something to check. With nothing
+to watch (no connection, no request waiting for the CEMM, no open WebSocket) the timer
+waits for :meth:`Ticker.wake` instead of waking a few times a second for nothing: an idle
+gateway on a small board stays idle.
 """
 
 from __future__ import annotations
@@ -43,18 +44,21 @@ class Ticker:
         self._work.set()
 
     def start(self) -> None:
+        """Run in a task of its own (until :meth:`stop`)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self.name)
+            self._task = asyncio.create_task(self.run(), name=self.name)
 
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The timer's loop, for a caller that runs it in its own task; until cancelled."""
         while True:
-            if not self._busy():
-                # Cleared before waiting: a wake() from now on ends the wait.
+            while not self._busy():
+                # Cleared before waiting: a wake() from now on ends the wait. Looked at
+                # again after a wake: what was added may be gone already.
                 self._work.clear()
                 await self._work.wait()
             await asyncio.sleep(self._interval())

@@ -24,6 +24,8 @@ import os
 import struct
 from pathlib import Path
 
+from gateway.waiting import wait_at_most
+
 logger = logging.getLogger("cemm_gateway")
 
 IN_MODIFY = 0x00000002
@@ -76,10 +78,10 @@ class FileEvents:
             self._loop.remove_reader(self._fd)
         self.changed.set()
 
-    async def wait(self, timeout: float) -> None:
-        """Until a watched file changed or ``timeout`` seconds passed."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), timeout)
+    async def wait(self, timeout: float) -> bool:
+        """Until a watched file changed or ``timeout`` seconds passed; whether one did
+        (:attr:`changed` is set)."""
+        return await wait_at_most(self.changed, timeout)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

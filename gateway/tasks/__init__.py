@@ -18,15 +18,20 @@ WireGuard check        2 s                         the tunnel, its firewall rule
 automatic backups      ``[backup] interval``       an encrypted backup (:mod:`.backup`)
 =====================  ==========================  ========================================
 
-Each module says what its job does; :func:`every` is the loop they share: a job that raises
-is logged and the task carries on, with the last good state in force.
+Each module says what its job does; :func:`every` and :func:`on_change` are the loops they
+share: a job that raises is logged and the task carries on, with the last good state in
+force. :func:`on_change` is the loop of a task that sleeps until there is news (an
+:class:`asyncio.Event`) or its next round is due, so that an idle gateway is not woken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+
+from gateway.waiting import wait_at_most
 
 logger = logging.getLogger("cemm_gateway")
 
@@ -36,6 +41,29 @@ async def every(interval: float, job: Callable[[], Awaitable[None]], *, what: st
     while True:
         await asyncio.sleep(interval)
         await guarded(job, what=what)
+
+
+async def on_change(
+    news: asyncio.Event,
+    job: Callable[[bool], Awaitable[None]],
+    *,
+    quiet_for: Callable[[], float],
+    interval: float,
+    what: str,
+    until: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run ``job`` when ``news`` is set or ``quiet_for()`` seconds passed without it (asked
+    before each wait; zero: at once), then rest ``interval`` seconds: at most one round
+    every ``interval``. Until ``until()`` is true (asked before each wait) or cancelled.
+
+    ``job`` is told whether the news came. ``news`` is cleared before the job runs: news
+    during the round makes the next one due.
+    """
+    while not until():
+        heard = await wait_at_most(news, quiet_for())
+        news.clear()
+        await guarded(functools.partial(job, heard), what=what)
+        await asyncio.sleep(interval)
 
 
 async def guarded(job: Callable[[], Awaitable[None]], *, what: str) -> None:

@@ -12,13 +12,10 @@ nothing in the database changes then, so no reload notices. Each round the sweep
 
 from __future__ import annotations
 
-import asyncio
-
 from addons.connection_registry import ConnectionRegistry
 from gateway.clock import Clock
 from gateway.logins import Logins
 from gateway.proxy.state import ProxyState
-from gateway.tasks import guarded
 
 
 class SessionSweeper:
@@ -30,7 +27,8 @@ class SessionSweeper:
         self._logins = logins
         self._clock = clock
 
-    async def sweep(self) -> None:
+    def sweep(self) -> None:
+        """One round (the two steps above)."""
         now = self._clock.now()
         for session_id in self._registry.websocket_sessions():
             self._state.touch_session(session_id, now)
@@ -38,8 +36,11 @@ class SessionSweeper:
 
     async def run(self, interval: float) -> None:
         """Every ``interval`` seconds while any connection is open; with none open there
-        is nothing to mark or close, and the sweeper waits for one."""
-        while True:
-            await self._registry.occupied()
-            await asyncio.sleep(interval)
-            await guarded(self.sweep, what="sweeping the sessions")
+        is nothing to mark or close, and the sweeper waits for one (the registry's timer,
+        :meth:`addons.connection_registry.ConnectionRegistry.while_open`)."""
+        timer = self._registry.while_open(
+            "sessions' time limits",
+            interval=lambda: interval,
+            check=lambda _monotonic: self.sweep(),
+        )
+        await timer.run()

@@ -24,7 +24,6 @@ disk) keeps the last good state in force, with one warning while it lasts.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import time
@@ -38,7 +37,7 @@ from gateway.proxy.state import ProxyState
 from gateway.services.policy import PolicyLoader
 from gateway.settings import Settings
 from gateway.store import db, file_events
-from gateway.tasks import every, guarded
+from gateway.tasks import every, on_change
 from gateway.wireguard.manager import WireguardManager
 
 logger = logging.getLogger("cemm_gateway")
@@ -125,21 +124,26 @@ class StateWatcher:
             await every(interval, self.watch_once, what=what)
             return
         try:
-            while not events.lost:
-                await events.wait(self._quiet_for())
-                if events.changed.is_set():
-                    # A commit's first write wakes this before the commit is visible to
-                    # readers (its index is updated in mapped memory, which reports
-                    # nothing): look again every reload_interval for a while.
-                    self._settling_until = time.monotonic() + SETTLE
-                # Cleared before the round: a change committed during it wakes the next.
-                events.changed.clear()
-                await guarded(self.watch_once, what=what)
-                await asyncio.sleep(interval)
+            await on_change(
+                events.changed,
+                self._round,
+                quiet_for=self._quiet_for,
+                interval=interval,
+                what=what,
+                until=lambda: events.lost,
+            )
         finally:
             events.close()
         logger.warning("the database's files are no longer watched; polling them instead")
         await every(interval, self.watch_once, what=what)
+
+    async def _round(self, written: bool) -> None:
+        if written:
+            # A commit's first write wakes this before the commit is visible to readers
+            # (its index is updated in mapped memory, which reports nothing): look again
+            # every reload_interval for a while.
+            self._settling_until = time.monotonic() + SETTLE
+        await self.watch_once()
 
     def _quiet_for(self) -> float:
         """How long nothing needs a round unless the database changes."""

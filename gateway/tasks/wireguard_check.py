@@ -21,10 +21,10 @@ round while it lasts, not a traceback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from gateway.system import netlink
+from gateway.tasks import on_change
 from gateway.wireguard.interface import WireguardError
 from gateway.wireguard.manager import WireguardManager
 
@@ -61,16 +61,20 @@ async def run(manager: WireguardManager, interval: float = CHECK_INTERVAL) -> No
     expiry and every :data:`gateway.wireguard.manager.LOOK_INTERVAL` seconds; at most one
     every ``interval`` seconds."""
     events = netlink.watch(manager.wake)
+    failed = False
+
+    def quiet_for() -> float:
+        return _quiet_for(manager, heard=events.links and events.firewall, failed=failed)
+
+    async def check(_changed: bool) -> None:
+        nonlocal failed
+        failed = not await check_once(manager)
+
     try:
-        failed = False
-        while True:
-            await asyncio.sleep(interval)
-            quiet = _quiet_for(manager, heard=events.links and events.firewall, failed=failed)
-            if quiet > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(manager.wake.wait(), quiet)
-            # Cleared before the check: a change during it makes the next one due.
-            manager.wake.clear()
-            failed = not await check_once(manager)
+        await asyncio.sleep(interval)
+        # check_once logs its own failures: the guard around it never speaks.
+        await on_change(
+            manager.wake, check, quiet_for=quiet_for, interval=interval, what="checking WireGuard"
+        )
     finally:
         events.close()

@@ -42,7 +42,7 @@ end of an episode is logged and audited too (``upstream.clock_drift_ok``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import random
 import sqlite3
@@ -66,6 +66,7 @@ from gateway.upstream.health import (
     PortHealth,
     UpstreamHealth,
 )
+from gateway.waiting import wait_at_most
 
 logger = logging.getLogger("cemm_gateway.upstream")
 
@@ -106,7 +107,7 @@ class UpstreamMonitor:
         self.mac = settings.mac
         self.interval = settings.health_interval
         # At most this long, returning early on the proxy's news (tests give a fake).
-        self._sleep = sleep or self._until_news
+        self._sleep = sleep or functools.partial(wait_at_most, state.cemm_news)
         self._monotonic = monotonic
         self.checker: Checker = checker or HealthChecker(
             http_port=settings.http_port,
@@ -170,10 +171,6 @@ class UpstreamMonitor:
             if self._reason_to_look():
                 return
             await self._sleep(remaining)
-
-    async def _until_news(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.state.cemm_news.wait(), seconds)
 
     def _reason_to_look(self) -> bool:
         if self.mac and not self.state.upstream.host and self.health.address is not None:

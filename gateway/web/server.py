@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from gateway.waiting import wait_at_most
+
 
 class AdminServer(uvicorn.Server):
     """uvicorn without its own signal handling (the gateway owns SIGTERM and SIGINT), and
@@ -39,6 +41,5 @@ class AdminServer(uvicorn.Server):
         should_exit = await self.on_tick(counter)
         while not should_exit:
             counter = (counter + 10) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
+            await wait_at_most(self._exit, 1.0)
             should_exit = await self.on_tick(counter)

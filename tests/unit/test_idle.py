@@ -12,12 +12,15 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import uvicorn
+from mitmproxy.test import tflow
 
+from addons.connection_registry import ConnectionRegistry
 from addons.ticker import Ticker
 from gateway.clock import ManualClock
 from gateway.services import audit
@@ -25,8 +28,10 @@ from gateway.settings import Settings
 from gateway.settings.model import UpstreamSettings
 from gateway.store import db, file_events
 from gateway.tasks import wireguard_check
+from gateway.tasks.session_sweeper import SessionSweeper
 from gateway.tasks.state_watcher import StateWatcher
 from gateway.upstream.monitor import UpstreamMonitor
+from gateway.waiting import wait_at_most
 from gateway.web.server import AdminServer
 from gateway.wireguard.interface import WireguardError
 from tests.support.proxy_state import proxy_state
@@ -44,6 +49,22 @@ async def _within(seconds: float, condition: Any) -> float:
     return time.monotonic() - started
 
 
+async def _idle_until_watched(
+    runs: list[float], *, watch: Callable[[], None], unwatch: Callable[[], None]
+) -> None:
+    """A timer that runs while something is watched: not one run while nothing is, runs
+    promptly once ``watch()`` is called, and none again soon after ``unwatch()``."""
+    await asyncio.sleep(QUIET)
+    assert runs == []  # nothing watched: not one wake-up
+    watch()
+    await _within(PROMPT, lambda: len(runs) >= 3)
+    unwatch()
+    await asyncio.sleep(0.1)
+    settled = len(runs)
+    await asyncio.sleep(QUIET)
+    assert len(runs) == settled  # idle again
+
+
 def test_a_ticker_sleeps_while_nothing_is_watched_and_checks_once_woken() -> None:
     watched: list[str] = []
     checks: list[float] = []
@@ -57,16 +78,12 @@ def test_a_ticker_sleeps_while_nothing_is_watched_and_checks_once_woken() -> Non
             monotonic=time.monotonic,
         )
         ticker.start()
-        await asyncio.sleep(QUIET)
-        assert checks == []  # nothing watched: not one wake-up
-        watched.append("a request")
-        ticker.wake()
-        await _within(PROMPT, lambda: len(checks) >= 3)
-        watched.clear()
-        await asyncio.sleep(0.1)
-        settled = len(checks)
-        await asyncio.sleep(QUIET)
-        assert len(checks) == settled  # idle again
+
+        def watch() -> None:
+            watched.append("a request")
+            ticker.wake()
+
+        await _idle_until_watched(checks, watch=watch, unwatch=watched.clear)
         ticker.stop()
 
     asyncio.run(main())
@@ -193,7 +210,15 @@ def test_the_proxy_engine_leaves_mitmproxys_unused_addons_unimported() -> None:
     assert done.stdout.split() == ["[]", "True"]
 
 
-def test_the_state_watcher_waits_for_a_commit_then_reloads_promptly(tmp_path: Path) -> None:
+class Watched(NamedTuple):
+    watcher: StateWatcher
+    rounds: list[float]
+    """When each round ran (monotonic)."""
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[Watched]:
+    """A state watcher over a fresh database whose rounds are only counted."""
     settings = Settings(data_dir=tmp_path, reload_interval=0.05)
     conn = db.connect(settings.database_path)
     watcher = StateWatcher(conn, settings, clock=ManualClock(100.0), disk_full=False)
@@ -203,12 +228,20 @@ def test_the_state_watcher_waits_for_a_commit_then_reloads_promptly(tmp_path: Pa
         rounds.append(time.monotonic())
 
     watcher.watch_once = counted  # type: ignore[method-assign]
+    try:
+        yield Watched(watcher, rounds)
+    finally:
+        watcher.close()
+
+
+def test_the_state_watcher_waits_for_a_commit_then_reloads_promptly(watched: Watched) -> None:
+    watcher, rounds = watched
 
     async def main() -> float:
         task = asyncio.create_task(watcher.run())
         await asyncio.sleep(QUIET)  # 12 rounds' worth of reload_interval
         assert rounds == []
-        other = db.connect(settings.database_path)
+        other = db.connect(watcher.settings.database_path)
         committed = time.monotonic()
         with db.transaction(other):
             audit.record(other, "cli", "allowlist.add", clock=ManualClock(100.0))
@@ -217,41 +250,28 @@ def test_the_state_watcher_waits_for_a_commit_then_reloads_promptly(tmp_path: Pa
         task.cancel()
         return rounds[0] - committed
 
-    try:
-        assert asyncio.run(main()) < PROMPT
-    finally:
-        watcher.close()
+    assert asyncio.run(main()) < PROMPT
 
 
 def test_after_the_kernels_word_the_watcher_looks_again_until_the_commit_shows(
-    tmp_path: Path,
+    watched: Watched,
 ) -> None:
     # A commit's first write wakes the watcher before the commit is visible; it must look
     # again every reload_interval for a while, or the change would wait for the disk check.
-    settings = Settings(data_dir=tmp_path, reload_interval=0.05)
-    conn = db.connect(settings.database_path)
-    watcher = StateWatcher(conn, settings, clock=ManualClock(100.0), disk_full=False)
-    rounds: list[float] = []
-
-    async def counted() -> None:
-        rounds.append(time.monotonic())
-
-    watcher.watch_once = counted  # type: ignore[method-assign]
+    watcher, rounds = watched
 
     async def main() -> None:
         task = asyncio.create_task(watcher.run())
         await asyncio.sleep(0.2)
-        (tmp_path / "gateway.db-journal").write_bytes(b"")  # a write the kernel reports
+        journal = watcher.settings.database_path.with_name("gateway.db-journal")
+        journal.write_bytes(b"")  # a write the kernel reports
         written = time.monotonic()
         await asyncio.sleep(1.0)
         task.cancel()
         looks = [t - written for t in rounds]
         assert len(looks) >= 5, looks  # one look every 0.05-0.1 s, not one look and quiet
 
-    try:
-        asyncio.run(main())
-    finally:
-        watcher.close()
+    asyncio.run(main())
 
 
 def test_a_failed_wireguard_check_is_tried_again_soon() -> None:
@@ -266,5 +286,43 @@ def test_a_failed_wireguard_check_is_tried_again_soon() -> None:
         manager.wake.set()
         await _within(PROMPT, lambda: manager.checks >= 3)  # not 30 s apart
         task.cancel()
+
+    asyncio.run(main())
+
+
+def test_the_session_sweeper_sleeps_while_no_connection_is_open() -> None:
+    state = proxy_state()
+    registry = ConnectionRegistry(state)
+    sweeper = SessionSweeper(state, registry, None, clock=ManualClock(100.0))  # type: ignore[arg-type]
+    rounds: list[float] = []
+    sweeper.sweep = lambda: rounds.append(time.monotonic())  # type: ignore[method-assign]
+    client = tflow.tclient_conn()
+
+    async def main() -> None:
+        task = asyncio.create_task(sweeper.run(0.05))
+        await _idle_until_watched(
+            rounds,
+            watch=lambda: registry.add(client, "web", "192.168.2.50"),
+            unwatch=lambda: registry.client_disconnected(client),
+        )
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def test_a_limited_wait_says_whether_the_event_came() -> None:
+    async def main() -> None:
+        event = asyncio.Event()
+        started = time.monotonic()
+        assert not await wait_at_most(event, 0.05)
+        assert time.monotonic() - started >= 0.04
+        asyncio.get_running_loop().call_later(0.05, event.set)
+        started = time.monotonic()
+        assert await wait_at_most(event, 30.0)
+        assert time.monotonic() - started < PROMPT
+        # No time left: no wait, only a look.
+        assert await wait_at_most(event, 0.0)
+        event.clear()
+        assert not await wait_at_most(event, -1.0)
 
     asyncio.run(main())

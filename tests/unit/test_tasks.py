@@ -66,7 +66,7 @@ class FakeRegistry:
 def test_the_sweeper_counts_an_open_websocket_as_use_and_enforces() -> None:
     state, logins = proxy_state(), FakeLogins()
     sweeper = SessionSweeper(state, FakeRegistry({"s1"}), logins, clock=ManualClock(42.0))  # type: ignore[arg-type]
-    asyncio.run(sweeper.sweep())
+    sweeper.sweep()
     assert dict(state.session_activity) == {"s1": 42.0}
     assert logins.enforced == 1
 
