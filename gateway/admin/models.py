@@ -230,6 +230,7 @@ class TokenCreated(BaseModel):
 
 
 # -- sessions ---------------------------------------------------------------------------
+# A session's CSRF token is answered to that session alone (MeOut); the user's row id never.
 @answer_of(
     SessionInfo,
     (
@@ -255,6 +256,7 @@ class SessionOut(RecordAnswer):
 
 
 # -- bans -------------------------------------------------------------------------------
+# ``kind`` and ``target``: the subject ("user:anna", "address:192.0.2.7") read for a person.
 @answer_of(Ban, ("id", "subject", "kind", "target", "reason", "created_at", "until"))
 class BanOut(RecordAnswer):
     kind: Literal["user", "address", "other"]
