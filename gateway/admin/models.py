@@ -1,12 +1,16 @@
 """What the admin JSON API accepts and answers: pydantic models, so the OpenAPI document
 at ``/openapi.json`` describes every request and response exactly.
 
-A record the services keep (a user, an API token, an allowlist entry...) is defined once,
-as the service's frozen dataclass; its ``*Out`` model here is a pydantic dataclass that
-extends it with what only the admin app can say (``active`` now, ``admits_you`` for the
-caller). The record decides which of its fields stay inside (``Field(exclude=True)``) and
-which are named differently outside (``serialization_alias``); a test pins the field set
-of every answer, so a field the record gains is seen, not leaked.
+A record the services keep (a user, an API token, a session...) is defined once, as the
+service's frozen dataclass (see :mod:`gateway.admin.answers`). Its ``*Out`` model here
+either extends it - a pydantic dataclass adding what only the admin app can say
+(``active`` now, ``admits_you`` for the caller), the record deciding which of its fields
+stay inside (``Field(exclude=True)``) and which are named differently outside
+(``serialization_alias``) - or, where the answer orders the fields otherwise or places
+computed values between them, is made from it by ``answer_of``, with that order, the
+fields left out or renamed and the values added stated beside the model. Either way a
+field the record gains is seen, not leaked: ``answer_of`` refuses a field it is not told
+to show or hide, and a test pins the field list of every answer.
 
 Input text is plain: no control characters and no lone surrogates (which SQLite could not
 store), within stated lengths. Times are Unix timestamps in seconds (floats), as the
@@ -20,11 +24,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.dataclasses import dataclass as shown_record
 
+from gateway.admin.answers import RecordAnswer, answer_of
 from gateway.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from gateway.policy.credentials import SessionInfo
 from gateway.services.allowlist import Entry
 from gateway.services.api_tokens import ApiToken
 from gateway.services.audit import AuditEntry
+from gateway.services.bans import Ban
 from gateway.services.guests import MAX_BROWSERS
+from gateway.services.peers import Peer
 from gateway.services.users import User
 
 
@@ -222,15 +230,25 @@ class TokenCreated(BaseModel):
 
 
 # -- sessions ---------------------------------------------------------------------------
-class SessionOut(BaseModel):
-    id: str
-    user: str
-    role: str
-    client_address: str | None
-    user_agent: str | None
-    created_at: float
-    last_seen_at: float
-    expires_at: float
+# A session's CSRF token is answered to that session alone (MeOut); the user's row id never.
+@answer_of(
+    SessionInfo,
+    (
+        "id",
+        "user",
+        "role",
+        "client_address",
+        "user_agent",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "current",
+        "live_websocket",
+    ),
+    hidden=("user_id", "csrf_token"),
+    renamed={"user_name": "user"},
+)
+class SessionOut(RecordAnswer):
     current: bool = Field(description="the session making this request")
     live_websocket: bool | None = Field(
         description="whether a WebSocket of this session is open (null: not known)"
@@ -238,14 +256,11 @@ class SessionOut(BaseModel):
 
 
 # -- bans -------------------------------------------------------------------------------
-class BanOut(BaseModel):
-    id: int
-    subject: str
+# ``kind`` and ``target``: the subject ("user:anna", "address:192.0.2.7") read for a person.
+@answer_of(Ban, ("id", "subject", "kind", "target", "reason", "created_at", "until"))
+class BanOut(RecordAnswer):
     kind: Literal["user", "address", "other"]
     target: str
-    reason: str
-    created_at: float
-    until: float
 
 
 # -- guest links ------------------------------------------------------------------------
@@ -285,23 +300,38 @@ PeerName = Annotated[
 ]
 
 
-class PeerOut(BaseModel):
-    name: str
-    user: str | None = Field(description="the owning user, if any")
-    public_key: str
-    address_v4: str
-    address_v6: str | None
-    enabled: bool
+@answer_of(
+    Peer,
+    (
+        "name",
+        "user",
+        "public_key",
+        "address_v4",
+        "address_v6",
+        "enabled",
+        "state",
+        "trusted",
+        "expires_at",
+        "created_at",
+        "first_handshake_at",
+        "config_available",
+        "latest_handshake",
+        "handshake_age",
+        "rx_bytes",
+        "tx_bytes",
+    ),
+    hidden=("id",),
+    renamed={"user_name": "user"},
+    described={
+        "user": "the owning user, if any",
+        "trusted": "a trusted device: its tunnel address needs no login",
+        "config_available": "whether the gateway still holds the generated private key "
+        "(until the first handshake or 24 hours): only then can the configuration be shown",
+    },
+)
+class PeerOut(RecordAnswer):
     state: Literal["enabled", "disabled", "expired"] = Field(
         description="enabled: in the interface; disabled or expired: gets nothing through"
-    )
-    trusted: bool = Field(description="a trusted device: its tunnel address needs no login")
-    expires_at: float | None
-    created_at: float
-    first_handshake_at: float | None
-    config_available: bool = Field(
-        description="whether the gateway still holds the generated private key (until the "
-        "first handshake or 24 hours): only then can the configuration be shown"
     )
     latest_handshake: float | None = Field(description="from the interface; null: never")
     handshake_age: float | None = Field(description="seconds since the latest handshake")

@@ -1,27 +1,36 @@
 """The records the admin API answers carry exactly their documented fields.
 
-A record is defined once, as the service's dataclass, and its ``*Out`` model extends it
-(:mod:`gateway.admin.models`). A field the record gains is therefore answered by the API
-unless the record marks it ``Field(exclude=True)``: these tests pin each answer's field
-set and order, in the answer and in the document, so a new field - a hash, a secret, a
-private key - is a failing test here before it is a leak.
+A record is defined once, as the service's dataclass; its ``*Out`` model extends it or is
+made from its fields by ``answer_of`` (:mod:`gateway.admin.answers`). A field the record
+gains is therefore answered by the API unless the record marks it ``Field(exclude=True)``
+or the answer hides it: these tests pin each answer's field set and order, in the answer
+and in the document, so a new field - a hash, a secret, a private key - is a failing test
+here before it is a leak.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from collections.abc import Callable
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Literal
 
 import pytest
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 from gateway.admin import models, views
+from gateway.admin.answers import RecordAnswer, answer_of, shown
 from gateway.admin.api import router
+from gateway.admin.api.guests import GuestOut, guest_out
 from gateway.admin.api.passkeys import PasskeyOut
+from gateway.policy.credentials import SessionInfo
 from gateway.services.allowlist import Entry
 from gateway.services.api_tokens import ApiToken
+from gateway.services.bans import Ban
+from gateway.services.guests import GuestLink
 from gateway.services.passkeys import Passkey
 from gateway.services.peers import Peer
 from gateway.services.users import User
@@ -79,7 +88,33 @@ PEER_FIELDS = [
     "rx_bytes",
     "tx_bytes",
 ]
-
+SESSION_FIELDS = [
+    "id",
+    "user",
+    "role",
+    "client_address",
+    "user_agent",
+    "created_at",
+    "last_seen_at",
+    "expires_at",
+    "current",
+    "live_websocket",
+]
+BAN_FIELDS = ["id", "subject", "kind", "target", "reason", "created_at", "until"]
+GUEST_FIELDS = [
+    "id",
+    "name",
+    "role",
+    "browsers",
+    "sessions",
+    "created_by",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+    "first_used_at",
+    "first_used_from",
+    "state",
+]
 PASSKEY_FIELDS = [
     "id",
     "user",
@@ -163,8 +198,54 @@ def _peer() -> Any:
     )
 
 
+def _session(*, live: bool = True) -> Any:
+    # The proxy's in-memory record of recent use, newer than the stored one.
+    context: Any = SimpleNamespace(state=SimpleNamespace(session_activity={"s1": 9.0}))
+    return views.session_out(
+        context,
+        SessionInfo(
+            id="s1",
+            user_id=4711,
+            user_name="anna",
+            role="admin",
+            csrf_token=SECRET,
+            created_at=1.0,
+            last_seen_at=2.0,
+            expires_at=3.0,
+            client_address=None,
+            user_agent="Firefox",
+        ),
+        current="s1",
+        live_ids={"s2"} if live else None,
+    )
+
+
+def _ban() -> Any:
+    return views.ban_out(
+        Ban(id=3, subject="address:192.0.2.7", reason="failures", created_at=1.0, until=2.0)
+    )
+
+
+def _guest() -> Any:
+    return guest_out(
+        GuestLink(
+            id=5,
+            name="visitor",
+            role="viewer",
+            browsers=2,
+            created_by="admin",
+            created_at=1.0,
+            expires_at=2.0,
+            revoked_at=None,
+            first_used_at=None,
+            first_used_from=None,
+            sessions=0,
+        )
+    )
+
+
 def _passkey() -> Any:
-    return views.shown(
+    return shown(
         PasskeyOut,
         Passkey(
             id=1,
@@ -187,7 +268,26 @@ CASES: list[tuple[str, Callable[[], Any], list[str]]] = [
     ("AllowlistEntryOut", _entry, ENTRY_FIELDS),
     ("PeerOut", _peer, PEER_FIELDS),
     ("PasskeyOut", _passkey, PASSKEY_FIELDS),
+    ("SessionOut", _session, SESSION_FIELDS),
+    ("BanOut", _ban, BAN_FIELDS),
+    ("GuestOut", _guest, GUEST_FIELDS),
 ]
+# Names of what must never be answered: a session's CSRF token and user row, key material,
+# hashes of tokens and passwords.
+SECRET_NAMES = {
+    "csrf_token",
+    "user_id",
+    "private_key",
+    "private_key_sealed",
+    "secret_hash",
+    "token",
+    "token_hash",
+    "password_hash",
+    "totp_secret",
+    "credential_id",
+    "public_key_cose",
+    "scopes",
+}
 
 
 def _answer(value: Any) -> bytes:
@@ -216,6 +316,15 @@ def test_the_document_describes_exactly_those_fields(
     assert described["required"] == fields
 
 
+def test_no_secret_is_named_in_an_answer_or_the_document() -> None:
+    app = FastAPI()
+    app.include_router(router)
+    schemas = app.openapi()["components"]["schemas"]
+    for schema, build, _fields in CASES:
+        assert not SECRET_NAMES & set(json.loads(_answer(build()))), schema
+        assert not SECRET_NAMES & set(schemas[schema]["properties"]), schema
+
+
 def test_values_keep_their_json_types() -> None:
     # null stays null (not left out), times stay numbers.
     answer = json.loads(_answer(_user()))
@@ -223,6 +332,16 @@ def test_values_keep_their_json_types() -> None:
     assert answer["created_at"] == 1.0
     assert json.loads(_answer(_token()))["active"] is True
     assert json.loads(_answer(_entry()))["admits_you"] is True
+    session = json.loads(_answer(_session(live=False)))
+    assert session["client_address"] is None
+    assert session["live_websocket"] is None  # not known: null, not left out
+    assert session["last_seen_at"] == 9.0  # the later of the stored and the remembered use
+    assert session["current"] is True
+    assert json.loads(_answer(_session()))["live_websocket"] is False
+    ban = json.loads(_answer(_ban()))
+    assert (ban["kind"], ban["target"], ban["until"]) == ("address", "192.0.2.7", 2.0)
+    guest = json.loads(_answer(_guest()))
+    assert (guest["state"], guest["revoked_at"], guest["sessions"]) == ("expired", None, 0)
 
 
 def test_the_out_models_are_the_records() -> None:
@@ -231,3 +350,51 @@ def test_the_out_models_are_the_records() -> None:
     assert issubclass(models.TokenOut, ApiToken)
     assert issubclass(models.AllowlistEntryOut, Entry)
     assert issubclass(PasskeyOut, Passkey)
+
+
+@pytest.mark.parametrize(
+    ("out", "record"),
+    [
+        (models.SessionOut, SessionInfo),
+        (models.BanOut, Ban),
+        (models.PeerOut, Peer),
+        (GuestOut, GuestLink),
+    ],
+)
+def test_the_made_answers_take_their_types_from_the_record(out: Any, record: Any) -> None:
+    # One definition: every field an answer shows of its record has the record's type.
+    hints = typing.get_type_hints(record)
+    assert out.record_fields
+    for name, source in out.record_fields.items():
+        assert out.model_fields[name].annotation == hints[source], name
+
+
+@dataclasses.dataclass(frozen=True)
+class _Record:
+    name: str
+    secret: str
+
+
+def test_a_record_field_neither_shown_nor_hidden_is_refused() -> None:
+    # A field the record gains stops the import until someone decides where it goes.
+    with pytest.raises(TypeError, match="neither placed nor hidden"):
+
+        @answer_of(_Record, ("name",))
+        class _Out(RecordAnswer):
+            pass
+
+    with pytest.raises(TypeError, match="not in the record"):
+
+        @answer_of(_Record, ("name",), hidden=("secret", "secrett"))
+        class _Misspelt(RecordAnswer):
+            pass
+
+
+def test_an_answer_made_from_a_record_in_its_own_order() -> None:
+    @answer_of(_Record, ("state", "label"), hidden=("secret",), renamed={"name": "label"})
+    class _Out(RecordAnswer):
+        state: Literal["on", "off"]
+
+    answer = shown(_Out, _Record(name="a", secret=SECRET), state="on")
+    assert _answer(answer) == b'{"state":"on","label":"a"}'
+    assert list(_Out.model_json_schema()["properties"]) == ["state", "label"]

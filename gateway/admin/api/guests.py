@@ -9,6 +9,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
 from gateway.admin.actions import guests as actions
+from gateway.admin.answers import RecordAnswer, answer_of, shown
 from gateway.admin.api.common import (
     CONFLICT,
     INVALID,
@@ -24,18 +25,25 @@ from gateway.services.guests import GuestLink
 router = resource_router()
 
 
-class GuestOut(BaseModel):
-    id: int
-    name: str
-    role: str
-    browsers: int
-    sessions: int = Field(description="browsers the link has opened so far")
-    created_by: str
-    created_at: float
-    expires_at: float
-    revoked_at: float | None
-    first_used_at: float | None
-    first_used_from: str | None
+@answer_of(
+    GuestLink,
+    (
+        "id",
+        "name",
+        "role",
+        "browsers",
+        "sessions",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "first_used_at",
+        "first_used_from",
+        "state",
+    ),
+    described={"sessions": "browsers the link has opened so far"},
+)
+class GuestOut(RecordAnswer):
     state: Literal["active", "expired", "revoked"]
 
 
@@ -45,7 +53,7 @@ class GuestCreated(BaseModel):
 
 
 def guest_out(link: GuestLink) -> GuestOut:
-    return GuestOut(**{**link.__dict__, "state": link.state(time.time())})
+    return shown(GuestOut, link, state=link.state(time.time()))
 
 
 @router.get("/guests", response_model=list[GuestOut], summary="Guest links")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Response
 
 from gateway.admin.actions import passkeys as actions
+from gateway.admin.answers import shown
 from gateway.admin.api.common import (
     NOT_FOUND,
     CallerDep,
@@ -17,7 +18,6 @@ from gateway.admin.api.common import (
     resource_router,
 )
 from gateway.admin.models import shown_record
-from gateway.admin.views import shown
 from gateway.services.passkeys import Passkey
 
 router = resource_router()
