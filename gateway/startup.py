@@ -106,11 +106,12 @@ def create_initial_admin(conn: sqlite3.Connection, settings: Settings, clock: Cl
 
 # -- OIDC and TLS -------------------------------------------------------------------------
 def oidc_client(settings: Settings, clock: Clock) -> Any:
-    """The OIDC client (:class:`gateway.auth.oidc.OidcClient`), None without ``[oidc]``."""
+    """The OIDC client (:class:`gateway.auth.oidc_client.OidcClient`), None without ``[oidc]``."""
     oidc = settings.oidc
     if not oidc.enabled:
         return None
-    from gateway.auth.oidc import OidcClient, OidcConfig
+    from gateway.auth.oidc import OidcConfig
+    from gateway.auth.oidc_client import OidcClient
 
     secret = oidc.client_secret
     if oidc.client_secret_file:

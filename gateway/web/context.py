@@ -48,7 +48,7 @@ class WebContext:
     bruteforce: BruteForcePolicy
     never_ban: CompiledAllowlist[Any]
     second_factor: dict[str, PendingSecondFactor] = field(default_factory=dict)
-    oidc: Any = None  # gateway.auth.oidc.OidcClient when [oidc] enabled
+    oidc: Any = None  # gateway.auth.oidc_client.OidcClient when [oidc] enabled
     oidc_pending: dict[str, Any] = field(default_factory=dict)
 
     def auth_changed(self) -> None:

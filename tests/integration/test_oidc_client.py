@@ -25,7 +25,6 @@ from joserfc.jwk import KeySet
 
 from gateway.auth.oidc import (
     PENDING_LOGIN_MAX_AGE,
-    OidcClient,
     OidcConfig,
     OidcError,
     OidcIdentity,
@@ -34,6 +33,7 @@ from gateway.auth.oidc import (
     state_bound_to_browser,
     trusted_email,
 )
+from gateway.auth.oidc_client import OidcClient
 from gateway.clock import ManualClock
 from gateway.netutil import free_port
 from tests.support.oidc_provider import OidcProvider
