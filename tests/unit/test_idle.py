@@ -210,6 +210,22 @@ def test_the_proxy_engine_leaves_mitmproxys_unused_addons_unimported() -> None:
     assert done.stdout.split() == ["[]", "True"]
 
 
+def test_features_that_are_not_configured_leave_their_libraries_unimported() -> None:
+    """What every gateway imports (the CLI, the composition root, the web app with its
+    portal and admin pages) leaves out the libraries of single sign-on, passkeys and
+    notifications: those load when the feature is configured or first used."""
+    code = (
+        "import sys; import gateway.cli, gateway.app, gateway.startup, gateway.web.app; "
+        "print(sorted(m for m in ('authlib', 'joserfc', 'webauthn', 'apprise') "
+        "if m in sys.modules)); "
+        "import gateway.auth.oidc_client; print('authlib' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["[]", "True"]
+
+
 class Watched(NamedTuple):
     watcher: StateWatcher
     rounds: list[float]
