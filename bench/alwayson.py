@@ -336,23 +336,32 @@ def startup_full(runner: RunnerLike, reps: int) -> None:
 
 class WrongLogins:
     """Wrong logins, one at a time, for a new account name every ``per_name`` guesses:
-    each name's fourth failure is a ``login.failure_burst`` notice, its tenth a ``ban``."""
+    each name's fourth failure is a ``login.failure_burst`` notice, its tenth a ``ban``.
+    Names are ``{prefix}{n}``: a new prefix starts the brute-force gate's answers afresh
+    (three answered at once and hashed, then delays doubling from 0.5 s)."""
 
-    def __init__(self, box: Box, per_name: int = 10, pause: float = 0.25) -> None:
+    def __init__(
+        self, box: Box, prefix: str = "ghost", per_name: int = 10, pause: float = 0.25
+    ) -> None:
         self.box = box
+        self.prefix = prefix
         self.per_name = per_name
         self.pause = pause
         self.sent = 0
         self.statuses: Counter[int] = Counter()
+        self.answered: list[tuple[float, float]] = []
+        """(sent, answered) of each login, on the monotonic clock."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._names = 0
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            name = f"ghost{self._names // self.per_name}"
+            name = f"{self.prefix}{self._names // self.per_name}"
             self._names += 1
+            sent = time.monotonic()
             status = _post_login(self.box.http_port, name, "wrong-password")
+            self.answered.append((sent, time.monotonic()))
             self.statuses[status] += 1
             self.sent += 1
             self._stop.wait(self.pause)
@@ -404,33 +413,43 @@ def dead_receiver(runner: RunnerLike, reps: int, seconds: float) -> None:
         dead = boxes["gateway-notify-dead"].receiver
         assert isinstance(dead, DeadReceiver)
         order = list(boxes)
+        statuses: dict[str, Counter[int]] = {key: Counter() for key in boxes}
         with contextlib.ExitStack() as stack:
-            # Wrong logins on both gateways all along (the same work for each arm), from
-            # before the first load until the first delivery reached the dead receiver:
-            # from then on its worker is always sending, waiting or retrying.
-            wrong = {key: stack.enter_context(WrongLogins(box)) for key, box in boxes.items()}
+            # Wrong logins on both gateways until the first delivery reached the dead
+            # receiver: from then on its worker is always sending, waiting or retrying.
+            warm = [stack.enter_context(WrongLogins(box, "warm")) for box in boxes.values()]
             wait_for(lambda: dead.accepted > 0, 60, "a first delivery to the dead receiver")
-            log(f"dead receiver: notifications are being delivered ({dead.accepted} so far)")
-            for rep in range(reps):
-                per = {}
-                for key in order[rep % 2 :] + order[: rep % 2]:
-                    box = boxes[key]
-                    log(f"dead receiver rep {rep + 1}/{reps} {key}")
-                    accepted, sent = dead.accepted, wrong[key].sent
-                    hanging = dead.hanging()
+        for key, logins in zip(boxes, warm, strict=True):
+            statuses[key].update(logins.statuses)
+        log(f"dead receiver: notifications are being delivered ({dead.accepted} so far)")
+        for rep in range(reps):
+            per = {}
+            for key in order[rep % 2 :] + order[: rep % 2]:
+                box = boxes[key]
+                log(f"dead receiver rep {rep + 1}/{reps} {key}")
+                accepted = dead.accepted
+                hanging = dead.hanging()
+                began = time.monotonic()
+                # Each load gets the same wrong logins from its first second (new names,
+                # so the brute-force gate answers them alike): both arms hash the same
+                # passwords at the same moments of their load.
+                with WrongLogins(box, f"r{rep}-") as wrong:
                     result = httpload.run_wrk(
                         _url(box), headers[key], connections=16, seconds=seconds
                     )
-                    result["wrong_logins"] = wrong[key].sent - sent
-                    if key == "gateway-notify-dead":
-                        result["deliveries_attempted"] = dead.accepted - accepted
-                        # A delivery waiting on the receiver when the load began (or
-                        # one begun during it): the notifier was busy throughout.
-                        result["delivery_hanging"] = max(hanging, dead.hanging())
-                    out["runs"][key].append(result)
-                    per[key] = result["rps"]
-                out["ratios"].append(per["gateway-notify-dead"] / per["gateway-notify-off"])
-            out["login_statuses"] = {k: dict(w.statuses) for k, w in wrong.items()}
+                result["window"] = (began, time.monotonic())
+                result["wrong_logins"] = wrong.sent
+                result["login_times"] = wrong.answered
+                statuses[key].update(wrong.statuses)
+                if key == "gateway-notify-dead":
+                    result["deliveries_attempted"] = dead.accepted - accepted
+                    # A delivery waiting on the receiver when the load began (or one
+                    # begun during it): the notifier was busy throughout.
+                    result["delivery_hanging"] = max(hanging, dead.hanging())
+                out["runs"][key].append(result)
+                per[key] = result["rps"]
+            out["ratios"].append(per["gateway-notify-dead"] / per["gateway-notify-off"])
+        out["login_statuses"] = {k: dict(v) for k, v in statuses.items()}
         out["deliveries_attempted"] = dead.accepted
         logfile = runner.procs.logdir / "gateway-notify-dead.log"
         text = logfile.read_text(errors="replace") if logfile.exists() else ""

@@ -660,9 +660,10 @@ def always_on_markdown(r: Results) -> list[str]:
             f"Ratio (median of per-repetition ratios): {spread(deadrx['ratios'], 3)}x. The "
             "receiver accepts each connection and never answers (worse than one that is "
             "down: that fails at once). Wrong logins (a new account name every 10: a "
-            "failed-login burst, then a ban) ran on both gateways from before the first "
-            "load to the end, and the loads began once a first delivery had reached the "
-            "receiver. Deliveries attempted: connections it accepted during each load "
+            "failed-login burst, then a ban) ran on both gateways until a first delivery "
+            "had reached the receiver; then each load ran with the same wrong logins of its "
+            "own, from its first second. Deliveries attempted: connections it accepted "
+            "during each load "
             f"({deadrx.get('deliveries_attempted', 0)} over the scenario); the gateway "
             f"logged {deadrx.get('log_not_delivered', 0)} "
             "failed deliveries in all.",
