@@ -1,5 +1,4 @@
-"""Process limits: the open-file limit raised at start-up, and what happens at it; and the
-memory start-up leaves behind (:func:`settle_memory`).
+"""Process limits: the open-file limit raised at start-up, and what happens at it.
 
 Every proxied connection holds two file descriptors (client and CEMM side), and a phone's
 dashboard keeps a WebSocket open: the common soft limit of 1,024 open files would stop the
@@ -13,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import logging
 import resource
 import socket
@@ -155,17 +153,3 @@ class AcceptGuard:
             "so far" if first else f"in the last {self.log_interval:g} s",
         )
         self.pauses = 0
-
-
-def settle_memory() -> None:
-    """Once started: collect what start-up left in reference cycles, then freeze the rest.
-
-    Start-up (imports, the web app's and the records' models) leaves several megabytes in
-    cycles that only a full collection frees, and a full collection comes only after the
-    heap has grown by a quarter - on an idle gateway, not for a long time (``bench/``:
-    ~6 MB of idle RSS). What survives is the gateway's own long-lived state: frozen, the
-    collector no longer walks it, so a later full collection - during a burst of requests
-    - looks only at what was made since.
-    """
-    gc.collect()
-    gc.freeze()
