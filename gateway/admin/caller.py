@@ -9,7 +9,7 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class Caller:
-    """The admin making a request, as :func:`gateway.admin.security.admin_guard` found it."""
+    """The admin making a request, as :class:`gateway.admin.security.AdminGuard` found it."""
 
     user_name: str
     role: str

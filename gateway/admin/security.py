@@ -1,6 +1,6 @@
 """Who may use the admin app, and how a state change proves it was meant.
 
-:func:`admin_guard` runs in front of every request to the web app except the login portal
+:class:`AdminGuard` runs in front of every request to the web app except the login portal
 (``/.gateway/``) and ``/healthz``. It denies by default: a route added later, a static
 file or a path that does not exist is protected without anyone remembering to. In order:
 
@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp
 
 from gateway.admin.caller import Caller
 from gateway.admin.rendering import forbidden_page
@@ -54,13 +54,14 @@ from gateway.policy.access import (
     same_origin,
 )
 from gateway.policy.identity import READ_ONLY_METHODS, identify
+from gateway.web.asgi import Next, RequestMiddleware
 from gateway.web.context import WebContext, client_address
 
 __all__ = [
     "CSRF_HEADER",
+    "AdminGuard",
     "ApiError",
     "Caller",
-    "admin_guard",
     "authenticate",
     "current_caller",
     "form_csrf_ok",
@@ -193,24 +194,24 @@ def check_request(context: WebContext, request: Request) -> Caller | Response:
     return caller
 
 
-def admin_guard(
-    context: WebContext,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+class AdminGuard(RequestMiddleware):
     """The middleware that applies :func:`check_request` to every guarded path."""
 
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
+        super().__init__(app)
+        self.context = context
+
+    async def handle(self, request: Request, call_next: Next) -> Response | None:
         if not guarded(request.url.path):
-            return await call_next(request)
-        checked = check_request(context, request)
+            await call_next(None)
+            return None
+        checked = check_request(self.context, request)
         if isinstance(checked, Response):
             return checked
-        note_use(context, request, checked)
+        note_use(self.context, request, checked)
         request.state.caller = checked
-        return await call_next(request)
-
-    return guard
+        await call_next(None)
+        return None
 
 
 def current_caller(request: Request) -> Caller:

@@ -27,20 +27,23 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp
 
 from gateway.admin import api as admin_api
 from gateway.admin import pages as admin_pages
-from gateway.admin.security import ApiError, admin_guard, guarded, is_api_path
+from gateway.admin.security import AdminGuard, ApiError, guarded, is_api_path
 from gateway.portal import guest, peer_link
 from gateway.portal import language as account_language
 from gateway.portal import routes as portal
 from gateway.services import audit
 from gateway.version import version
 from gateway.web import metrics_routes
+from gateway.web.asgi import Next, RequestMiddleware
 from gateway.web.context import WebContext, client_address, user_agent
-from gateway.web.language import language_middleware
+from gateway.web.language import ReadersLanguage
 
 logger = logging.getLogger("cemm_gateway.web")
 
@@ -112,10 +115,11 @@ def create_web_app(context: WebContext) -> FastAPI:
     )
     app.state.context = context
     _document(app, context)
-    # Registered before the front door, so it runs inside it (after the secret check).
-    app.middleware("http")(admin_guard(context))
-    app.middleware("http")(language_middleware(context))
-    app.middleware("http")(_front_door(context))
+    # Each one added runs outside those added before it: the front door first (the secret
+    # check), then the reader's language, then the admin guard.
+    app.add_middleware(AdminGuard, context=context)
+    app.add_middleware(ReadersLanguage, context=context)
+    app.add_middleware(FrontDoor, context=context)
     app.get("/healthz", include_in_schema=False)(_healthz(context))
     _handle_errors(app)
     app.include_router(portal.router, include_in_schema=False)
@@ -149,35 +153,37 @@ def _document(app: FastAPI, context: WebContext) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
-
-
-def _front_door(context: WebContext) -> Middleware:
+class FrontDoor(RequestMiddleware):
     """Only requests that came through the proxy (its secret header); the security headers
     on every answer; a change to logins in force before the answer leaves."""
 
-    async def front_door_only(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
+        super().__init__(app)
+        self.context = context
+
+    async def handle(self, request: Request, call_next: Next) -> Response | None:
+        context = self.context
         presented = request.headers.get(INTERNAL_HEADER, "")
         if not hmac.compare_digest(presented.encode(), context.state.internal_secret.encode()):
             return JSONResponse({"detail": "not through the gateway"}, status_code=403)
-        with audit.requested_by(client_address(request), user_agent(request)):
-            response = await call_next(request)
-        # A change to logins made by this request is in force before the answer leaves,
-        # so the client's next request is decided on it (gateway/logins.py).
-        await context.logins.settled()
-        if guarded(request.url.path):
-            response.headers.setdefault("Content-Security-Policy", ADMIN_CSP)
-        elif request.url.path.startswith("/.gateway/"):
-            response.headers.setdefault("Content-Security-Policy", PORTAL_CSP)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith("/.gateway/static/"):
-            response.headers["Cache-Control"] = "public, max-age=3600"
-        return response
+        path = request.url.path
 
-    return front_door_only
+        async def secured(headers: MutableHeaders) -> None:
+            # A change to logins made by this request is in force before the answer
+            # leaves, so the client's next request is decided on it (gateway/logins.py).
+            await context.logins.settled()
+            if guarded(path):
+                headers.setdefault("Content-Security-Policy", ADMIN_CSP)
+            elif path.startswith("/.gateway/"):
+                headers.setdefault("Content-Security-Policy", PORTAL_CSP)
+            for name, value in SECURITY_HEADERS.items():
+                headers.setdefault(name, value)
+            if path.startswith("/.gateway/static/"):
+                headers["Cache-Control"] = "public, max-age=3600"
+
+        with audit.requested_by(client_address(request), user_agent(request)):
+            await call_next(secured)
+        return None
 
 
 def _healthz(context: WebContext) -> Callable[[Request], Awaitable[dict[str, Any]]]:

@@ -1,27 +1,27 @@
 """The language of each request to the web app (:func:`gateway.i18n.choose`).
 
-A middleware finds it - the signed-in account's choice, else ``[ui] language``, else the
-browser's ``Accept-Language``, else English - and translates everything the request makes
-into it (pages, and the messages the web layer shows) through :func:`gateway.i18n.use_language`:
-a context variable, so requests served at the same time each keep their own. Static files
-skip the look-up. Every page answers with ``Content-Language`` and ``Vary:
-Accept-Language``.
+A middleware (:class:`ReadersLanguage`) finds it - the signed-in account's choice, else
+``[ui] language``, else the browser's ``Accept-Language``, else English - and translates
+everything the request makes into it (pages, and the messages the web layer shows)
+through :func:`gateway.i18n.use_language`: a context variable, so requests served at the
+same time each keep their own. Static files skip the look-up. Every page answers with
+``Content-Language`` and ``Vary: Accept-Language``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from fastapi import Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp
 
 from gateway import i18n
 from gateway.i18n import N_
 from gateway.policy.identity import identify
 from gateway.services import languages
+from gateway.web.asgi import Next, RequestMiddleware
 from gateway.web.context import WebContext
-
-Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
 
 _STATIC = ("/.gateway/static/", "/static/")
 
@@ -70,17 +70,22 @@ async def request_language(context: WebContext, request: Request) -> str:
     )
 
 
-def language_middleware(context: WebContext) -> Middleware:
-    async def in_the_readers_language(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith(_STATIC):
-            return await call_next(request)
-        with i18n.use_language(await request_language(context, request)) as language:
-            response = await call_next(request)
-        response.headers.setdefault("Content-Language", language)
-        vary = response.headers.get("Vary")
-        response.headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
-        return response
+class ReadersLanguage(RequestMiddleware):
+    """Translates what each request makes into its reader's language, and says which."""
 
-    return in_the_readers_language
+    def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
+        super().__init__(app)
+        self.context = context
+
+    async def handle(self, request: Request, call_next: Next) -> None:
+        if request.url.path.startswith(_STATIC):
+            await call_next(None)
+            return
+        with i18n.use_language(await request_language(self.context, request)) as language:
+
+            async def say_which(headers: MutableHeaders) -> None:
+                headers.setdefault("Content-Language", language)
+                vary = headers.get("Vary")
+                headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
+
+            await call_next(say_which)
