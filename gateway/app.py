@@ -60,6 +60,7 @@ from gateway.status import GatewayStatus, StorageStatus, gather
 from gateway.store import db
 from gateway.store.worker import DbWorker
 from gateway.switches import Switches
+from gateway.system.heap import freeze_start_up
 from gateway.system.limits import AcceptGuard, raise_open_file_limit
 from gateway.tasks import acme_renewal, cemm_monitor, notifications, wireguard_check
 from gateway.tasks.audit_purge import AuditPurge
@@ -433,6 +434,7 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await gateway.start()
+    freeze_start_up()
     if ready_message:
         logger.info("cemm-gateway is ready")
     await stop.wait()

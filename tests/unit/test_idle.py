@@ -213,10 +213,11 @@ def test_the_proxy_engine_leaves_mitmproxys_unused_addons_unimported() -> None:
 def test_features_that_are_not_configured_leave_their_libraries_unimported() -> None:
     """What every gateway imports (the CLI, the composition root, the web app with its
     portal and admin pages) leaves out the libraries of single sign-on, passkeys and
-    notifications: those load when the feature is configured or first used."""
+    notifications: those load when the feature is configured or first used. Nor does it
+    load httpx's command-line tool (rich), installed here beside the development tools."""
     code = (
         "import sys; import gateway.cli, gateway.app, gateway.startup, gateway.web.app; "
-        "print(sorted(m for m in ('authlib', 'joserfc', 'webauthn', 'apprise') "
+        "print(sorted(m for m in ('authlib', 'joserfc', 'webauthn', 'apprise', 'rich') "
         "if m in sys.modules)); "
         "import gateway.auth.oidc_client; print('authlib' in sys.modules)"
     )
@@ -342,3 +343,17 @@ def test_a_limited_wait_says_whether_the_event_came() -> None:
         assert not await wait_at_most(event, -1.0)
 
     asyncio.run(main())
+
+
+def test_what_start_up_leaves_in_cycles_is_collected_and_the_rest_frozen() -> None:
+    code = (
+        "import gc, weakref; from gateway.system.heap import freeze_start_up\n"
+        "class Node: pass\n"
+        "gc.disable(); node = Node(); node.me = node; gone = weakref.ref(node); del node\n"
+        "kept = [Node() for _ in range(3)]\n"
+        "freeze_start_up(); print(gone() is None, gc.get_freeze_count() >= 3)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True"]
