@@ -40,16 +40,24 @@ import functools
 import json
 import re
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
 from websockets.asyncio.client import connect as websocket_connect
 from websockets.exceptions import InvalidStatus
 
 from gateway.clock import SYSTEM_CLOCK, Clock
+
+# httpx imports its command-line tool (``httpx._main``, with click, rich and pygments: about
+# 3 MB) whenever rich is installed, as it is beside development tools; the gateway never
+# runs it. An entry of None makes that import fail, and httpx then defines the stand-in it
+# defines where rich is absent (the container image).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import httpx  # noqa: E402
 
 IDENTITY_PATH = "/api/v1/public/cemm"
 USER_AGENT = "cemm-gateway-monitor"
