@@ -155,17 +155,14 @@ class HookTable(AddonManager):
         return super().register(addon)
 
     def add(self, *addons: Any) -> None:
-        self._handlers.clear()
         super().add(*addons)
         self._handlers.clear()
 
     def remove(self, addon: Any) -> None:
-        self._handlers.clear()
         super().remove(addon)
         self._handlers.clear()
 
     def clear(self) -> None:
-        self._handlers.clear()
         super().clear()
         self._handlers.clear()
 

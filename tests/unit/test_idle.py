@@ -197,6 +197,15 @@ def test_the_wireguard_check_waits_for_a_change(monkeypatch: pytest.MonkeyPatch)
     asyncio.run(main())
 
 
+def _python_prints(code: str) -> list[str]:
+    """What ``code`` prints, word by word, run in a fresh interpreter (imports counted from
+    nothing, the collector untouched by the tests before)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.split()
+
+
 def test_the_proxy_engine_leaves_mitmproxys_unused_addons_unimported() -> None:
     code = (
         "import sys; import gateway.proxy.engine; "
@@ -204,10 +213,7 @@ def test_the_proxy_engine_leaves_mitmproxys_unused_addons_unimported() -> None:
         "if m in sys.modules)); "
         "import mitmproxy.addons; print(len(mitmproxy.addons.default_addons()) > 20)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.split() == ["[]", "True"]
+    assert _python_prints(code) == ["[]", "True"]
 
 
 def test_features_that_are_not_configured_leave_their_libraries_unimported() -> None:
@@ -221,10 +227,7 @@ def test_features_that_are_not_configured_leave_their_libraries_unimported() -> 
         "if m in sys.modules)); "
         "import gateway.auth.oidc_client; print('authlib' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.split() == ["[]", "True"]
+    assert _python_prints(code) == ["[]", "True"]
 
 
 class Watched(NamedTuple):
@@ -353,7 +356,4 @@ def test_what_start_up_leaves_in_cycles_is_collected_and_the_rest_frozen() -> No
         "kept = [Node() for _ in range(3)]\n"
         "freeze_start_up(); print(gone() is None, gc.get_freeze_count() >= 3)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.split() == ["True", "True"]
+    assert _python_prints(code) == ["True", "True"]
