@@ -219,12 +219,13 @@ def test_the_proxy_engine_leaves_mitmproxys_unused_addons_unimported() -> None:
 def test_features_that_are_not_configured_leave_their_libraries_unimported() -> None:
     """What every gateway imports (the CLI, the composition root, the web app with its
     portal and admin pages) leaves out the libraries of single sign-on, passkeys and
-    notifications: those load when the feature is configured or first used. Nor does it
-    load httpx's command-line tool (rich), installed here beside the development tools."""
+    notifications, nor segno until a QR code is drawn: those load when the feature is
+    configured or first used. Nor does it load httpx's command-line tool (rich), installed
+    here beside the development tools."""
     code = (
         "import sys; import gateway.cli, gateway.app, gateway.startup, gateway.web.app; "
-        "print(sorted(m for m in ('authlib', 'joserfc', 'webauthn', 'apprise', 'rich') "
-        "if m in sys.modules)); "
+        "print(sorted(m for m in ('authlib', 'joserfc', 'webauthn', 'apprise', 'rich', "
+        "'segno') if m in sys.modules)); "
         "import gateway.auth.oidc_client; print('authlib' in sys.modules)"
     )
     assert _python_prints(code) == ["[]", "True"]
