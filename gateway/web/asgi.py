@@ -42,6 +42,7 @@ class RequestMiddleware:
 
             async def sending(message: Message) -> None:
                 if message["type"] == "http.response.start":
+                    message.setdefault("headers", [])  # ASGI lets an answer leave it out
                     await edit(MutableHeaders(scope=message))
                 await send(message)
 

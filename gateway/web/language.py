@@ -85,7 +85,6 @@ class ReadersLanguage(RequestMiddleware):
 
             async def say_which(headers: MutableHeaders) -> None:
                 headers.setdefault("Content-Language", language)
-                vary = headers.get("Vary")
-                headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
+                headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Accept-Language"])
 
             await call_next(say_which)

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 from starlette.datastructures import MutableHeaders
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from gateway.admin.security import AdminGuard
@@ -74,6 +75,20 @@ def test_a_middleware_may_answer_instead_of_the_route() -> None:
         answer = client.get("/refused")
     assert (answer.status_code, answer.text) == (403, "no")
     assert "x-middleware-task" not in answer.headers
+
+
+def test_an_answer_without_headers_is_edited_too() -> None:
+    async def bare(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"bare"})
+
+    app = FastAPI()
+    app.mount("/bare", bare)
+    app.add_middleware(Stamp)
+    with TestClient(app) as client:
+        answer = client.get("/bare/")
+    assert (answer.status_code, answer.text) == (200, "bare")
+    assert answer.headers["x-kept"] == "from the middleware"
 
 
 def test_anything_but_http_passes_by() -> None:
