@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.admin import api as admin_api
 from gateway.admin import pages as admin_pages
@@ -160,6 +160,14 @@ class FrontDoor(RequestMiddleware):
     def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
         super().__init__(app)
         self.context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The web app serves HTTP only. It has no WebSocket route; one added later would
+        # pass by the secret check and the admin guard, so every WebSocket ends here.
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await super().__call__(scope, receive, send)
 
     async def handle(self, request: Request, call_next: Next) -> Response | None:
         context = self.context

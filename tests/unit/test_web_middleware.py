@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 
+import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 from starlette.datastructures import MutableHeaders
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.admin.security import AdminGuard
 from gateway.web.app import FrontDoor
@@ -94,6 +95,15 @@ def test_an_answer_without_headers_is_edited_too() -> None:
 def test_anything_but_http_passes_by() -> None:
     with TestClient(_app()) as client, client.websocket_connect("/ws") as socket:
         assert socket.receive_text() == "nobody"
+
+
+def test_the_front_door_ends_every_websocket() -> None:
+    app = _app()
+    app.add_middleware(FrontDoor, context=None)
+    with TestClient(app) as client, pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect("/ws") as socket:
+            socket.receive_text()
+    assert refused.value.code == 1008
 
 
 def test_the_web_apps_middleware_are_all_of_this_kind() -> None:
