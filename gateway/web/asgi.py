@@ -2,7 +2,7 @@
 
 Each middleware of the web app (the front door, the reader's language, the admin guard)
 is a :class:`RequestMiddleware`: it decides on the request, may answer it itself, and may
-edit the answer's headers before they leave (:meth:`RequestMiddleware.answered`). It runs
+edit the answer's headers before they leave (the ``edit`` it hands ``call_next``). It runs
 in the request's own task - no task, stream or buffered answer of its own per request, as
 Starlette's ``BaseHTTPMiddleware`` makes - so a burst of requests (a login storm) costs the
 event loop the proxy shares with the web app no more than the routes themselves. Context
