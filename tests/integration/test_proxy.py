@@ -136,7 +136,10 @@ def test_websockets_are_not_compressed(gateway: GatewayProcess, simulator: Simul
         )
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
         assert json.loads(ws.recv(timeout=2))["type"] == "reading"
-    (upgrade,) = [r for r in simulator.sim.requests if r.port == "ws"]
+    # The gateway's own health check also opens WebSockets to the device, on "/", with its own
+    # user agent; the person's handshake is the one on "/ws".
+    (upgrade,) = [r for r in simulator.sim.requests if r.port == "ws" and r.path == "/ws"]
+    assert upgrade.websocket
     assert upgrade.header("sec-websocket-extensions") is None
 
 
