@@ -42,7 +42,6 @@ from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from starlette.types import ASGIApp
 
 from gateway.admin.caller import Caller
 from gateway.admin.rendering import forbidden_page
@@ -196,10 +195,6 @@ def check_request(context: WebContext, request: Request) -> Caller | Response:
 
 class AdminGuard(RequestMiddleware):
     """The middleware that applies :func:`check_request` to every guarded path."""
-
-    def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
-        super().__init__(app)
-        self.context = context
 
     async def handle(self, request: Request, call_next: Next) -> Response | None:
         if not guarded(request.url.path):

@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from gateway.admin import api as admin_api
 from gateway.admin import pages as admin_pages
@@ -156,10 +156,6 @@ def _document(app: FastAPI, context: WebContext) -> None:
 class FrontDoor(RequestMiddleware):
     """Only requests that came through the proxy (its secret header); the security headers
     on every answer; a change to logins in force before the answer leaves."""
-
-    def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
-        super().__init__(app)
-        self.context = context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The web app serves HTTP only. It has no WebSocket route; one added later would

@@ -12,30 +12,38 @@ variables it sets around :meth:`RequestMiddleware.handle` are seen by the route.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Next", "RequestMiddleware"]
+if TYPE_CHECKING:
+    from gateway.web.context import WebContext
 
-#: What a middleware calls to pass the request on, with what to do to the answer's
-#: headers (or None): ``await call_next(edit)``.
-Next = Callable[[Callable[[MutableHeaders], Awaitable[None]] | None], Awaitable[None]]
+__all__ = ["Edit", "Next", "RequestMiddleware"]
+
+#: What a middleware does to the answer's headers as they leave.
+Edit = Callable[[MutableHeaders], Awaitable[None]]
+
+#: What a middleware calls to pass the request on, with its header edit (or None):
+#: ``await call_next(edit)``.
+Next = Callable[[Edit | None], Awaitable[None]]
 
 
 class RequestMiddleware:
     """One middleware over HTTP requests; anything else (lifespan, WebSocket) passes by."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
         self.app = app
+        self.context = context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def call_next(edit: Callable[[MutableHeaders], Awaitable[None]] | None) -> None:
+        async def call_next(edit: Edit | None) -> None:
             if edit is None:
                 await self.app(scope, receive, send)
                 return

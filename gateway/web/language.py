@@ -14,7 +14,6 @@ import time
 
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp
 
 from gateway import i18n
 from gateway.i18n import N_
@@ -72,10 +71,6 @@ async def request_language(context: WebContext, request: Request) -> str:
 
 class ReadersLanguage(RequestMiddleware):
     """Translates what each request makes into its reader's language, and says which."""
-
-    def __init__(self, app: ASGIApp, *, context: WebContext) -> None:
-        super().__init__(app)
-        self.context = context
 
     async def handle(self, request: Request, call_next: Next) -> None:
         if request.url.path.startswith(_STATIC):

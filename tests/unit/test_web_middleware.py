@@ -58,7 +58,7 @@ def _app() -> FastAPI:
         await websocket.send_text(WHO.get())
         await websocket.close()
 
-    app.add_middleware(Stamp)
+    app.add_middleware(Stamp, context=None)
     return app
 
 
@@ -85,7 +85,7 @@ def test_an_answer_without_headers_is_edited_too() -> None:
 
     app = FastAPI()
     app.mount("/bare", bare)
-    app.add_middleware(Stamp)
+    app.add_middleware(Stamp, context=None)
     with TestClient(app) as client:
         answer = client.get("/bare/")
     assert (answer.status_code, answer.text) == (200, "bare")
