@@ -41,6 +41,12 @@ DEBIAN_PACKAGES = {
     "wrk": "wrk",
     "htpasswd": "apache2-utils",
     "chromium": "chromium",
+    # "Everything configured" (the idle and start-up scenarios): WireGuard without the
+    # kernel module, its firewall rule, and ACME renewal checks against Pebble.
+    "wireguard-go": "wireguard-go",
+    "wg": "wireguard-tools",
+    "nft": "nftables",
+    "pebble-challtestsrv": "pebble",
 }
 
 
@@ -122,7 +128,8 @@ def log(message: str) -> None:
 
 
 def ensure_packages(notes: list[str]) -> None:
-    """Install nginx, wrk and htpasswd from Debian when missing (root only)."""
+    """Install the Debian tools the scenarios drive (``DEBIAN_PACKAGES``) when missing
+    (root only)."""
     missing = [
         pkg
         for tool, pkg in DEBIAN_PACKAGES.items()
