@@ -130,11 +130,7 @@ def log(message: str) -> None:
 def ensure_packages(notes: list[str]) -> None:
     """Install the Debian tools the scenarios drive (``DEBIAN_PACKAGES``) when missing
     (root only)."""
-    missing = [
-        pkg
-        for tool, pkg in DEBIAN_PACKAGES.items()
-        if shutil.which(tool) is None and not (tool == "nginx" and Path("/usr/sbin/nginx").exists())
-    ]
+    missing = [pkg for tool, pkg in DEBIAN_PACKAGES.items() if systems.tool_path(tool) is None]
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
@@ -558,7 +554,7 @@ class Runner:
                 port,
                 {},
             )
-            if systems.nginx_binary():
+            if systems.tool_path("nginx"):
                 port, ws = procs.free_port(), procs.free_port()
                 self.attempt(
                     "nginx start-up",

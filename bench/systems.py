@@ -349,9 +349,11 @@ http {{
 """
 
 
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+def tool_path(name: str) -> str | None:
+    """Where an installed program is: on PATH, or in the system directories a user's PATH
+    may leave out (nginx and nft live in /usr/sbin)."""
+    return shutil.which(
+        name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
     )
 
 
@@ -359,7 +361,7 @@ def nginx_argv(
     workdir: Path, key: str, sim: Simulator, http_port: int, ws_port: int, *, auth: bool
 ) -> tuple[list[str], dict[str, str]]:
     """Configuration in a prefix of its own; the command line and the client's headers."""
-    binary = nginx_binary()
+    binary = tool_path("nginx")
     if binary is None:
         raise RuntimeError("nginx is not installed")
     prefix = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=workdir))
