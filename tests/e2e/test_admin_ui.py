@@ -89,8 +89,15 @@ def viewer(env: AdminEnv, browser: Any) -> Iterator[Watched]:
     cli("session", "revoke", "--user", "viewer", config=env.config.path)
 
 
-def _confirm_dialog(page: Any, expected: str) -> None:
-    """The page's own <dialog> asks; answer yes."""
+def _confirm_dialog(page: Any, button: Any, expected: str) -> None:
+    """Press a button whose form asks first; the page's own <dialog> asks; answer yes.
+
+    The page's script (admin.js, deferred) must have run before the press: a press while
+    the new page is still loading sends the form unasked, and the server answers with its
+    own confirmation page instead of the dialog. A notice that is already visible says
+    nothing about that, the document's load event does (it comes after deferred scripts)."""
+    page.wait_for_load_state("load")
+    button.click()
     dialog = page.locator("dialog.confirm-dialog[open]")
     dialog.wait_for()
     assert expected in dialog.inner_text()
@@ -142,8 +149,9 @@ def test_add_and_remove_an_allowlist_entry(env: AdminEnv, admin: Watched) -> Non
     row = page.locator("tr[data-network='203.0.113.0/24']")
     assert "office" in row.inner_text() and "in 6 days" in row.inner_text()
 
-    row.locator("button", has_text="Remove").click()
-    _confirm_dialog(page, "Remove 203.0.113.0/24 from the allowlist?")
+    _confirm_dialog(
+        page, row.locator("button", has_text="Remove"), "Remove 203.0.113.0/24 from the allowlist?"
+    )
     page.locator(".box-notice", has_text="Removed 203.0.113.0/24.").wait_for()
     assert page.locator("tr[data-network='203.0.113.0/24']").count() == 0
 
@@ -152,8 +160,7 @@ def test_add_and_remove_an_allowlist_entry(env: AdminEnv, admin: Watched) -> Non
     page.locator(".box-notice", has_text="Added 127.0.0.1/32.").wait_for()
     mine = page.locator("tr[data-network='127.0.0.1/32']")
     assert "my address" in mine.inner_text() and "your address" in mine.inner_text()
-    mine.locator("button", has_text="Remove").click()
-    _confirm_dialog(page, "Remove 127.0.0.1/32")
+    _confirm_dialog(page, mine.locator("button", has_text="Remove"), "Remove 127.0.0.1/32")
     page.locator(".box-notice", has_text="Removed 127.0.0.1/32.").wait_for()
     assert admin.errors == []
 
@@ -162,8 +169,7 @@ def test_a_self_lockout_is_refused(env: AdminEnv, admin: Watched, viewer: Watche
     page = admin.page
     page.goto(env.admin_url("/allowlist"))
     row = page.locator(f"tr[data-network='{LOOPBACK_ENTRY}']")
-    row.locator("button", has_text="Remove").click()
-    _confirm_dialog(page, f"Remove {LOOPBACK_ENTRY}")
+    _confirm_dialog(page, row.locator("button", has_text="Remove"), f"Remove {LOOPBACK_ENTRY}")
     # The server refuses and explains; removing it takes a second, explicit decision.
     page.locator("h1", has_text="This would lock you out").wait_for()
     warning = page.locator("[data-lockout]").inner_text()
@@ -216,8 +222,9 @@ def test_enrol_a_second_factor_and_log_in_with_a_code(
 
     # The admin can reset it (a lost phone), after confirming.
     page.goto(env.admin_url("/users/erin"))
-    page.click("text=Reset second factor")
-    _confirm_dialog(page, "Turn off two-step verification for erin?")
+    _confirm_dialog(
+        page, page.locator("text=Reset second factor"), "Turn off two-step verification for erin?"
+    )
     page.locator(".box-notice", has_text="erin's two-step verification is off.").wait_for()
 
 
@@ -230,8 +237,11 @@ def test_revoking_a_session_closes_its_live_websocket(
     row = page.locator("tr[data-user='viewer']")
     assert row.count() == 1
     assert "127.0.0.1" in row.inner_text()
-    row.get_by_role("button", name="Revoke session of viewer").click()
-    _confirm_dialog(page, "End this session of viewer?")
+    _confirm_dialog(
+        page,
+        row.get_by_role("button", name="Revoke session of viewer"),
+        "End this session of viewer?",
+    )
     revoked_at = time.monotonic()
     page.locator(".box-notice", has_text="Ended the session of viewer").wait_for()
     viewer.page.wait_for_selector("#status[data-state='disconnected']", timeout=5_000)
