@@ -36,11 +36,10 @@ from gateway.auth import tokens
 from gateway.policy.access import WS_TUNNEL_PREFIX, is_ws_tunnel
 from gateway.policy.cookies import without_cookie
 from gateway.policy.forwarded import CLIENT_SUPPLIED_HEADERS
-from gateway.proxy.state import ProxyState
+from gateway.proxy.state import INTERNAL_HEADER, ProxyState
 
 ORIGINAL_HOST = "cemm_gateway.original_host"
 ORIGINAL_SCHEME = "cemm_gateway.original_scheme"
-INTERNAL_HEADER = "X-Cemm-Gateway-Internal"
 
 _DROPPED = frozenset(
     {

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import secrets
 import time
 from collections import Counter
@@ -146,6 +147,12 @@ def _without_sessions(auth: AuthSnapshot, session_ids: Collection[str]) -> AuthS
     return dataclasses.replace(auth, sessions=MappingProxyType(kept))
 
 
+#: The header by which the proxy vouches for a request it forwards to the web app: the
+#: value is :attr:`ProxyState.internal_secret`. The proxy adds it (addons/forwarding.py)
+#: and drops any a client sent; the web app's front door refuses requests without it.
+INTERNAL_HEADER = "X-Cemm-Gateway-Internal"
+
+
 class ProxyState:
     """The one owner of the proxy's state (the module docstring has the rules)."""
 
@@ -163,7 +170,7 @@ class ProxyState:
     ) -> None:
         self.listeners: Mapping[str, Listener] = MappingProxyType(dict(listeners))
         self.session_cookie = session_cookie
-        # Proves to the admin app that a request came through the proxy's front door.
+        # Proves to the web app that a request came through the proxy (INTERNAL_HEADER).
         self.internal_secret = secrets.token_urlsafe(32)
         # The gateway's own error pages, made by the app (their 502/503 text describes the
         # CEMM); None: the plain pages (addons/base.py), as in the addons' unit tests.
@@ -221,6 +228,11 @@ class ProxyState:
 
     def listener_for_spec(self, spec: str) -> Listener | None:
         return self.listeners.get(spec)
+
+    def vouched(self, presented: str) -> bool:
+        """Whether a request to the web app came through the proxy: ``presented``, its
+        :data:`INTERNAL_HEADER`, is this gateway's secret (compared in constant time)."""
+        return hmac.compare_digest(presented.encode(), self.internal_secret.encode())
 
     # -- snapshots, swapped by the app's tasks ----------------------------------------
     def set_policy(self, policy: PolicySnapshot) -> None:

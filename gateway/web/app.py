@@ -16,7 +16,6 @@ forwards paths outside ``/.gateway/`` here, and every one of them needs an admin
 
 from __future__ import annotations
 
-import hmac
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -38,6 +37,7 @@ from gateway.admin.security import AdminGuard, ApiError, guarded, is_api_path
 from gateway.portal import guest, peer_link
 from gateway.portal import language as account_language
 from gateway.portal import routes as portal
+from gateway.proxy.state import INTERNAL_HEADER
 from gateway.services import audit
 from gateway.version import version
 from gateway.web import metrics_routes
@@ -47,7 +47,6 @@ from gateway.web.language import ReadersLanguage
 
 logger = logging.getLogger("cemm_gateway.web")
 
-INTERNAL_HEADER = "x-cemm-gateway-internal"
 PORTAL_STATIC = Path(__file__).resolve().parent.parent / "portal" / "static"
 ADMIN_STATIC = Path(__file__).resolve().parent.parent / "admin" / "static"
 
@@ -167,9 +166,10 @@ class FrontDoor(RequestMiddleware):
 
     async def handle(self, request: Request, call_next: Next) -> Response | None:
         context = self.context
-        presented = request.headers.get(INTERNAL_HEADER, "")
-        if not hmac.compare_digest(presented.encode(), context.state.internal_secret.encode()):
-            return JSONResponse({"detail": "not through the gateway"}, status_code=403)
+        if not context.state.vouched(request.headers.get(INTERNAL_HEADER, "")):
+            return JSONResponse(
+                {"detail": "not through the gateway"}, status_code=403, headers=SECURITY_HEADERS
+            )
         path = request.url.path
 
         async def secured(headers: MutableHeaders) -> None:
@@ -206,8 +206,16 @@ def _healthz(context: WebContext) -> Callable[[Request], Awaitable[dict[str, Any
     return healthz
 
 
+def _wants_json(request: Request) -> bool:
+    """An API call, or a client that speaks JSON: an error answers it in JSON."""
+    return request.url.path.startswith(("/.gateway/api/", "/api/")) or "json" in (
+        request.headers.get("accept", "") + request.headers.get("content-type", "")
+    )
+
+
 def _handle_errors(app: FastAPI) -> None:
-    """Errors as the API (JSON), the admin pages (a page) and a full disk (503) say them."""
+    """Errors as the API (JSON), the admin pages (a page), a full disk (503) and anything
+    unforeseen (500, with the security headers) say them."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:
@@ -222,11 +230,23 @@ def _handle_errors(app: FastAPI) -> None:
             f"The gateway cannot save changes: its data storage failed ({error}). "
             "If the data volume is full, free some space; nothing needs a restart."
         )
-        if request.url.path.startswith(("/.gateway/api/", "/api/")) or "json" in (
-            request.headers.get("accept", "") + request.headers.get("content-type", "")
-        ):
+        if _wants_json(request):
             return JSONResponse({"error": "storage_unavailable", "detail": message}, 503)
         return PlainTextResponse(message, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        # Starlette answers an unhandled error outside every middleware, the front door's
+        # header edit included, and then raises it again for the server to log: the
+        # security headers go on here.
+        detail = "The gateway could not answer this request; its log says why."
+        response: Response
+        if _wants_json(request):
+            response = JSONResponse({"error": "internal_error", "detail": detail}, 500)
+        else:
+            response = PlainTextResponse(detail, status_code=500)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
