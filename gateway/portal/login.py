@@ -53,11 +53,18 @@ MAX_PENDING_CHALLENGES = 5  # second-factor steps waiting per account; the oldes
 
 
 class LoginRefused(Exception):
-    """A login step refused: 401 (wrong) or 429 (the gate refused; ``retry_after``)."""
+    """A login step refused: 401 (wrong), 403 or 429 (the gate refused; ``retry_after``).
 
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
+    ``code`` is what the JSON login answers as ``error``, the same in every language
+    (scripts read it); the message, ``str()`` of the refusal, is what a page shows, in the
+    reader's language."""
+
+    def __init__(
+        self, status: int, code: str, message: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message or code)
         self.status = status
+        self.code = code
         self.retry_after = retry_after
 
 
@@ -71,9 +78,11 @@ async def check_password(request: Request, username: str, password: str) -> User
             verify=lambda conn: login.check_password(conn, username, password),
         )
     except GuessRefused as refused:
-        raise LoginRefused(429, str(refused), retry_after=refused.retry_after) from None
+        raise LoginRefused(
+            429, "too_many_failed_attempts", str(refused), retry_after=refused.retry_after
+        ) from None
     if user is None:
-        raise LoginRefused(401, _("Wrong user name or password."))
+        raise LoginRefused(401, "wrong_user_name_or_password", _("Wrong user name or password."))
     return user
 
 
@@ -89,7 +98,9 @@ async def check_second_factor(
             verify=lambda conn: login.check_second_factor(conn, user_id, code),
         )
     except GuessRefused as refused:
-        raise LoginRefused(429, str(refused), retry_after=refused.retry_after) from None
+        raise LoginRefused(
+            429, "too_many_failed_attempts", str(refused), retry_after=refused.retry_after
+        ) from None
 
 
 async def start_session(
@@ -305,16 +316,16 @@ async def login_json(request: Request) -> Response:
         user = await check_password(request, username.strip(), password)
         if await passkey_ceremonies.needs_second_step(request, user):
             if not code:
-                raise LoginRefused(401, "second factor required")
+                raise LoginRefused(401, "second_factor_required")
             used = await check_second_factor(request, user.name, user.id, str(code))
             if used is None:
-                raise LoginRefused(401, "second factor wrong")
+                raise LoginRefused(401, "second_factor_wrong")
         elif enrolment.required(request, user):
-            raise LoginRefused(403, "second factor setup required")
+            raise LoginRefused(403, "second_factor_setup_required")
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
         return JSONResponse(
-            {"error": str(refused).rstrip(".").lower().replace(" ", "_")},
+            {"error": refused.code},
             status_code=refused.status,
             headers=headers,
         )

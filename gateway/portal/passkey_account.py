@@ -129,6 +129,6 @@ async def remove(request: Request, passkey_id: int, csrf_token: str = Form("")) 
             user_id=session.user_id,
         )
     except ServiceError as error:
-        return await account_page(request, session, error=error.message, status_code=400)
+        return await account_page(request, session, error=error.translated(), status_code=400)
     notice = _("Passkey “{name}” removed.").format(name=removed.name)
     return await account_page(request, session, notice=notice)

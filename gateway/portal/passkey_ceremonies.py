@@ -197,7 +197,7 @@ async def finish_registration(
             actor=actor,
         )
     except ServiceError as error:
-        return refusal(400, error.code, error.message)
+        return refusal(400, error.code, error.translated())
     return None
 
 

@@ -136,7 +136,7 @@ async def passkey_login(request: Request) -> Response:
         try:
             user = await context.db.run(login_service.user_for_second_step, pending.user_id)
         except Forbidden as refused:
-            return refusal(403, "forbidden", refused.message)
+            return refusal(403, "forbidden", refused.translated())
     response = JSONResponse({"next": next_url})
     await login.start_session(request, user, method=method, response=response)
     return response

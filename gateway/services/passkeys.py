@@ -252,11 +252,18 @@ def finish_registration(
     return _get(conn, int(cursor.lastrowid or 0))
 
 
-def _get(conn: sqlite3.Connection, passkey_id: int) -> Passkey:
+def _find(conn: sqlite3.Connection, passkey_id: int) -> Passkey | None:
     row = conn.execute(f"{_SELECT} WHERE passkey.id = ?", (passkey_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"there is no passkey {passkey_id}; 'cemm-gateway passkey list' shows them")
-    return _passkey(row)
+    return None if row is None else _passkey(row)
+
+
+def _get(conn: sqlite3.Connection, passkey_id: int) -> Passkey:
+    passkey = _find(conn, passkey_id)
+    if passkey is None:
+        raise NotFound(
+            N_("there is no passkey {id}; 'cemm-gateway passkey list' shows them"), id=passkey_id
+        )
+    return passkey
 
 
 def authentication_options(
@@ -385,9 +392,14 @@ def remove_passkey(
 ) -> Passkey:
     """Remove one passkey (``user_id`` or ``owner``, a name: only if it is that account's;
     else NotFound)."""
-    passkey = _get(conn, passkey_id)
-    if user_id is not None and passkey.user_id != user_id:
-        raise NotFound(N_("There is no such passkey on your account."))
+    if user_id is None:
+        passkey = _get(conn, passkey_id)
+    else:
+        mine = _find(conn, passkey_id)
+        if mine is None or mine.user_id != user_id:
+            # The same answer whether it is another account's or none at all.
+            raise NotFound(N_("There is no such passkey on your account."))
+        passkey = mine
     if owner is not None and passkey.user_name.lower() != owner.lower():
         raise NotFound(N_("{owner} has no passkey {id}."), owner=owner, id=passkey_id)
     with transaction(conn):

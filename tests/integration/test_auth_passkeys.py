@@ -7,6 +7,7 @@ own loopback address, so the bans one test causes never touch another."""
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import re
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway import i18n
 from tests.support.admin import form_token, logged_in
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, cli
@@ -261,6 +263,14 @@ def test_password_then_passkey_and_remove_it(env: GatewayConfig) -> None:
             data={"csrf_token": session_csrf},
         )
         assert removed.status_code == 200 and "removed" in removed.text
+        # Once more: it is gone, and the account page says so in the reader's language.
+        again = client.post(
+            _url(config, f"/.gateway/account/passkeys/{passkey_id}/remove"),
+            data={"csrf_token": session_csrf},
+            headers={"Accept-Language": "nl"},
+        )
+        gone = i18n.translations("nl").gettext("There is no such passkey on your account.")
+        assert again.status_code == 400 and gone in html.unescape(again.text), again.text
     with _client() as client:
         done, _ = _passkey_login(client, config, key)
         assert done.status_code == 401
@@ -379,8 +389,14 @@ def test_a_passkey_name_with_control_characters_is_refused(env: GatewayConfig) -
                 "name": "phone\x1b]0;owned\x07\x1b[2J",
                 "credential": key.create(options.json()["options"], _origin(config)),
             },
+            headers={"Accept-Language": "nl"},
         )
         assert made.status_code == 400, made.text
+        # The page's script shows the refusal to the person: in their language.
+        english = "A passkey's name is plain text, without control characters."
+        dutch = i18n.translations("nl").gettext(english)
+        assert dutch != english
+        assert made.json()["detail"] == dutch
     listed = cli("passkey", "list", "--user", "mia", config=config.path)
     assert "\x1b" not in listed.stdout
 

@@ -238,3 +238,22 @@ def test_a_services_refusal_is_dutch_on_pages_and_english_in_the_api(env: AdminE
         assert changed.status_code == 400 and html_lang(changed.text) == "nl"
         assert "het wachtwoord is te kort: 4 tekens" in changed.text
         assert english_left(changed.text) == []
+
+
+def test_the_login_apis_error_codes_are_the_same_in_every_language(
+    env: AdminEnv, dutch_home: AdminEnv
+) -> None:
+    """Scripts read ``error``: a Dutch reader (the browser's or the home's language) gets
+    the same codes as anyone, never ones made of a translated sentence."""
+    wrong = {"username": "onbekend", "password": "niet het wachtwoord"}
+    for home, headers in ((env, NL), (dutch_home, EN), (env, EN)):
+        refused = httpx.post(
+            home.config.url("/.gateway/api/login"), json=wrong, headers=headers, timeout=10
+        )
+        assert refused.status_code == 401, refused.text
+        assert refused.json() == {"error": "wrong_user_name_or_password"}
+    # joost is banned (the module's three wrong passwords): the gate answers, in no language.
+    banned = {"username": "joost", "password": USER_PASSWORD}
+    gate = httpx.post(env.config.url("/.gateway/api/login"), json=banned, headers=NL, timeout=10)
+    assert gate.status_code == 429, gate.text
+    assert gate.json() == {"error": "too_many_failed_attempts"}
