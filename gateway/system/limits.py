@@ -40,7 +40,8 @@ def raise_open_file_limit() -> int:
 ACCEPT_PAUSE = 1.0
 # At most one log line per this many seconds while the limit is hit.
 LIMIT_LOG_INTERVAL = 60.0
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: What the machine, not a peer, answers when it has no descriptor, buffer or memory left.
+OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class AcceptGuard:
@@ -106,7 +107,7 @@ class AcceptGuard:
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as error:
-                if error.errno not in _OUT_OF_RESOURCES:
+                if error.errno not in OUT_OF_RESOURCES:
                     raise
                 loop._remove_reader(sock.fileno())
                 loop.call_later(

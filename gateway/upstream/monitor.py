@@ -56,6 +56,7 @@ from gateway.services import audit
 from gateway.settings import UpstreamSettings
 from gateway.store.db import transaction
 from gateway.system import commands
+from gateway.system.limits import OUT_OF_RESOURCES
 from gateway.upstream.discovery import Discovery
 from gateway.upstream.health import (
     ApiCheck,
@@ -143,18 +144,39 @@ class UpstreamMonitor:
         self._announced: set[tuple[str, str]] = set()
         self._missing_logged = False
         self._neighbour_error_logged = False
+        self._out_of_resources_logged = False
 
     # -- the loop ---------------------------------------------------------------------
     async def run(self) -> None:
         """Check, wait, repeat - until cancelled."""
         while True:
-            try:
-                await self.check_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("checking the CEMM failed; the monitor carries on")
+            await self.check_logged()
             await self.wait_for_next_check()
+
+    async def check_logged(self) -> None:
+        """One check; what goes wrong in it is logged, never raised, so the loop carries on.
+
+        A machine out of descriptors or memory (at the open-file limit a check cannot open
+        its socket, or even a module file) is one line until a check gets through again,
+        not a traceback per check."""
+        try:
+            await self.check_once()
+        except asyncio.CancelledError:
+            raise
+        except OSError as error:
+            if error.errno not in OUT_OF_RESOURCES:
+                logger.exception("checking the CEMM failed; the monitor carries on")
+            elif not self._out_of_resources_logged:
+                self._out_of_resources_logged = True
+                logger.warning(
+                    "could not check the CEMM: the gateway has no resources left (%s); "
+                    "the monitor tries again at every check",
+                    error.strerror or error,
+                )
+        except Exception:
+            logger.exception("checking the CEMM failed; the monitor carries on")
+        else:
+            self._out_of_resources_logged = False
 
     async def wait_for_next_check(self) -> None:
         """Wait until the next check is due, or the proxy gives a reason to look now.

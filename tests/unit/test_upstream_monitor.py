@@ -7,6 +7,7 @@ probe are fakes, so every case runs in milliseconds.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import sqlite3
@@ -319,3 +320,39 @@ def test_audit_failure_is_logged_not_raised(
     with caplog.at_level(logging.WARNING, "cemm_gateway.upstream"):
         env.check()
     assert "could not write upstream.clock_drift to the audit log" in caplog.text
+
+
+def test_out_of_descriptors_is_one_line_until_a_check_gets_through(
+    conn: sqlite3.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At the open-file limit a check cannot open its socket (or even import a module):
+    one warning, no traceback, however many checks fail; a bug is still a traceback."""
+    env = Env(conn, host="192.168.2.34")
+    env.lan.devices["192.168.2.34"] = (MAC, 0.0)
+    answer = env.lan.check_api
+    failure: list[BaseException] = []
+
+    async def check_api(address: str) -> ApiCheck:
+        if failure:
+            raise failure[0]
+        return await answer(address)
+
+    env.lan.check_api = check_api  # type: ignore[method-assign]
+
+    def rounds(count: int) -> list[logging.LogRecord]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, "cemm_gateway.upstream"):
+            for _ in range(count):
+                asyncio.run(env.monitor.check_logged())
+        return [r for r in caplog.records if r.name == "cemm_gateway.upstream"]
+
+    failure.append(OSError(errno.EMFILE, "Too many open files"))
+    (line,) = rounds(5)
+    assert line.exc_info is None and "no resources left (Too many open files)" in line.message
+    failure.clear()
+    assert rounds(1) == []  # through again: health as usual
+    failure.append(OSError(errno.ENFILE, "Too many open files in system"))
+    assert len(rounds(3)) == 1  # a new episode: one line again
+    failure[0] = ValueError("a bug")
+    records = rounds(2)
+    assert len(records) == 2 and all(r.exc_info for r in records)
