@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.gateway import GatewayConfig, GatewayProcess, SimulatorThread, cli
+from tests.support.gateway import (
+    GatewayConfig,
+    GatewayProcess,
+    SimulatorThread,
+    cli,
+    token_in_force,
+)
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -112,6 +118,7 @@ def test_an_api_token_from_a_foreign_page_may_not_change_anything(env) -> None:
     made = cli("token", "add", "admin", "--name", "origin", config=config.path)
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
+    token_in_force(config, token)  # another process made it: in force at the next reload
     headers = {"Authorization": f"Bearer {token}", "Host": "elsewhere.example"}
     foreign = httpx.post(
         config.url("/_sim/echo?token-foreign"),

@@ -35,6 +35,7 @@ from tests.support.gateway import (
     SimulatorThread,
     changed_at,
     cli,
+    token_in_force,
     wait_for,
 )
 
@@ -196,6 +197,7 @@ def test_an_h2c_upgrade_with_a_read_only_token_is_refused_before_the_cemm(env: E
     made = cli("token", "add", "admin", "--name", "seams", "--read-only", config=env.config.path)
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
+    token_in_force(env.config, token)  # refused as a known token, not as an unknown one
     marker = "/h2c-probe-read-only"
     for port in (env.config.http_port, env.config.ws_port):
         with _connect(port) as sock:

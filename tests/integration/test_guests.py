@@ -31,6 +31,7 @@ from tests.support.gateway import (
     SimulatorThread,
     changed_at,
     cli,
+    token_in_force,
 )
 
 
@@ -275,6 +276,7 @@ def test_a_scoped_admin_token_gets_nothing_from_the_admin_app(env: Env) -> None:
     config = env.config
     made = cli("token", "add", ADMIN, "--name", "scoped", "--scope", "/_sim/", config=config.path)
     assert made.returncode == 0, made.stderr
+    token_in_force(config, made.stdout.strip())  # the CLI's change, at the next reload
     bearer = {"Authorization": f"Bearer {made.stdout.strip()}"}
     answer = httpx.get(config.url("/api/me", port="admin"), headers=bearer, timeout=5)
     assert (answer.status_code, answer.json()["error"]) == (403, "scoped_token")

@@ -167,6 +167,17 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) ->
     return time.monotonic() - started
 
 
+def token_in_force(config: GatewayConfig, token: str, timeout: float = 10.0) -> None:
+    """Wait until the running gateway knows an API token the CLI just made: a request with
+    it is no longer 401 (the token's scope or access may still refuse it: 403)."""
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    def known() -> bool:
+        return httpx.get(config.url("/_sim/headers"), headers=bearer, timeout=5).status_code != 401
+
+    wait_for(known, "the running gateway knows the new token", timeout)
+
+
 def changed_at(data_dir: Path, event: str) -> float:
     """When the newest ``event`` was committed: the audit entry is written in the same
     transaction as the change, so deadlines ("closed within a second of the change") are
