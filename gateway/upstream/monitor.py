@@ -161,10 +161,8 @@ class UpstreamMonitor:
         not a traceback per check."""
         try:
             await self.check_once()
-        except asyncio.CancelledError:
-            raise
-        except OSError as error:
-            if error.errno not in OUT_OF_RESOURCES:
+        except Exception as error:  # not CancelledError (a BaseException): that ends run()
+            if not (isinstance(error, OSError) and error.errno in OUT_OF_RESOURCES):
                 logger.exception("checking the CEMM failed; the monitor carries on")
             elif not self._out_of_resources_logged:
                 self._out_of_resources_logged = True
@@ -173,8 +171,6 @@ class UpstreamMonitor:
                     "the monitor tries again at every check",
                     error.strerror or error,
                 )
-        except Exception:
-            logger.exception("checking the CEMM failed; the monitor carries on")
         else:
             self._out_of_resources_logged = False
 
