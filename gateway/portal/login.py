@@ -68,6 +68,13 @@ class LoginRefused(Exception):
         self.retry_after = retry_after
 
 
+def _gate_refused(refused: GuessRefused) -> LoginRefused:
+    """The brute-force gate refused a guess without looking at it: 429, try again later."""
+    return LoginRefused(
+        429, "too_many_failed_attempts", str(refused), retry_after=refused.retry_after
+    )
+
+
 async def check_password(request: Request, username: str, password: str) -> User:
     """One password guess through the gate: the user, or ``LoginRefused`` (401 wrong,
     429 refused by the gate without looking at the password)."""
@@ -78,9 +85,7 @@ async def check_password(request: Request, username: str, password: str) -> User
             verify=lambda conn: login.check_password(conn, username, password),
         )
     except GuessRefused as refused:
-        raise LoginRefused(
-            429, "too_many_failed_attempts", str(refused), retry_after=refused.retry_after
-        ) from None
+        raise _gate_refused(refused) from None
     if user is None:
         raise LoginRefused(401, "wrong_user_name_or_password", _("Wrong user name or password."))
     return user
@@ -98,9 +103,7 @@ async def check_second_factor(
             verify=lambda conn: login.check_second_factor(conn, user_id, code),
         )
     except GuessRefused as refused:
-        raise LoginRefused(
-            429, "too_many_failed_attempts", str(refused), retry_after=refused.retry_after
-        ) from None
+        raise _gate_refused(refused) from None
 
 
 async def start_session(
